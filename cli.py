@@ -1,0 +1,1 @@
+"""Crucible command line."""

@@ -1,0 +1,285 @@
+"""Host side of code execution: run many untrusted programs concurrently in a sandbox and collect verdicts.
+
+    pool = SandboxPool(backend="bwrap", workers=2, limits=Limits(timeout_s=5))
+    verdicts = pool.run_batch([{"id": "a", "code": "assert 1 + 1 == 2"}])
+
+`Sandbox` is the same thing as a Dagster resource. Nothing in Crucible executes generated code any other way.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import queue
+import shutil
+import subprocess
+import threading
+from collections.abc import Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+
+import dagster as dg
+from pydantic import Field, PrivateAttr
+
+from resources.sandbox_workers import (
+    BwrapWorker,
+    UnsandboxedWorker,
+    WorkerDied,
+    system_binds,
+    bwrap_binary,
+)
+from sandbox_image.runner import RUNNER_VERSION
+
+STATUSES = ("passed", "failed", "timeout", "memory", "error")
+BACKENDS = ("bwrap", "docker", "unsafe-no-sandbox")
+UNSAFE_BACKEND = "unsafe-no-sandbox"
+
+
+class SandboxUnavailable(RuntimeError):
+    """No way to run code safely here; the message says how to get one."""
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-task limits. `processes` and `memory_mb` also size the per-worker cgroup."""
+
+    timeout_s: float = 10.0
+    memory_mb: int = 1024
+    output_bytes: int = 64 * 1024
+    file_size_mb: int = 16
+    open_files: int = 64
+    processes: int = 64
+
+    def __post_init__(self) -> None:
+        if not self.timeout_s > 0:
+            raise ValueError(f"timeout_s must be > 0, got {self.timeout_s}")
+        for name in ("memory_mb", "output_bytes", "file_size_mb", "open_files", "processes"):
+            if int(getattr(self, name)) <= 0:
+                raise ValueError(f"{name} must be a positive integer, got {getattr(self, name)}")
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+@dataclass
+class Verdict:
+    """What happened to one program. `status` is one of STATUSES."""
+
+    id: str
+    status: str
+    exit_code: int | None
+    stdout: str
+    stderr: str
+    wall_ms: float
+    backend: str
+    limits: dict = field(default_factory=dict)
+    runner_version: str = RUNNER_VERSION
+    signal: int | None = None
+    stdout_truncated: bool = False
+    stderr_truncated: bool = False
+
+    @property
+    def passed(self) -> bool:
+        return self.status == "passed"
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def public(self) -> dict:
+        """The CLI's output row."""
+        return {k: getattr(self, k) for k in ("id", "status", "exit_code", "stdout", "stderr", "wall_ms")}
+
+
+def error_verdict(task_id, reason: str, backend: str, limits: dict | None = None) -> Verdict:
+    return Verdict(id=task_id, status="error", exit_code=None, stdout="", stderr=reason, wall_ms=0.0,
+                   backend=backend, limits=limits or {})
+
+
+def bwrap_problem() -> str | None:
+    """None when bubblewrap can start a sandbox here, else why not."""
+    binary = bwrap_binary()
+    if binary is None:
+        return "bubblewrap is not installed"
+    probe = [binary, "--unshare-all", "--unshare-user", "--die-with-parent", *system_binds(),
+             "--proc", "/proc", "--dev", "/dev", "--tmpfs", "/tmp", "/usr/bin/true"]
+    try:
+        result = subprocess.run(probe, capture_output=True, text=True, timeout=20)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"bubblewrap failed to start: {exc}"
+    if result.returncode != 0:
+        return f"bubblewrap cannot create namespaces here: {result.stderr.strip()[:200]}"
+    return None
+
+
+HOW_TO_INSTALL = ("install bubblewrap (as root: apt-get install -y bubblewrap, or run `make setup`) "
+                  "or start Docker and build the image (`make sandbox-docker`)")
+
+
+def check_backend(backend: str) -> None:
+    """Raise SandboxUnavailable with a one-line fix when `backend` cannot run code here."""
+    if backend not in BACKENDS:
+        raise SandboxUnavailable(f"unknown sandbox backend {backend!r}: choose one of {', '.join(BACKENDS)}")
+    if backend == "bwrap":
+        problem = bwrap_problem()
+        if problem:
+            raise SandboxUnavailable(f"cannot run code: {problem}; {HOW_TO_INSTALL}")
+    elif backend == "docker":
+        from resources.sandbox_docker import docker_problem
+
+        problem = docker_problem()
+        if problem:
+            raise SandboxUnavailable(f"cannot run code with the docker backend: {problem}")
+
+
+class SandboxPool:
+    """N sandbox workers serving a batch of programs concurrently. Use as a context manager or call close()."""
+
+    def __init__(self, backend: str = "bwrap", workers: int = 2, limits: Limits | None = None,
+                 python: str = "/usr/bin/python3", tmpfs_mb: int = 64, docker_image: str | None = None) -> None:
+        check_backend(backend)
+        if workers < 1:
+            raise ValueError(f"workers must be >= 1, got {workers}")
+        if shutil.which(python) is None and backend != "docker":
+            raise SandboxUnavailable(f"sandbox interpreter {python} not found; install python3 (apt-get install -y "
+                                     "python3) or set the sandbox `python` option")
+        self.backend = backend
+        self.limits = limits or Limits()
+        self.python, self.tmpfs_mb, self.docker_image = python, tmpfs_mb, docker_image
+        self._idle: queue.Queue = queue.Queue()
+        self._all: list = []
+        self._lock = threading.Lock()
+        self.restarts = 0
+        self._executor = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="sandbox")
+        self.size = workers
+        for i in range(workers):
+            self._idle.put(i)
+            self._all.append(None)
+
+    # -- workers -------------------------------------------------------------------------------------------------
+    def _new_worker(self, index: int):
+        limits = self.limits.as_dict()
+        if self.backend == "bwrap":
+            worker = BwrapWorker(index, limits, python=self.python, tmpfs_mb=self.tmpfs_mb)
+        elif self.backend == "docker":
+            from resources.sandbox_docker import DockerWorker
+
+            worker = DockerWorker(index, limits, image=self.docker_image, tmpfs_mb=self.tmpfs_mb)
+        else:
+            worker = UnsandboxedWorker(index, limits, python=self.python)
+        worker.start()
+        return worker
+
+    def _worker(self, index: int):
+        worker = self._all[index]
+        if worker is None or not worker.alive:
+            if worker is not None:
+                worker.close()
+                self.restarts += 1
+            worker = self._all[index] = self._new_worker(index)
+        return worker
+
+    # -- running -------------------------------------------------------------------------------------------------
+    def _task(self, program: dict) -> dict:
+        task = {k: v for k, v in self.limits.as_dict().items()}
+        task["id"] = program.get("id")
+        task["code"] = program["code"]
+        for key in ("timeout_s", "memory_mb"):
+            if program.get(key) is not None:
+                task[key] = program[key]
+        return task
+
+    def run_one(self, program: dict) -> Verdict:
+        problem = _validate(program)
+        if problem:
+            return error_verdict(program.get("id") if isinstance(program, dict) else None, problem, self.backend,
+                                 self.limits.as_dict())
+        task = self._task(program)
+        limits = {k: task[k] for k in self.limits.as_dict()}
+        index = self._idle.get()
+        try:
+            try:
+                worker = self._worker(index)
+                reply = worker.run(task, deadline_s=float(task["timeout_s"]) + 30.0)
+            except (WorkerDied, OSError) as exc:
+                # The task took its worker down (or the worker failed to start): report it; the next task gets a
+                # fresh worker.
+                if self._all[index] is not None:
+                    self._all[index].close()
+                return error_verdict(task["id"], f"sandbox worker died: {exc}", self.backend, limits)
+        finally:
+            self._idle.put(index)
+        return Verdict(
+            id=reply.get("id"), status=reply["status"], exit_code=reply.get("exit_code"),
+            stdout=reply.get("stdout", ""), stderr=reply.get("stderr", ""), wall_ms=reply.get("wall_ms", 0.0),
+            backend=self.backend, limits=limits, runner_version=worker.hello.get("version", RUNNER_VERSION),
+            signal=reply.get("signal"), stdout_truncated=reply.get("stdout_truncated", False),
+            stderr_truncated=reply.get("stderr_truncated", False),
+        )
+
+    def iter_batch(self, programs: Iterable[dict]) -> Iterator[Verdict]:
+        """Yield verdicts as they finish (any order)."""
+        futures = [self._executor.submit(self.run_one, p) for p in programs]
+        for fut in as_completed(futures):
+            yield fut.result()
+
+    def run_batch(self, programs: Iterable[dict]) -> list[Verdict]:
+        """Run every program; verdicts come back in input order."""
+        return list(self._executor.map(self.run_one, list(programs)))
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        for worker in self._all:
+            if worker is not None:
+                worker.close()
+        self._all = [None] * self.size
+
+    def __enter__(self) -> SandboxPool:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def _validate(program) -> str | None:
+    if not isinstance(program, dict):
+        return "program must be a JSON object with 'id' and 'code'"
+    if not isinstance(program.get("code"), str):
+        return "program needs a string 'code'"
+    timeout = program.get("timeout_s")
+    if timeout is not None and (not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0):
+        return f"timeout_s must be a positive number, got {timeout!r}"
+    return None
+
+
+class Sandbox(dg.ConfigurableResource):
+    """Runs generated code in isolation (bubblewrap fork-servers by default, Docker containers by choice)."""
+
+    backend: str = Field(default="bwrap", description="bwrap (default), docker, or unsafe-no-sandbox "
+                                                      "(trusted code only: no isolation at all)")
+    workers: int = Field(default=2, description="Concurrent sandbox workers (one fork-server each).")
+    timeout_s: float = Field(default=10.0, description="Wall-clock limit per program, seconds.")
+    memory_mb: int = Field(default=1024, description="Address-space limit per program, MiB.")
+    output_bytes: int = Field(default=64 * 1024, description="Captured stdout/stderr cap per stream, bytes.")
+    processes: int = Field(default=64, description="Process cap per worker (fork bombs stop here).")
+    python: str = Field(default="/usr/bin/python3", description="Interpreter inside the bwrap sandbox.")
+    docker_image: str | None = Field(default=None, description="Image for the docker backend "
+                                                               "(default crucible-sandbox:<runner version>).")
+
+    _pool: SandboxPool | None = PrivateAttr(default=None)
+
+    def limits(self) -> Limits:
+        return Limits(timeout_s=self.timeout_s, memory_mb=self.memory_mb, output_bytes=self.output_bytes,
+                      processes=self.processes)
+
+    def pool(self) -> SandboxPool:
+        if self._pool is None:
+            self._pool = SandboxPool(self.backend, self.workers, self.limits(), python=self.python,
+                                     docker_image=self.docker_image)
+        return self._pool
+
+    def run_batch(self, programs: Iterable[dict]) -> list[Verdict]:
+        return self.pool().run_batch(programs)
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        if self._pool is not None:
+            self._pool.close()
+            self._pool = None
