@@ -1,1 +1,102 @@
-"""Crucible command line."""
+"""`crucible`: the command line for the jobs people run by hand. It parses arguments and calls the libraries."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+
+def _fail(message: str, code: int = 2) -> int:
+    print(f"crucible: error: {message}", file=sys.stderr)
+    return code
+
+
+def _read_programs(path: Path):
+    """Yield program dicts from a JSONL file; a malformed line becomes an error row, never a crash."""
+    with path.open(encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                yield {"id": f"line-{number}", "_error": f"line {number} is not valid JSON: {exc.msg}"}
+                continue
+            if not isinstance(row, dict):
+                yield {"id": f"line-{number}", "_error": f"line {number} is not a JSON object"}
+                continue
+            if "id" not in row:
+                row["id"] = f"line-{number}"
+            row["id"] = str(row["id"])
+            yield row
+
+
+def cmd_sandbox_run(args: argparse.Namespace) -> int:
+    from resources.sandbox import Limits, SandboxPool, SandboxUnavailable, error_verdict
+
+    if not args.input.is_file():
+        return _fail(f"--input {args.input}: no such file; give a JSONL file with one {{\"id\", \"code\"}} per line")
+    try:
+        limits = Limits(timeout_s=args.timeout, memory_mb=args.memory_mb)
+        pool = SandboxPool(args.backend, args.workers, limits)
+    except (SandboxUnavailable, ValueError) as exc:
+        return _fail(str(exc))
+    rows = list(_read_programs(args.input))
+    bad = [r for r in rows if "_error" in r]
+    good = [r for r in rows if "_error" not in r]
+    with pool:
+        for row in bad:
+            print(json.dumps(error_verdict(row["id"], row["_error"], args.backend).public()), flush=True)
+        for verdict in pool.iter_batch(good):
+            print(json.dumps(verdict.public()), flush=True)
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from eval.sandbox_demo import run_sandbox_demo
+    from resources.sandbox import SandboxUnavailable
+
+    print("crucible demo: verifying HumanEval's 164 canonical solutions (and their `return None` variants) "
+          "in the sandbox ...", flush=True)
+    try:
+        result = run_sandbox_demo(Path(args.home))
+    except SandboxUnavailable as exc:
+        return _fail(str(exc))
+    print(f"  canonical solutions: {result['canonical']}")
+    print(f"  `return None` bodies: {result['return_none']}")
+    print(f"  {result['tasks_per_s']:.0f} programs/s, {result['seconds']:.1f} s")
+    print(f"  verdicts: {result['path']}")
+    return 0 if result["canonical"] == {"passed": 164} else 1
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from resources.sandbox import BACKENDS
+
+    parser = argparse.ArgumentParser(prog="crucible", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    sandbox = sub.add_parser("sandbox", help="run programs in the sandbox")
+    sandbox_sub = sandbox.add_subparsers(dest="sandbox_command", required=True)
+    run = sandbox_sub.add_parser("run", help="run a JSONL file of programs; one JSON verdict per line on stdout")
+    run.add_argument("--input", type=Path, required=True, help='JSONL: {"id", "code", "timeout_s"?} per line')
+    run.add_argument("--backend", choices=BACKENDS, default="bwrap")
+    run.add_argument("--workers", type=int, default=2)
+    run.add_argument("--timeout", type=float, default=10.0, help="default wall-clock limit per program, seconds")
+    run.add_argument("--memory-mb", type=int, default=1024, help="address-space limit per program, MiB")
+    run.set_defaults(func=cmd_sandbox_run)
+
+    demo = sub.add_parser("demo", help="run what the pipeline has so far, offline, and say where the results are")
+    demo.add_argument("--home", default=".crucible", help="CRUCIBLE_HOME for the demo's outputs")
+    demo.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.func(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

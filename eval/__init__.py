@@ -1,0 +1,1 @@
+"""Benchmarks, completion backends, execution harness, pass@k and feedback modes."""

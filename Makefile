@@ -1,0 +1,57 @@
+# Crucible: `make setup`, `make test`, `make demo`, `make ui`, `make sandbox-docker`, `make bench`.
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.crucible-installed
+# The CPU build of torch, installed before everything else so that no dependency pulls a multi-GB CUDA build on a
+# CPU machine. GPU users: `make setup TORCH_SPEC="torch==2.13.0" TORCH_PIP_ARGS="--index-url <your CUDA wheel index>"`.
+TORCH_SPEC ?= torch==2.13.0
+TORCH_PIP_ARGS ?=
+APT_PACKAGES := bubblewrap python3
+export CRUCIBLE_HOME ?= $(CURDIR)/.crucible
+
+.PHONY: setup system-packages test demo ui sandbox-docker bench clean
+
+setup: system-packages $(STAMP)
+
+# System packages the sandbox needs: bubblewrap, and Debian's python3 that runs inside it.
+system-packages:
+	@missing=""; \
+	command -v bwrap >/dev/null || missing="$$missing bubblewrap"; \
+	test -x /usr/bin/python3 || missing="$$missing python3"; \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing system packages:$$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  else \
+	    echo "missing system packages:$$missing -- run: sudo apt-get install -y$$missing" >&2; exit 1; \
+	  fi; \
+	fi
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q "$(TORCH_SPEC)" $(TORCH_PIP_ARGS)
+	$(PY) -m pip install -q -e '.[dev]'
+	touch $(STAMP)
+
+test: setup
+	$(PY) -m pytest -q
+
+demo: setup
+	$(VENV)/bin/crucible demo --home "$(CRUCIBLE_HOME)"
+
+ui: setup
+	DAGSTER_HOME="$(CRUCIBLE_HOME)/dagster" $(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000
+
+# Optional: the Docker backend. Installs and starts a Docker engine if none answers, then builds the sandbox image.
+sandbox-docker: setup
+	bash sandbox_image/engine.sh
+	bash sandbox_image/build.sh
+
+bench: setup
+	$(PY) benchmarks/sandbox_throughput.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache

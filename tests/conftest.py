@@ -1,0 +1,25 @@
+import pytest
+
+from resources.sandbox import Limits, SandboxPool, bwrap_problem
+
+
+def require_bwrap() -> None:
+    """bwrap is the default backend and `make setup` installs it: its absence is a failure, not a skip."""
+    problem = bwrap_problem()
+    if problem:
+        pytest.fail(f"bwrap backend unavailable: {problem} (run `make setup` as root)")
+
+
+@pytest.fixture(scope="module")
+def bwrap_pool():
+    """One bwrap worker, so a task and the canary after it share the same fork-server."""
+    require_bwrap()
+    with SandboxPool("bwrap", workers=1, limits=Limits(timeout_s=5, memory_mb=512)) as pool:
+        yield pool
+
+
+@pytest.fixture(scope="module")
+def bwrap_pool2():
+    require_bwrap()
+    with SandboxPool("bwrap", workers=2, limits=Limits(timeout_s=10)) as pool:
+        yield pool
