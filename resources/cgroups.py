@@ -45,19 +45,15 @@ class WorkerCgroup:
             (d / "cgroup.procs").write_text(str(os.getpid()))
 
     def memory_events(self) -> int:
-        """How many times the memory cap was hit (v1 failcnt / v2 oom_kill); 0 where unknown."""
+        """How many processes the memory cap's OOM killer has killed (v1 memory.oom_control, v2 memory.events)."""
         for d in self.dirs:
-            for name, key in (("memory.failcnt", None), ("memory.events", "oom_kill")):
+            for name in ("memory.oom_control", "memory.events"):
                 f = d / name
-                if not f.exists():
-                    continue
-                text = f.read_text()
-                if key is None:
-                    return int(text.strip() or 0)
-                for line in text.splitlines():
-                    k, _, v = line.partition(" ")
-                    if k == key:
-                        return int(v)
+                if f.exists():
+                    for line in f.read_text().splitlines():
+                        key, _, value = line.partition(" ")
+                        if key == "oom_kill":
+                            return int(value)
         return 0
 
     def remove(self) -> None:

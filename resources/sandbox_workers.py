@@ -198,7 +198,7 @@ class BwrapWorker(_PipeWorker):
             *system_binds(),
             "--proc", "/proc", "--dev", "/dev",
             "--size", str(self.tmpfs_mb * 1024 * 1024), "--tmpfs", "/tmp",
-            "--chdir", "/tmp", "--disable-userns", "--cap-drop", "ALL",
+            "--chdir", "/tmp", "--remount-ro", "/", "--disable-userns", "--cap-drop", "ALL",
             self.python, "-I", "-c", runner_source(),
         ]
 

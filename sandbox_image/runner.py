@@ -236,17 +236,33 @@ def _drain(fd: int) -> None:
 
 
 def _kill_leftovers(pgid: int) -> None:
+    """Kill the task's process group and, when we are PID 1 of our own namespace, every other process in it."""
     try:
         os.killpg(pgid, signal.SIGKILL)
     except (ProcessLookupError, PermissionError):
         pass
-    if os.getpid() == 1:
-        # PID 1 of our own namespace: kill(-1) reaches every other process in it, including daemons that left the
-        # task's session with setsid, and never ourselves.
+    if os.getpid() != 1:
+        return
+    # kill(-1) reaches every process in the namespace but ourselves, including daemons that left the task's session
+    # with setsid. A fork bomb can fork between the signal and its delivery, so repeat until nothing is left.
+    deadline = time.monotonic() + 5.0
+    while time.monotonic() < deadline:
         try:
             os.kill(-1, signal.SIGKILL)
-        except (ProcessLookupError, PermissionError):
+        except ProcessLookupError:
             pass
+        _reap_all()
+        if not _other_processes():
+            return
+        time.sleep(0.001)
+
+
+def _other_processes() -> bool:
+    me = os.getpid()
+    try:
+        return any(name.isdigit() and int(name) != me for name in os.listdir("/proc"))
+    except OSError:
+        return False
 
 
 def _reap_all(block_pid: int | None = None) -> int | None:
@@ -264,16 +280,7 @@ def _reap_all(block_pid: int | None = None) -> int | None:
 
 
 def _wipe(path: str) -> None:
-    def _retry(func, target, _exc):
-        try:
-            parent = os.path.dirname(target)
-            os.chmod(parent, stat.S_IRWXU)
-            if os.path.isdir(target) and not os.path.islink(target):
-                os.chmod(target, stat.S_IRWXU)
-            func(target)
-        except OSError:
-            pass
-
+    """Empty `path`, including directories a task made unreadable or unwritable."""
     try:
         entries = os.listdir(path)
     except OSError:
@@ -281,12 +288,25 @@ def _wipe(path: str) -> None:
     for name in entries:
         target = os.path.join(path, name)
         if os.path.isdir(target) and not os.path.islink(target):
-            shutil.rmtree(target, onerror=_retry)
+            _make_removable(target)
+            shutil.rmtree(target, ignore_errors=True)
         else:
             try:
                 os.unlink(target)
             except OSError:
                 pass
+
+
+def _make_removable(directory: str) -> None:
+    try:
+        os.chmod(directory, stat.S_IRWXU)
+        entries = os.listdir(directory)
+    except OSError:
+        return
+    for name in entries:
+        target = os.path.join(directory, name)
+        if os.path.isdir(target) and not os.path.islink(target):
+            _make_removable(target)
 
 
 def run_task(task: dict) -> dict:
