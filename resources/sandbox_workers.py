@@ -1,7 +1,7 @@
 """Sandbox workers: one long-lived fork-server (sandbox_image/runner.py) per worker, behind a backend.
 
-Each worker speaks the runner's line protocol (one JSON request, one JSON reply). Backends differ only in how the
-runner process is started and wired up:
+Each worker speaks the runner's line protocol (one JSON request, one JSON reply), implemented once in
+`RunnerChannel`. Backends differ only in how the runner process is started and how its stdin/stdout are reached:
 
 - `BwrapWorker`: the runner inside bubblewrap, as a non-root uid, in its own cgroup.
 - `DockerWorker` (resources/sandbox_docker.py): the runner as the main process of a locked-down container.
@@ -36,8 +36,10 @@ def runner_source() -> str:
     return RUNNER_PATH.read_text()
 
 
-class _PipeWorker:
-    """A runner reached over a child process's stdin/stdout pipes."""
+class RunnerChannel:
+    """The runner's line protocol over some byte transport: send one JSON task line, read one JSON reply line, with a
+    deadline. Shared by every worker; subclasses supply the transport through `_send`, `_recv`, `alive`, `close` and
+    (for error messages) `_diagnostics`."""
 
     backend = "none"
 
@@ -45,10 +47,80 @@ class _PipeWorker:
         self.index = index
         self.limits = limits
         self.startup_timeout_s = startup_timeout_s
-        self.proc: subprocess.Popen | None = None
         self.hello: dict = {}
         self._buf = b""
         self._lock = threading.Lock()
+
+    # -- transport hooks -----------------------------------------------------------------------------------------
+    def _send(self, data: bytes) -> None:
+        """Write all of `data` to the runner's stdin; raise OSError when the transport is gone."""
+        raise NotImplementedError
+
+    def _recv(self, timeout: float) -> bytes | None:
+        """Up to `timeout` seconds for more of the runner's stdout: bytes, None when nothing came, b"" at its end."""
+        raise NotImplementedError
+
+    def _diagnostics(self) -> str:
+        """': <what the runner said on stderr>' when it is known to have died, else ''."""
+        return ""
+
+    @property
+    def alive(self) -> bool:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        raise NotImplementedError
+
+    # -- protocol ------------------------------------------------------------------------------------------------
+    def _await_hello(self) -> None:
+        self.hello = self._read_reply(time.monotonic() + self.startup_timeout_s)
+        if not self.hello.get("ready"):
+            raise WorkerDied(f"{self.backend} worker {self.index} sent no hello: {self.hello}")
+
+    def run(self, task: dict, deadline_s: float) -> dict:
+        """Send one task, wait for its verdict. `deadline_s` is the host-side backstop beyond the runner's timer."""
+        with self._lock:
+            if not self.alive:
+                raise WorkerDied(f"{self.backend} worker {self.index} is not running")
+            try:
+                self._send((json.dumps(task) + "\n").encode())
+            except OSError as exc:  # BrokenPipeError, a reset socket, ...
+                raise WorkerDied(f"{self.backend} worker {self.index}: {exc}{self._diagnostics()}") from exc
+            return self._read_reply(time.monotonic() + deadline_s)
+
+    def _read_reply(self, deadline: float) -> dict:
+        while b"\n" not in self._buf:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self.close()
+                raise WorkerDied(f"{self.backend} worker {self.index} did not answer in time")
+            chunk = self._recv(min(remaining, 1.0))
+            if chunk is None:
+                if not self.alive:
+                    raise WorkerDied(f"{self.backend} worker {self.index} exited{self._diagnostics()}")
+                continue
+            if not chunk:
+                raise WorkerDied(f"{self.backend} worker {self.index} closed its output{self._diagnostics()}")
+            self._buf += chunk
+        line, _, self._buf = self._buf.partition(b"\n")
+        try:
+            reply = json.loads(line)
+        except ValueError as exc:
+            # Only the runner writes to this stream; anything else means the worker can no longer be trusted.
+            self.close()
+            raise WorkerDied(f"{self.backend} worker {self.index} sent a malformed reply: {line[:200]!r}") from exc
+        if not isinstance(reply, dict):
+            self.close()
+            raise WorkerDied(f"{self.backend} worker {self.index} sent a malformed reply: {line[:200]!r}")
+        return reply
+
+
+class _PipeWorker(RunnerChannel):
+    """A runner reached over a child process's stdin/stdout pipes."""
+
+    def __init__(self, index: int, limits: dict, startup_timeout_s: float = 30.0) -> None:
+        super().__init__(index, limits, startup_timeout_s)
+        self.proc: subprocess.Popen | None = None
 
     # -- lifecycle -----------------------------------------------------------------------------------------------
     def command(self) -> list[str]:
@@ -63,9 +135,7 @@ class _PipeWorker:
             cwd="/", preexec_fn=self.preexec, close_fds=True,
         )
         os.set_blocking(self.proc.stdout.fileno(), False)
-        self.hello = self._read_reply(time.monotonic() + self.startup_timeout_s)
-        if not self.hello.get("ready"):
-            raise WorkerDied(f"{self.backend} worker {self.index} sent no hello: {self.hello}")
+        self._await_hello()
 
     def close(self) -> None:
         if self.proc is None:
@@ -86,37 +156,20 @@ class _PipeWorker:
     def alive(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    # -- protocol ------------------------------------------------------------------------------------------------
-    def run(self, task: dict, deadline_s: float) -> dict:
-        """Send one task, wait for its verdict. `deadline_s` is the host-side backstop beyond the runner's timer."""
-        with self._lock:
-            if not self.alive:
-                raise WorkerDied(f"{self.backend} worker {self.index} is not running")
-            try:
-                self.proc.stdin.write((json.dumps(task) + "\n").encode())
-                self.proc.stdin.flush()
-            except (BrokenPipeError, OSError) as exc:
-                raise WorkerDied(f"{self.backend} worker {self.index}: {exc}{self._stderr_tail()}") from exc
-            return self._read_reply(time.monotonic() + deadline_s)
+    # -- transport -----------------------------------------------------------------------------------------------
+    def _send(self, data: bytes) -> None:
+        self.proc.stdin.write(data)
+        self.proc.stdin.flush()
 
-    def _read_reply(self, deadline: float) -> dict:
+    def _recv(self, timeout: float) -> bytes | None:
         fd = self.proc.stdout.fileno()
-        while b"\n" not in self._buf:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                self.close()
-                raise WorkerDied(f"{self.backend} worker {self.index} did not answer in time")
-            ready, _, _ = select.select([fd], [], [], min(remaining, 1.0))
-            if not ready:
-                if not self.alive:
-                    raise WorkerDied(f"{self.backend} worker {self.index} exited{self._stderr_tail()}")
-                continue
-            chunk = os.read(fd, 1 << 20)
-            if not chunk:
-                raise WorkerDied(f"{self.backend} worker {self.index} closed its output{self._stderr_tail()}")
-            self._buf += chunk
-        line, _, self._buf = self._buf.partition(b"\n")
-        return json.loads(line)
+        ready, _, _ = select.select([fd], [], [], timeout)
+        if not ready:
+            return None
+        return os.read(fd, 1 << 20)
+
+    def _diagnostics(self) -> str:
+        return self._stderr_tail()
 
     def _stderr_tail(self) -> str:
         if self.proc is None or self.proc.poll() is None:
