@@ -5,7 +5,7 @@
 
 The container has no network (`network_mode="none"`), a read-only root, a size-capped tmpfs on /tmp (the runner's
 scratch, wiped after every task), every capability dropped, no-new-privileges, a memory cap (the task's own limit +
-the tmpfs + room for the server) and a pids cap (the task's process limit + a few for the server), and runs as uid 1000.
+the tmpfs + room for the server) and a pids cap (the task's process limit + a few for the server), and runs as a non-root uid of its own (62000 + worker index).
 Being PID 1 of the container's PID namespace is what lets the runner kill everything a task leaves behind, and what
 makes it immune to SIGKILL from inside (the kernel drops it for a namespace's init).
 
@@ -31,7 +31,9 @@ from resources.sandbox_workers import RunnerChannel, WorkerDied, runner_source
 from sandbox_image.runner import RUNNER_VERSION
 
 IMAGE_REPOSITORY = "crucible-sandbox"
-SANDBOX_USER = "1000:1000"
+# One uid per worker, distinct from bwrap's host uids: Docker does not remap uids, so the per-task RLIMIT_NPROC
+# counts every process of that uid on the host; a shared uid would let one worker's tasks starve another's.
+DOCKER_UID_BASE = 62000
 SERVER_HEADROOM_MB = 128  # the runner itself and the kernel's per-container overhead, beyond the task and the tmpfs
 SHM_MB = 16  # /dev/shm: enough for multiprocessing's semaphores and small shared buffers
 SERVER_PIDS = 8  # the runner and the processes it briefly holds between tasks, beyond the task's own limit
@@ -109,6 +111,7 @@ class DockerWorker(RunnerChannel):
                  startup_timeout_s: float = 60.0, api_timeout_s: float = 30.0) -> None:
         super().__init__(index, limits, startup_timeout_s)
         self.image = image or default_image()
+        self.uid = DOCKER_UID_BASE + index
         self.tmpfs_mb = int(tmpfs_mb)
         self.api_timeout_s = api_timeout_s
         self.container = None  # docker.models.containers.Container once created
@@ -138,7 +141,7 @@ class DockerWorker(RunnerChannel):
             command=["python3", "-I", "-c", runner_source()],
             name=f"crucible-sandbox-{os.getpid()}-{self.index}-{uuid.uuid4().hex[:8]}",
             labels={LABEL: RUNNER_VERSION, "org.crucible.host-pid": str(os.getpid())},
-            user=SANDBOX_USER,
+            user=f"{self.uid}:{self.uid}",
             hostname="sandbox",
             working_dir="/tmp",
             environment={"HOME": "/tmp", "LANG": "C.UTF-8", "PYTHONDONTWRITEBYTECODE": "1"},
@@ -207,7 +210,7 @@ class DockerWorker(RunnerChannel):
                 sock.close()
             except OSError:
                 pass
-        if container is not None:
+        if container is not None and client is not None:
             try:
                 # Kill and remove now; the engine's auto-remove may be doing the same, which is fine.
                 client.api.remove_container(container.id, force=True)

@@ -136,6 +136,7 @@ fi
 install -d -m 0755 "$ROOTFS/opt/crucible"
 install -m 0644 "$HERE/runner.py" "$ROOTFS/opt/crucible/runner.py"
 
+OLD_ID=$(docker image inspect --format '{{.Id}}' "$TAG" 2>/dev/null || true)
 say "docker import -> $TAG"
 tar --numeric-owner -C "$ROOTFS" -c . | docker import \
     --change 'USER 1000:1000' \
@@ -145,4 +146,8 @@ tar --numeric-owner -C "$ROOTFS" -c . | docker import \
     --change 'CMD ["python3", "-I", "/opt/crucible/runner.py"]' \
     --message "crucible-sandbox $VERSION: debootstrap $SUITE minbase + $PACKAGES" \
     - "$TAG" >/dev/null
+# A rebuild moves the tag; drop the image it leaves untagged, unless a container still uses it.
+if [ -n "$OLD_ID" ] && [ "$OLD_ID" != "$(docker image inspect --format '{{.Id}}' "$TAG")" ]; then
+    docker rmi "$OLD_ID" >/dev/null 2>&1 || true
+fi
 say "built $TAG ($(docker image inspect --format '{{.Size}}' "$TAG" | awk '{ printf "%.0f MB", $1 / 1e6 }'))"

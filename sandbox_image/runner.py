@@ -80,6 +80,8 @@ def _harden_server() -> None:
     _prctl(PR_SET_DUMPABLE, 0)
     _prctl(PR_SET_CHILD_SUBREAPER, 1)
     signal.signal(signal.SIGPIPE, signal.SIG_DFL)
+    # PID 1 only receives signals it handles; Python handles SIGINT by default, so a task could kill us with it.
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     # SIGCHLD wakes the poll loop through a self-pipe the moment a task exits, instead of polling on a timer.
     global _WAKE_R
     _WAKE_R, wake_w = os.pipe()
@@ -291,6 +293,39 @@ def _wipe(path: str) -> None:
                 pass
 
 
+def _clean_scratch() -> None:
+    """Everything a task could leave for the next one: /tmp, POSIX shared memory and queues, SysV IPC objects."""
+    _wipe(WORK_ROOT)
+    if os.getpid() != 1:
+        return  # not our own namespace (unsandboxed runs): these are the host's, not ours to clear
+    for shared in ("/dev/shm", "/dev/mqueue"):
+        _wipe(shared)
+    _remove_sysv_ipc()
+
+
+# /proc/sysvipc/<kind>: first two columns are key and id; the ctl call and the IPC_RMID command remove by id.
+_SYSV = {"shm": "shmctl", "sem": "semctl", "msg": "msgctl"}
+_IPC_RMID = 0
+
+
+def _remove_sysv_ipc() -> None:
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+    except OSError:
+        return
+    for kind, ctl in _SYSV.items():
+        try:
+            lines = open(f"/proc/sysvipc/{kind}").read().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            ipc_id = int(line.split()[1])
+            if kind == "sem":
+                libc.semctl(ipc_id, 0, _IPC_RMID)
+            else:
+                getattr(libc, ctl)(ipc_id, _IPC_RMID, None)
+
+
 def _make_removable(directory: str) -> None:
     try:
         os.chmod(directory, stat.S_IRWXU)
@@ -371,7 +406,7 @@ def run_task(task: dict) -> dict:
     for fd in (out_r, err_r, status_r):
         os.close(fd)
     _reap_all()
-    _wipe(WORK_ROOT)
+    _clean_scratch()
     return _verdict(task, wait_status, timed_out, flag, captures, wall_ms)
 
 
@@ -426,7 +461,7 @@ def serve(stdin=None, stdout=None) -> None:
     stdout = stdout or sys.stdout.buffer
     _harden_server()
     _warm_up()
-    _wipe(WORK_ROOT)
+    _clean_scratch()
     hello = {"ready": True, "version": RUNNER_VERSION, "pid": os.getpid(), "uid": os.getuid(),
              "python": sys.version.split()[0]}
     stdout.write((json.dumps(hello) + "\n").encode())

@@ -204,6 +204,7 @@ def test_busy_loops_and_sleeps_time_out(bwrap_pool, code):
 @pytest.mark.parametrize("code", [
     "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\nprint('still here')\n",
     "import os, signal\nos.kill(1, signal.SIGTERM)\nos.kill(1, signal.SIGSEGV)\nprint('still here')\n",
+    "import os, signal, time\nos.kill(1, signal.SIGINT)\ntime.sleep(0.2)\nprint('still here')\n",
     "import os\nos.system('kill -9 -1')\nprint('still here')\n",
 ])
 def test_killing_the_parent_does_not_kill_the_server(bwrap_pool, code):
@@ -239,6 +240,30 @@ def test_tmp_does_not_leak_between_tasks(bwrap_pool):
     )
     verdict = run_then_canary(bwrap_pool, code)  # the canary asserts /tmp holds only an empty task dir
     assert verdict.status == "passed", verdict.stderr
+
+
+def test_shared_memory_and_sysv_ipc_do_not_leak_between_tasks(bwrap_pool):
+    code = (
+        "import ctypes\n"
+        "from multiprocessing import shared_memory\n"
+        "from multiprocessing.resource_tracker import unregister\n"
+        "block = shared_memory.SharedMemory(name='crucible-leak', create=True, size=4096)\n"
+        "block.buf[:6] = b'secret'\n"
+        "unregister(block._name, 'shared_memory')  # leave it behind on purpose\n"
+        "libc = ctypes.CDLL(None)\n"
+        "IPC_CREAT = 0o1000\n"
+        "print(libc.shmget(4242, 4096, IPC_CREAT | 0o600) >= 0, libc.msgget(4243, IPC_CREAT | 0o600) >= 0,\n"
+        "      libc.semget(4244, 1, IPC_CREAT | 0o600) >= 0)\n"
+    )
+    verdict = run_then_canary(bwrap_pool, code)
+    assert verdict.stdout == "True True True\n", verdict.stderr
+    check = (
+        "import os\n"
+        "print(os.listdir('/dev/shm'),\n"
+        "      [len(open(f'/proc/sysvipc/{k}').read().splitlines()) - 1 for k in ('shm', 'msg', 'sem')])\n"
+    )
+    after = bwrap_pool.run_one({"id": "after", "code": check})
+    assert after.stdout == "[] [0, 0, 0]\n", after.stderr
 
 
 def test_environment_does_not_leak(bwrap_pool, monkeypatch):
