@@ -54,6 +54,18 @@ def cmd_sandbox_run(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_teacher_ask(args: argparse.Namespace) -> int:
+    from resources.llm_jsonl import run_ask
+
+    if not args.input.is_file():
+        return _fail(f"--input {args.input}: no such file; give a JSONL file with one "
+                     "{\"id\", \"messages\"} per line")
+    if args.concurrency < 1:
+        return _fail(f"--concurrency must be >= 1, got {args.concurrency}")
+    failures = run_ask(args.base_url, args.model, args.input, args.output, args.concurrency)
+    return 1 if failures else 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from eval.sandbox_demo import run_sandbox_demo
     from resources.sandbox import SandboxUnavailable
@@ -86,6 +98,17 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--timeout", type=float, default=10.0, help="default wall-clock limit per program, seconds")
     run.add_argument("--memory-mb", type=int, default=1024, help="address-space limit per program, MiB")
     run.set_defaults(func=cmd_sandbox_run)
+
+    teacher = sub.add_parser("teacher", help="the teacher LLM")
+    teacher_sub = teacher.add_subparsers(dest="teacher_command", required=True)
+    ask = teacher_sub.add_parser("ask", help="answer a JSONL file of chat requests; resumable, cached")
+    ask.add_argument("--base-url", required=True, help="OpenAI-compatible base URL, e.g. http://127.0.0.1:8000/v1")
+    ask.add_argument("--model", required=True)
+    ask.add_argument("--input", type=Path, required=True, help='JSONL: {"id", "messages", "temperature"?, '
+                                                               '"max_tokens"?} per line')
+    ask.add_argument("--output", type=Path, required=True, help='JSONL: {"id", "content", "usage", "cached"}')
+    ask.add_argument("--concurrency", type=int, default=8)
+    ask.set_defaults(func=cmd_teacher_ask)
 
     demo = sub.add_parser("demo", help="run what the pipeline has so far, offline, and say where the results are")
     demo.add_argument("--home", default=".crucible", help="CRUCIBLE_HOME for the demo's outputs")

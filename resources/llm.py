@@ -1,0 +1,236 @@
+"""The teacher LLM over any OpenAI-compatible API: bounded concurrency, retries, a persistent cache, usage and cost.
+
+    client = TeacherClient(base_url="http://127.0.0.1:8000/v1", model="m")
+    results = asyncio.run(client.complete_all([ChatRequest("a", [{"role": "user", "content": "hi"}])]))
+
+`TeacherLLM` is the Dagster resource; with no base URL it starts the bundled offline teacher (resources/local_llm.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import random
+import time
+from collections.abc import AsyncIterator, Iterable
+from dataclasses import dataclass, field
+
+import dagster as dg
+import openai
+from pydantic import Field
+
+from resources.llm_cache import LLMCache, request_key
+
+RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
+NO_KEY = "sk-no-key-needed"  # local OpenAI-compatible servers want some key; they do not check it
+
+
+class TeacherError(RuntimeError):
+    """A request that could not be answered, after every attempt; the message names the request."""
+
+
+@dataclass(frozen=True)
+class ChatRequest:
+    id: str
+    messages: list[dict]
+    temperature: float = 0.0
+    max_tokens: int = 1024
+    prompt_version: str | None = None
+    extra: dict = field(default_factory=dict)  # further sampling parameters (top_p, seed, stop, ...)
+
+    def params(self) -> dict:
+        return {"temperature": self.temperature, "max_tokens": self.max_tokens, **self.extra}
+
+
+@dataclass
+class Completion:
+    id: str
+    content: str
+    usage: dict
+    cached: bool
+    key: str
+    finish_reason: str | None = None
+    attempts: int = 0
+    latency_s: float = 0.0
+
+    def row(self) -> dict:
+        return {"id": self.id, "content": self.content, "usage": self.usage, "cached": self.cached}
+
+
+@dataclass
+class UsageTotals:
+    requests: int = 0
+    cached: int = 0
+    retries: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+    cost_usd: float = 0.0
+
+    def add(self, completion: Completion, cost: float) -> None:
+        self.requests += 1
+        self.cached += completion.cached
+        self.retries += max(0, completion.attempts - 1)
+        if not completion.cached:
+            self.prompt_tokens += int(completion.usage.get("prompt_tokens") or 0)
+            self.completion_tokens += int(completion.usage.get("completion_tokens") or 0)
+            self.cost_usd += cost
+
+    def as_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+class _Malformed(Exception):
+    """A 200 response whose body is not a usable chat completion."""
+
+
+class TeacherClient:
+    """Async batch client. Retries are written here rather than left to the openai package because its retry loop
+    neither covers successful responses with malformed bodies nor reports attempts per request; so the package's own
+    retries are off (max_retries=0) and this loop handles every transient failure the same way."""
+
+    def __init__(self, base_url: str, model: str, api_key: str | None = None, concurrency: int = 8,
+                 timeout_s: float = 120.0, max_attempts: int = 6, backoff_base_s: float = 0.5,
+                 backoff_max_s: float = 30.0, cache: LLMCache | None = None,
+                 usd_per_mtok_in: float = 0.0, usd_per_mtok_out: float = 0.0) -> None:
+        if concurrency < 1:
+            raise ValueError(f"concurrency must be >= 1, got {concurrency}")
+        self.base_url, self.model = base_url, model
+        self.api_key = api_key or NO_KEY
+        self.concurrency, self.timeout_s, self.max_attempts = concurrency, timeout_s, max_attempts
+        self.backoff_base_s, self.backoff_max_s = backoff_base_s, backoff_max_s
+        self.cache = cache if cache is not None else LLMCache()
+        self.price_in, self.price_out = usd_per_mtok_in, usd_per_mtok_out
+        self.totals = UsageTotals()
+
+    def cost(self, usage: dict) -> float:
+        return (int(usage.get("prompt_tokens") or 0) * self.price_in
+                + int(usage.get("completion_tokens") or 0) * self.price_out) / 1e6
+
+    # -- one request ---------------------------------------------------------------------------------------------
+    async def complete(self, request: ChatRequest, api: openai.AsyncOpenAI, gate: asyncio.Semaphore) -> Completion:
+        params = request.params()
+        key = request_key(self.model, request.messages, params, request.prompt_version)
+        hit = self.cache.get(key)
+        if hit is not None:
+            done = Completion(request.id, hit["content"], hit["usage"], True, key, hit["finish_reason"])
+            self.totals.add(done, 0.0)
+            return done
+        async with gate:
+            start = time.monotonic()
+            last_error = "no attempt made"
+            for attempt in range(1, self.max_attempts + 1):
+                try:
+                    response = await api.chat.completions.create(
+                        model=self.model, messages=request.messages, **params)
+                    content, finish, usage = _unpack(response)
+                except openai.APIStatusError as exc:
+                    if exc.status_code not in RETRYABLE_STATUS:
+                        raise TeacherError(f"request {request.id!r}: HTTP {exc.status_code} from {self.base_url}: "
+                                           f"{_short(exc)} (not retryable)") from exc
+                    last_error = f"HTTP {exc.status_code}: {_short(exc)}"
+                    wait = _retry_after(exc.response) or self._backoff(attempt)
+                except (openai.APITimeoutError, openai.APIConnectionError, openai.APIResponseValidationError,
+                        _Malformed, ValueError) as exc:
+                    last_error = f"{type(exc).__name__}: {_short(exc)}"
+                    wait = self._backoff(attempt)
+                else:
+                    self.cache.put(key, self.model, {"messages": request.messages, "params": params,
+                                                     "prompt_version": request.prompt_version},
+                                   content, finish, usage)
+                    done = Completion(request.id, content, usage, False, key, finish, attempt,
+                                      time.monotonic() - start)
+                    self.totals.add(done, self.cost(usage))
+                    return done
+                if attempt < self.max_attempts:
+                    await asyncio.sleep(min(wait, self.backoff_max_s))
+            raise TeacherError(f"request {request.id!r}: no answer from {self.base_url} after {self.max_attempts} "
+                               f"attempts; last error: {last_error}")
+
+    def _backoff(self, attempt: int) -> float:
+        """Exponential backoff with full jitter."""
+        return random.uniform(0, min(self.backoff_max_s, self.backoff_base_s * 2 ** (attempt - 1)))
+
+    def _api(self) -> openai.AsyncOpenAI:
+        return openai.AsyncOpenAI(base_url=self.base_url, api_key=self.api_key, timeout=self.timeout_s,
+                                  max_retries=0)
+
+    # -- batches -------------------------------------------------------------------------------------------------
+    async def iter_complete(self, requests: Iterable[ChatRequest]) -> AsyncIterator[Completion | TeacherError]:
+        """Yield each completion (or the TeacherError that ended it) as soon as it is done."""
+        gate = asyncio.Semaphore(self.concurrency)
+        api = self._api()
+        try:
+            tasks = [asyncio.ensure_future(self.complete(r, api, gate)) for r in requests]
+            for next_done in asyncio.as_completed(tasks):
+                try:
+                    yield await next_done
+                except TeacherError as exc:
+                    yield exc
+        finally:
+            await api.close()
+
+    async def complete_all(self, requests: Iterable[ChatRequest]) -> list[Completion]:
+        """Every request answered, in input order; raises the first TeacherError after the others finished."""
+        requests = list(requests)
+        results = {}
+        errors = []
+        async for item in self.iter_complete(requests):
+            if isinstance(item, TeacherError):
+                errors.append(item)
+            else:
+                results[item.id] = item
+        if errors:
+            raise TeacherError(f"{len(errors)} of {len(requests)} requests failed; first: {errors[0]}")
+        return [results[r.id] for r in requests]
+
+    def complete_batch(self, requests: Iterable[ChatRequest]) -> list[Completion]:
+        return asyncio.run(self.complete_all(requests))
+
+
+def _unpack(response) -> tuple[str, str | None, dict]:
+    choices = getattr(response, "choices", None)
+    if not choices:
+        raise _Malformed("response has no choices")
+    message = choices[0].message
+    content = getattr(message, "content", None)
+    if not isinstance(content, str):
+        raise _Malformed("response choice has no text content")
+    usage = response.usage.model_dump() if getattr(response, "usage", None) is not None else {}
+    usage = {k: usage.get(k) for k in ("prompt_tokens", "completion_tokens", "total_tokens")}
+    return content, choices[0].finish_reason, usage
+
+
+def _retry_after(response) -> float | None:
+    value = response.headers.get("retry-after") if response is not None else None
+    try:
+        return max(0.0, float(value)) if value is not None else None
+    except ValueError:
+        return None  # an HTTP date: rare from model servers; fall back to our own backoff
+
+
+def _short(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text if len(text) <= 200 else text[:197] + "..."
+
+
+class TeacherLLM(dg.ConfigurableResource):
+    """The teacher model behind any OpenAI-compatible API (OpenAI, vLLM, llama.cpp), with a persistent cache."""
+
+    base_url: str | None = Field(default=None, description="OpenAI-compatible base URL (CRUCIBLE_LLM_BASE_URL); "
+                                                           "empty starts the bundled offline teacher.")
+    model: str | None = Field(default=None, description="Model name (CRUCIBLE_LLM_MODEL); for the offline "
+                                                        "teacher a bundled model name or a GGUF path.")
+    api_key: str | None = Field(default=None, description="API key (OPENAI_API_KEY); unused by local servers.")
+    concurrency: int = Field(default=8, description="Requests in flight at once.")
+    timeout_s: float = Field(default=300.0, description="Per-request timeout, seconds.")
+    max_attempts: int = Field(default=6, description="Attempts per request before it is reported as failed.")
+    usd_per_mtok_in: float = Field(default=0.0, description="Price per million prompt tokens, for cost accounting.")
+    usd_per_mtok_out: float = Field(default=0.0, description="Price per million completion tokens.")
+
+    def client(self, base_url: str | None = None, model: str | None = None) -> TeacherClient:
+        url = base_url or self.base_url
+        if not url:
+            raise TeacherError("no teacher base URL: set CRUCIBLE_LLM_BASE_URL or use the bundled offline teacher")
+        return TeacherClient(url, model or self.model or "default", api_key=self.api_key,
+                             concurrency=self.concurrency, timeout_s=self.timeout_s, max_attempts=self.max_attempts,
+                             usd_per_mtok_in=self.usd_per_mtok_in, usd_per_mtok_out=self.usd_per_mtok_out)
