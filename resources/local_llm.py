@@ -400,9 +400,10 @@ class LocalTeacherServer:
             try:
                 self._wait_ready()
                 return self
-            except TeacherServerError as exc:
+            except BaseException as exc:  # Ctrl-C while waiting included: never leave a half-started server
                 self.close()
-                if attempt + 1 < attempts and "address already in use" in str(exc).lower():
+                if (isinstance(exc, TeacherServerError) and attempt + 1 < attempts
+                        and "address already in use" in str(exc).lower()):
                     continue
                 raise
         raise AssertionError("unreachable")
@@ -487,13 +488,13 @@ def serve_foreground(model: str | os.PathLike = DEFAULT_MODEL, port: int = 8000,
     """`crucible teacher serve`: run the offline teacher until Ctrl-C (or until the server dies). Exit status."""
     out = out or sys.stdout
     server = LocalTeacherServer(model, port=port, n_ctx=n_ctx, n_threads=n_threads, home=home)
-    print(f"teacher: starting {model} (n_ctx {n_ctx}, {server.n_threads} threads) ...", file=out, flush=True)
     try:
-        server.start()
-    except LocalTeacherError as exc:
-        print(f"teacher: {exc}", file=sys.stderr, flush=True)
-        return 1
-    try:
+        print(f"teacher: starting {model} (n_ctx {n_ctx}, {server.n_threads} threads) ...", file=out, flush=True)
+        try:
+            server.start()
+        except LocalTeacherError as exc:
+            print(f"teacher: {exc}", file=sys.stderr, flush=True)
+            return 1
         print(f"teacher: serving model {server.model!r} at {server.base_url}\n"
               f"  export CRUCIBLE_LLM_BASE_URL={server.base_url} CRUCIBLE_LLM_MODEL={server.model}\n"
               f"  model file {server.resolved.path}\n  log {server.log_path}\n  Ctrl-C stops it", file=out, flush=True)
@@ -502,7 +503,7 @@ def serve_foreground(model: str | os.PathLike = DEFAULT_MODEL, port: int = 8000,
               file=sys.stderr, flush=True)
         return 1
     except KeyboardInterrupt:
-        print("teacher: stopping", file=out, flush=True)
+        print("teacher: stopped", file=out, flush=True)
         return 0
     finally:
         server.close()

@@ -51,6 +51,8 @@ class StubState:
 
 class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
+    # Headers and body go out in separate writes; with Nagle's algorithm on, the client's delayed ACK adds ~40 ms.
+    disable_nagle_algorithm = True
     state: StubState
 
     def log_message(self, *args) -> None:  # quiet
@@ -122,15 +124,18 @@ class _Handler(BaseHTTPRequestHandler):
         return self._send(200, payload)
 
 
+class _Server(ThreadingHTTPServer):
+    daemon_threads = True
+    request_queue_size = 256  # listen backlog: read in __init__, so it must be a class attribute
+
+
 class StubServer:
     """Context manager: a ThreadingHTTPServer on 127.0.0.1 with a free port; `base_url` ends in /v1."""
 
     def __init__(self, state: StubState | None = None, port: int = 0) -> None:
         self.state = state or StubState()
         handler = type("Handler", (_Handler,), {"state": self.state})
-        self.httpd = ThreadingHTTPServer(("127.0.0.1", port), handler)
-        self.httpd.daemon_threads = True
-        self.httpd.request_queue_size = 128
+        self.httpd = _Server(("127.0.0.1", port), handler)
         self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 

@@ -307,6 +307,33 @@ def test_server_exits_when_its_starter_is_killed(tmp_path):
             starter.wait()
 
 
+def test_serve_foreground_prints_the_url_and_stops_on_ctrl_c(tmp_path):
+    """What `crucible teacher serve` runs: prints the base URL, serves, and stops cleanly on SIGINT."""
+    port = local_llm.free_port()
+    script = ("import sys\nfrom pathlib import Path\nfrom resources.local_llm import serve_foreground\n"
+              f"sys.exit(serve_foreground('smollm2-135m', port={port}, n_ctx=512))\n")
+    proc = subprocess.Popen([sys.executable, "-c", script], cwd=ROOT, stdout=subprocess.PIPE, text=True)
+    try:
+        lines = []
+        while not any("serving" in line for line in lines):
+            line = proc.stdout.readline()
+            assert line, f"serve_foreground ended early: {lines}"
+            lines.append(line)
+        url = f"http://127.0.0.1:{port}/v1"
+        assert url in lines[-1]
+        listed = openai.OpenAI(base_url=url, api_key="local").models.list()
+        assert [m.id for m in listed.data] == ["smollm2-135m"]
+        proc.send_signal(signal.SIGINT)
+        assert proc.wait(60) == 0
+        assert "stopped" in proc.stdout.read()
+        with pytest.raises(openai.APIConnectionError):
+            openai.OpenAI(base_url=url, api_key="local", max_retries=0, timeout=5).models.list()
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
 def test_local_teacher_resource_serves_an_asset_and_stops(tmp_path):
     seen = {}
 
