@@ -66,6 +66,12 @@ def cmd_teacher_ask(args: argparse.Namespace) -> int:
     return 1 if failures else 0
 
 
+def cmd_teacher_serve(args: argparse.Namespace) -> int:
+    from resources.local_llm import serve_foreground
+
+    return serve_foreground(args.model, port=args.port, n_ctx=args.n_ctx, n_threads=args.threads)
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from eval.sandbox_demo import run_sandbox_demo
     from resources.sandbox import SandboxUnavailable
@@ -109,6 +115,13 @@ def build_parser() -> argparse.ArgumentParser:
     ask.add_argument("--output", type=Path, required=True, help='JSONL: {"id", "content", "usage", "cached"}')
     ask.add_argument("--concurrency", type=int, default=8)
     ask.set_defaults(func=cmd_teacher_ask)
+    serve = teacher_sub.add_parser("serve", help="run the bundled offline teacher in the foreground (Ctrl-C stops)")
+    serve.add_argument("--model", default="qwen2.5-coder-1.5b",
+                       help="qwen2.5-coder-1.5b (default), qwen2.5-coder-0.5b, smollm2-135m, or a GGUF file path")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--n-ctx", type=int, default=4096, help="context size in tokens")
+    serve.add_argument("--threads", type=int, default=0, help="decode threads; 0 uses every usable core")
+    serve.set_defaults(func=cmd_teacher_serve)
 
     demo = sub.add_parser("demo", help="run what the pipeline has so far, offline, and say where the results are")
     demo.add_argument("--home", default=".crucible", help="CRUCIBLE_HOME for the demo's outputs")

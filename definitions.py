@@ -1,17 +1,37 @@
 """The one Dagster `Definitions` for Crucible: assets, checks, resources, jobs, schedules and sensors.
 
-Stage logic lives in assets/ and resources/; this module only assembles them.
+Stage logic lives in assets/ and resources/; this module only assembles them. Settings come from environment
+variables through `dg.EnvVar` (resolved at run time, secrets never stored in run config) with offline defaults.
 """
+
+import os
 
 import dagster as dg
 
+from resources.llm import TeacherLLM
+from resources.local_llm import LocalTeacher
 from resources.sandbox import Sandbox
+
+
+def _env(name: str, default=None, kind=str):
+    """`dg.EnvVar(name)` when the variable is set, else the offline default."""
+    if not os.environ.get(name):
+        return default
+    return dg.EnvVar.int(name) if kind is int else dg.EnvVar(name)
+
 
 defs = dg.Definitions(
     resources={
         "sandbox": Sandbox(
-            backend=dg.EnvVar("CRUCIBLE_SANDBOX_BACKEND").get_value("bwrap"),
-            workers=int(dg.EnvVar("CRUCIBLE_SANDBOX_WORKERS").get_value("2")),
+            backend=_env("CRUCIBLE_SANDBOX_BACKEND", "bwrap"),
+            workers=_env("CRUCIBLE_SANDBOX_WORKERS", 2, int),
+        ),
+        # With CRUCIBLE_LLM_BASE_URL unset, the bundled offline teacher is started on first use.
+        "teacher": TeacherLLM(
+            base_url=_env("CRUCIBLE_LLM_BASE_URL"),
+            model=_env("CRUCIBLE_LLM_MODEL"),
+            api_key=_env("OPENAI_API_KEY"),
+            local=LocalTeacher(model=_env("CRUCIBLE_TEACHER_MODEL", "qwen2.5-coder-1.5b")),
         ),
     },
 )

@@ -20,6 +20,7 @@ import openai
 from pydantic import Field
 
 from resources.llm_cache import LLMCache, request_key
+from resources.local_llm import LocalTeacher
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 NO_KEY = "sk-no-key-needed"  # local OpenAI-compatible servers want some key; they do not check it
@@ -218,8 +219,8 @@ class TeacherLLM(dg.ConfigurableResource):
 
     base_url: str | None = Field(default=None, description="OpenAI-compatible base URL (CRUCIBLE_LLM_BASE_URL); "
                                                            "empty starts the bundled offline teacher.")
-    model: str | None = Field(default=None, description="Model name (CRUCIBLE_LLM_MODEL); for the offline "
-                                                        "teacher a bundled model name or a GGUF path.")
+    model: str | None = Field(default=None, description="Model name on the server (CRUCIBLE_LLM_MODEL); the "
+                                                        "offline teacher's model is set on `local`.")
     api_key: str | None = Field(default=None, description="API key (OPENAI_API_KEY); unused by local servers.")
     concurrency: int = Field(default=8, description="Requests in flight at once.")
     timeout_s: float = Field(default=300.0, description="Per-request timeout, seconds.")
@@ -227,10 +228,16 @@ class TeacherLLM(dg.ConfigurableResource):
     usd_per_mtok_in: float = Field(default=0.0, description="Price per million prompt tokens, for cost accounting.")
     usd_per_mtok_out: float = Field(default=0.0, description="Price per million completion tokens.")
 
-    def client(self, base_url: str | None = None, model: str | None = None) -> TeacherClient:
-        url = base_url or self.base_url
-        if not url:
-            raise TeacherError("no teacher base URL: set CRUCIBLE_LLM_BASE_URL or use the bundled offline teacher")
-        return TeacherClient(url, model or self.model or "default", api_key=self.api_key,
-                             concurrency=self.concurrency, timeout_s=self.timeout_s, max_attempts=self.max_attempts,
+    local: LocalTeacher = Field(default_factory=LocalTeacher,
+                                description="The bundled offline teacher, started on first use when base_url is "
+                                            "empty.")
+
+    def client(self) -> TeacherClient:
+        """A client for the configured server, or for the offline teacher (started now) when none is configured."""
+        if self.base_url:
+            url, model = self.base_url, self.model or "default"
+        else:
+            url, model = self.local.base_url, self.local.model_name
+        return TeacherClient(url, model, api_key=self.api_key, concurrency=self.concurrency,
+                             timeout_s=self.timeout_s, max_attempts=self.max_attempts,
                              usd_per_mtok_in=self.usd_per_mtok_in, usd_per_mtok_out=self.usd_per_mtok_out)

