@@ -15,7 +15,6 @@ the host, as that harness always does.
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor

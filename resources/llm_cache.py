@@ -8,11 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import sqlite3
 import threading
 import time
 from pathlib import Path
+
+from resources.home import crucible_home
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -25,10 +26,6 @@ CREATE TABLE IF NOT EXISTS responses (
     created REAL NOT NULL
 )
 """
-
-
-def crucible_home() -> Path:
-    return Path(os.environ.get("CRUCIBLE_HOME") or ".crucible")
 
 
 def request_key(model: str, messages: list[dict], params: dict, prompt_version: str | None) -> str:

@@ -35,6 +35,8 @@ from typing import TextIO
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
+from resources.home import crucible_home
+
 DEFAULT_MODEL = "qwen2.5-coder-1.5b"
 DEFAULT_N_CTX = 4096
 GGUF_MAGIC = b"GGUF"
@@ -108,10 +110,6 @@ BUNDLED_MODELS: dict[str, BundledModel] = {
         ),
     )
 }
-
-
-def crucible_home() -> Path:
-    return Path(os.environ.get("CRUCIBLE_HOME") or ".crucible")
 
 
 # --------------------------------------------------------------------------------------------------------------------

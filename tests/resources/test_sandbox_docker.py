@@ -3,7 +3,6 @@ sandbox-docker`); without them every engine test is skipped with docker_problem(
 
 from __future__ import annotations
 
-import errno
 import os
 import signal
 import socket
