@@ -9,6 +9,10 @@ STAMP := $(VENV)/.crucible-installed
 TORCH_SPEC ?= torch==2.13.0
 TORCH_PIP_ARGS ?=
 APT_PACKAGES := bubblewrap python3
+# llama-cpp-python compiles llama.cpp for this CPU on first install (~9-12 min on 2 cores; pip's wheel cache serves it
+# afterwards). AMX off: these VMs' CPUs report AMX but llama.cpp's AMX kernel faults there (SIGSEGV at ldtilecfg on
+# the first request); -march=native keeps AVX-512/AVX2. A wheel cached from an AMX build: pip cache remove llama_cpp_python
+LLAMA_CPP_CFLAGS ?= $(if $(filter x86_64,$(shell uname -m)),-mno-amx-tile -mno-amx-int8 -mno-amx-bf16)
 export CRUCIBLE_HOME ?= $(CURDIR)/.crucible
 
 .PHONY: setup system-packages test demo ui sandbox-docker bench clean
@@ -33,7 +37,7 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)" $(TORCH_PIP_ARGS)
-	$(PY) -m pip install -q -e '.[dev,teacher,teacher-tiny]'
+	CFLAGS="$(LLAMA_CPP_CFLAGS)" CXXFLAGS="$(LLAMA_CPP_CFLAGS)" $(PY) -m pip install -q -e '.[dev,teacher,teacher-tiny]'
 	touch $(STAMP)
 
 test: setup
@@ -52,6 +56,8 @@ sandbox-docker: setup
 
 bench: setup
 	$(PY) benchmarks/sandbox_throughput.py
+	$(PY) benchmarks/teacher_throughput.py
+	$(PY) benchmarks/teacher_tokens.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache

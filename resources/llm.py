@@ -236,8 +236,12 @@ class TeacherLLM(dg.ConfigurableResource):
         """A client for the configured server, or for the offline teacher (started now) when none is configured."""
         if self.base_url:
             url, model = self.base_url, self.model or "default"
+            concurrency, timeout_s = self.concurrency, self.timeout_s
         else:
             url, model = self.local.base_url, self.local.model_name
-        return TeacherClient(url, model, api_key=self.api_key, concurrency=self.concurrency,
-                             timeout_s=self.timeout_s, max_attempts=self.max_attempts,
+            # llama.cpp's server answers one request at a time: more in flight would only queue there, time out at
+            # the client and be sent again while the server still works on the abandoned copy.
+            concurrency, timeout_s = 1, max(self.timeout_s, 900.0)
+        return TeacherClient(url, model, api_key=self.api_key, concurrency=concurrency,
+                             timeout_s=timeout_s, max_attempts=self.max_attempts,
                              usd_per_mtok_in=self.usd_per_mtok_in, usd_per_mtok_out=self.usd_per_mtok_out)
