@@ -129,10 +129,14 @@ class _PipeWorker(RunnerChannel):
     def preexec(self) -> None:
         """Runs in the child between fork and exec."""
 
+    def env(self) -> dict | None:
+        """The runner process's environment; None inherits ours (bwrap clears it inside the sandbox)."""
+        return None
+
     def start(self) -> None:
         self.proc = subprocess.Popen(
             self.command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            cwd="/", preexec_fn=self.preexec, close_fds=True,
+            cwd="/", preexec_fn=self.preexec, env=self.env(), close_fds=True,
         )
         os.set_blocking(self.proc.stdout.fileno(), False)
         self._await_hello()
@@ -195,14 +199,8 @@ class UnsandboxedWorker(_PipeWorker):
         self.tmp.mkdir(parents=True, exist_ok=True)
         return [self.python, "-I", str(RUNNER_PATH)]
 
-    def start(self) -> None:
-        env = {"CRUCIBLE_SANDBOX_TMP": str(self.tmp), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
-        self.proc = subprocess.Popen(
-            self.command(), stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-            env=env, close_fds=True,
-        )
-        os.set_blocking(self.proc.stdout.fileno(), False)
-        self.hello = self._read_reply(time.monotonic() + self.startup_timeout_s)
+    def env(self) -> dict:
+        return {"CRUCIBLE_SANDBOX_TMP": str(self.tmp), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}
 
     def close(self) -> None:
         super().close()
