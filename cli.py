@@ -72,6 +72,34 @@ def cmd_teacher_serve(args: argparse.Namespace) -> int:
     return serve_foreground(args.model, port=args.port, n_ctx=args.n_ctx, n_threads=args.threads)
 
 
+def cmd_generate(args: argparse.Namespace) -> int:
+    import os
+
+    from assets.generation_run import run_generation
+    from assets.seed_sources import SourceError
+    from resources.llm import TeacherLLM
+    from resources.local_llm import LocalTeacher
+    from resources.sandbox import Sandbox, SandboxUnavailable
+
+    if args.seeds is not None and args.seeds < 1:
+        return _fail(f"--seeds must be >= 1, got {args.seeds}")
+    if args.feedback not in ("execution", "human_sim"):
+        return _fail(f"--feedback {args.feedback!r}: use execution or human_sim")
+    base_url = args.base_url or os.environ.get("CRUCIBLE_LLM_BASE_URL")
+    teacher = TeacherLLM(base_url=base_url, model=args.model or os.environ.get("CRUCIBLE_LLM_MODEL"),
+                         api_key=os.environ.get("OPENAI_API_KEY"), local=LocalTeacher(model=args.teacher))
+    run_config = {"ops": {"verified_dialogues": {"config": {"feedback_mode": args.feedback,
+                                                            "max_turns": args.max_turns}},
+                          "seed_snippets": {"config": {"mode": args.mode}}}}
+    try:
+        summary = run_generation(args.source, teacher, Sandbox(backend=args.backend), seeds=args.seeds,
+                                 run_config=run_config)
+    except (SourceError, SandboxUnavailable) as exc:
+        return _fail(str(exc))
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
 def cmd_demo(args: argparse.Namespace) -> int:
     from eval.sandbox_demo import run_sandbox_demo
     from resources.sandbox import SandboxUnavailable
@@ -122,6 +150,21 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--n-ctx", type=int, default=4096, help="context size in tokens")
     serve.add_argument("--threads", type=int, default=0, help="decode threads; 0 uses every usable core")
     serve.set_defaults(func=cmd_teacher_serve)
+
+    generate = sub.add_parser("generate", help="seeds -> OSS-Instruct problems -> verified dialogues for one source; "
+                                               "prints a JSON summary")
+    generate.add_argument("--source", default="stdlib", help="a source name from $CRUCIBLE_HOME/sources.yaml, or "
+                                                            "stdlib (default)")
+    generate.add_argument("--seeds", type=int, default=None, help="use at most this many seeds (default 500)")
+    generate.add_argument("--mode", choices=("function", "window", "both"), default="function")
+    generate.add_argument("--feedback", default="execution", help="execution (default) or human_sim")
+    generate.add_argument("--max-turns", type=int, default=4, help="programmer answers per problem")
+    generate.add_argument("--base-url", default=None, help="OpenAI-compatible teacher (default "
+                                                           "$CRUCIBLE_LLM_BASE_URL; empty: the bundled teacher)")
+    generate.add_argument("--model", default=None, help="model name on that server ($CRUCIBLE_LLM_MODEL)")
+    generate.add_argument("--teacher", default="qwen2.5-coder-1.5b", help="bundled teacher when no base URL is set")
+    generate.add_argument("--backend", choices=BACKENDS, default="bwrap")
+    generate.set_defaults(func=cmd_generate)
 
     demo = sub.add_parser("demo", help="run what the pipeline has so far, offline, and say where the results are")
     demo.add_argument("--home", default=".crucible", help="CRUCIBLE_HOME for the demo's outputs")

@@ -29,6 +29,10 @@ NO_KEY = "sk-no-key-needed"  # local OpenAI-compatible servers want some key; th
 class TeacherError(RuntimeError):
     """A request that could not be answered, after every attempt; the message names the request."""
 
+    def __init__(self, message: str, request_id: str | None = None) -> None:
+        super().__init__(message)
+        self.request_id = request_id
+
 
 @dataclass(frozen=True)
 class ChatRequest:
@@ -127,7 +131,7 @@ class TeacherClient:
                 except openai.APIStatusError as exc:
                     if exc.status_code not in RETRYABLE_STATUS:
                         raise TeacherError(f"request {request.id!r}: HTTP {exc.status_code} from {self.base_url}: "
-                                           f"{_short(exc)} (not retryable)") from exc
+                                           f"{_short(exc)} (not retryable)", request.id) from exc
                     last_error = f"HTTP {exc.status_code}: {_short(exc)}"
                     wait = _retry_after(exc.response) or self._backoff(attempt)
                 except (openai.APITimeoutError, openai.APIConnectionError, openai.APIResponseValidationError,
@@ -145,7 +149,7 @@ class TeacherClient:
                 if attempt < self.max_attempts:
                     await asyncio.sleep(min(wait, self.backoff_max_s))
             raise TeacherError(f"request {request.id!r}: no answer from {self.base_url} after {self.max_attempts} "
-                               f"attempts; last error: {last_error}")
+                               f"attempts; last error: {last_error}", request.id)
 
     def _backoff(self, attempt: int) -> float:
         """Exponential backoff with full jitter."""

@@ -25,8 +25,10 @@ def expected_answer(messages: list[dict]) -> str:
 
 class StubState:
     def __init__(self, latency_s: float = 0.0, faults: list[str] | None = None, hang_s: float = 30.0,
-                 retry_after: str | None = "0.05") -> None:
+                 retry_after: str | None = "0.05", responder=None) -> None:
         self.latency_s, self.faults, self.hang_s, self.retry_after = latency_s, faults or [], hang_s, retry_after
+        # responder(messages) -> reply text: a scripted model (tests of the generation stages); default expected_answer
+        self.responder = responder or expected_answer
         self.lock = threading.Lock()
         self.attempts: Counter = Counter()  # prompt -> requests seen
         self.served: Counter = Counter()  # prompt -> successful answers sent
@@ -106,7 +108,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             self.connection.shutdown(2)
             return None
-        answer = expected_answer(messages)
+        answer = self.state.responder(messages)
         payload = json.dumps({
             "id": "chatcmpl-stub", "object": "chat.completion", "created": int(time.time()), "model": body["model"],
             "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": answer}}],

@@ -1,0 +1,78 @@
+"""What the generation stages share: their frozen configs, the config fingerprint, and asking the teacher a round of
+requests at once (so a remote server sees them concurrently and the offline one one after another)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+from collections.abc import Iterable
+
+import dagster as dg
+from pydantic import Field
+
+from resources.llm import ChatRequest, Completion, TeacherClient, TeacherError
+
+
+class ProblemsConfig(dg.Config):
+    """OSS-Instruct problem generation (the questioner role)."""
+
+    max_turns: int = Field(default=3, description="Questioner replies per seed: the first plus repairs after the "
+                                                  "reference failed its own tests.")
+    temperature: float = Field(default=0.2, description="Questioner sampling temperature.")
+    max_tokens: int = Field(default=1024, description="Reply length cap, tokens.")
+    min_asserts: int = Field(default=3, description="Tests need at least this many assert statements.")
+    prompt_version: int = Field(default=1, description="assets/prompts/oss_instruct.v<N>.txt")
+    repair_prompt_version: int = Field(default=1, description="assets/prompts/problem_repair.v<N>.txt")
+    max_problems: int | None = Field(default=None, description="Use at most this many seeds of the partition "
+                                                               "(in seed order); empty: all.")
+
+
+class DialoguesConfig(dg.Config):
+    """AIEV-Instruct dialogues: the programmer answers, the sandbox judges, the questioner gives feedback."""
+
+    max_turns: int = Field(default=4, description="Programmer answers per problem, the first one included.")
+    feedback_mode: str = Field(default="execution", description="execution: the questioner turns the error into a "
+                                                                "hint; human_sim: a simulated user guides without "
+                                                                "code (Code-Feedback).")
+    execution_role: str = Field(default="user", description="user: the execution result and the feedback form one "
+                                                            "user turn with an 'Execution result:' prefix; tool: the "
+                                                            "result is a tool turn, the feedback a user turn.")
+    programmer_model: str | None = Field(default=None, description="Model name for the programmer role on the "
+                                                                   "teacher's server; empty: the teacher's model.")
+    programmer_temperature: float = Field(default=0.0, description="Programmer sampling temperature.")
+    questioner_temperature: float = Field(default=0.2, description="Feedback sampling temperature.")
+    max_tokens: int = Field(default=1024, description="Reply length cap, tokens.")
+    programmer_prompt_version: int = Field(default=1, description="assets/prompts/programmer.v<N>.txt")
+    feedback_prompt_version: int = Field(default=1, description="assets/prompts/feedback_<mode>.v<N>.txt")
+
+
+FEEDBACK_MODES = ("execution", "human_sim")
+EXECUTION_ROLES = ("user", "tool")
+EXECUTION_PREFIX = "Execution result:"
+
+
+def fingerprint(*parts) -> str:
+    """12 hex of the sha256 of the canonical JSON of the parts (configs as dicts, model names, prompt versions)."""
+    canonical = json.dumps([p.model_dump() if hasattr(p, "model_dump") else p for p in parts], sort_keys=True,
+                           default=str)
+    return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def ask_round(client: TeacherClient, requests: Iterable[ChatRequest]) -> dict[str, Completion | TeacherError]:
+    """Every request answered (or its TeacherError), by id. Answers are cached, so a rerun of a round is free."""
+    async def collect() -> dict:
+        out: dict = {}
+        async for item in client.iter_complete(list(requests)):
+            if isinstance(item, TeacherError):
+                out[item.request_id] = item
+            else:
+                out[item.id] = item
+        return out
+
+    return asyncio.run(collect())
+
+
+def tokens(completion: Completion) -> tuple[int, int]:
+    usage = completion.usage or {}
+    return int(usage.get("prompt_tokens") or 0), int(usage.get("completion_tokens") or 0)

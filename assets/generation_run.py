@@ -1,0 +1,63 @@
+"""The generation phase (seed_snippets -> oss_instruct_problems -> verified_dialogues) for one source, run from
+Python or `crucible generate`, with a summary of what it produced. Runs are recorded in the persistent Dagster
+instance, so they show in the UI next to the ones started there."""
+
+from __future__ import annotations
+
+import time
+from collections import Counter
+
+import dagster as dg
+
+from assets.dialogues import DIALOGUE_REJECTS_TABLE, VERIFIED_DIALOGUES, verified_dialogues
+from assets.partitions import add_seed_source
+from assets.problems import OSS_INSTRUCT_PROBLEMS, PROBLEM_REJECTS_TABLE, oss_instruct_problems
+from assets.seeds import SEED_SNIPPETS, seed_snippets
+from resources.dagster_home import persistent_instance
+from resources.llm import TeacherLLM
+from resources.sandbox import Sandbox
+from resources.store import ParquetIOManager, read_table
+
+GENERATION_ASSETS = [seed_snippets, oss_instruct_problems, verified_dialogues]
+
+
+def run_generation(source: str, teacher: TeacherLLM, sandbox: Sandbox, seeds: int | None = None,
+                   run_config: dict | None = None, instance: dg.DagsterInstance | None = None) -> dict:
+    instance = instance or persistent_instance()
+    add_seed_source(instance, source)
+    config = {"ops": {}}
+    for op, op_config in (run_config or {}).get("ops", {}).items():
+        config["ops"][op] = op_config
+    if seeds is not None:
+        config["ops"].setdefault("seed_snippets", {}).setdefault("config", {})["max_seeds"] = seeds
+    started = time.monotonic()
+    result = dg.materialize(GENERATION_ASSETS, partition_key=source, instance=instance, run_config=config,
+                            resources={"io_manager": ParquetIOManager(), "teacher": teacher, "sandbox": sandbox})
+    return summarize(source, time.monotonic() - started, result)
+
+
+def summarize(source: str, seconds: float, result) -> dict:
+    meta = {}
+    for event in result.get_asset_materialization_events():
+        meta[event.asset_key.to_user_string()] = {k: v.value for k, v in event.materialization.metadata.items()}
+    dialogues = meta.get(VERIFIED_DIALOGUES, {})
+    problem_rejects = read_table(PROBLEM_REJECTS_TABLE, [source])
+    dialogue_rejects = read_table(DIALOGUE_REJECTS_TABLE, [source])
+    return {
+        "source": source, "seconds": round(seconds, 1), "run_id": result.run_id,
+        "seeds": len(read_table(SEED_SNIPPETS, [source])),
+        "problems": len(read_table(OSS_INSTRUCT_PROBLEMS, [source])),
+        "verified_dialogues": len(read_table(VERIFIED_DIALOGUES, [source])),
+        "pass_rate_by_turn": {k.removeprefix("pass_rate_turn_"): v for k, v in dialogues.items()
+                              if k.startswith("pass_rate_turn_")},
+        "mean_turns": dialogues.get("mean_turns"),
+        "problem_rejects": dict(Counter(problem_rejects["reason"].to_list()).most_common()) if len(problem_rejects)
+        else {},
+        "dialogue_rejects": dict(Counter(dialogue_rejects["reason"].to_list()).most_common())
+        if len(dialogue_rejects) else {},
+        "problem_repairs": meta.get(OSS_INSTRUCT_PROBLEMS, {}).get("repair_turns"),
+        "tokens": {"prompt": (meta.get(OSS_INSTRUCT_PROBLEMS, {}).get("prompt_tokens", 0)
+                              + dialogues.get("prompt_tokens", 0)),
+                   "completion": (meta.get(OSS_INSTRUCT_PROBLEMS, {}).get("completion_tokens", 0)
+                                  + dialogues.get("completion_tokens", 0))},
+    }

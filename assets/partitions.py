@@ -1,0 +1,22 @@
+"""Partitions: the unit of scale is one seed source (a source tree or a dataset shard).
+
+Every asset from seed_snippets down to decontaminated_dialogues is partitioned by `seed_source`; a new source adds a
+partition (by hand in the UI, with `add_seed_source`, or by the sensor that watches the inbox) and nothing already
+materialized is recomputed. The built-in source `stdlib` (the running Python's standard library) always exists.
+"""
+
+import dagster as dg
+
+SEED_SOURCE = "seed_source"
+DEFAULT_SOURCE = "stdlib"
+
+seed_source_partitions = dg.DynamicPartitionsDefinition(name=SEED_SOURCE)
+
+
+def add_seed_source(instance: dg.DagsterInstance, *names: str) -> list[str]:
+    """Register partitions for these sources (idempotent); returns the names that were new."""
+    existing = set(instance.get_dynamic_partitions(SEED_SOURCE))
+    new = [n for n in dict.fromkeys(names) if n not in existing]
+    if new:
+        instance.add_dynamic_partitions(SEED_SOURCE, new)
+    return new

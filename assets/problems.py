@@ -1,0 +1,215 @@
+"""oss_instruct_problems: the teacher, as questioner, turns each seed into a problem, a reference solution and tests.
+
+Round by round for all seeds at once: ask; parse; run reference + tests in the sandbox; send the execution output of
+failing references back to the questioner for a repair (AIEV-Instruct), up to `max_turns`. Survivors then pass the
+test-quality gates in the sandbox: enough asserts, the tests fail on a `return None` mutant, and a rerun gives the
+same verdict. Every answer and verdict is cached, so re-materializing repeats nothing.
+"""
+
+
+import hashlib
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+
+import dagster as dg
+
+from assets.generation import ProblemsConfig, ask_round, fingerprint, tokens
+from assets.partitions import seed_source_partitions
+from assets.prompting import load_prompt
+from assets.replies import ParsedProblem, Rejected, parse_problem_reply
+from assets.schemas import PROBLEM_REJECTS, PROBLEMS, frame
+from assets.seeds import SEED_SNIPPETS
+from assets.table_checks import (
+    markdown_preview,
+    not_empty_result,
+    reason_metadata,
+    schema_result,
+    schema_specs,
+)
+from assets.verification import execution_feedback, test_program, trivial_mutant, verdict_row
+from resources.llm import ChatRequest, TeacherClient, TeacherError, TeacherLLM
+from resources.sandbox import Sandbox
+from resources.verdict_cache import CachedRunner
+
+OSS_INSTRUCT_PROBLEMS = "oss_instruct_problems"
+PROBLEM_REJECTS_TABLE = "problem_rejects"
+GATES_CHECK = "references_pass_gates"
+
+
+def problem_id(instruction: str, tests: str) -> str:
+    return hashlib.sha256(f"{' '.join(instruction.split())}\n{tests.strip()}".encode()).hexdigest()[:16]
+
+
+@dataclass
+class _Work:
+    seed: dict
+    messages: list[dict]  # the whole request: system and worked example included
+    prefix: int  # messages[:prefix] is the template's fixed part; the rest is this seed's exchange
+    parsed: ParsedProblem | None = None
+    reply: str = ""
+    verdicts: list[dict] = field(default_factory=list)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass
+class ProblemsResult:
+    problems: list[dict]
+    rejects: list[dict]
+    counts: Counter
+    repairs_used: Counter  # repair turns -> problems kept
+    prompt_tokens: int
+    completion_tokens: int
+    sandbox_runs: int
+
+
+def generate_problems(seeds: list[dict], client: TeacherClient, runner: CachedRunner, config: ProblemsConfig,
+                      log=None) -> ProblemsResult:
+    prompt = load_prompt("oss_instruct", config.prompt_version)
+    repair = load_prompt("problem_repair", config.repair_prompt_version)
+    versions = f"{prompt.version}+{repair.version}"
+    config_fp = fingerprint(config, client.model, versions)
+    counts: Counter = Counter()
+    rejects: list[dict] = []
+    kept: list[tuple[_Work, int]] = []
+
+    def reject(work: _Work, reason: str, detail: str = "") -> None:
+        counts[reason] += 1
+        rejects.append({"problem_id": None, "seed_id": work.seed["seed_id"], "source": work.seed["source"],
+                        "reason": reason, "detail": detail, "reply": work.reply,
+                        "messages": work.messages[work.prefix:], "verdicts": work.verdicts})
+
+    active: dict[str, _Work] = {}
+    for seed in seeds:
+        messages = prompt.render(seed=seed["code"].rstrip())
+        active[seed["seed_id"]] = _Work(seed, messages, prefix=len(messages) - 1)
+    everything = list(active.values())
+    passed: list[tuple[_Work, int]] = []
+    for turn in range(1, config.max_turns + 1):
+        if not active:
+            break
+        requests = [ChatRequest(sid, w.messages, config.temperature, config.max_tokens, versions)
+                    for sid, w in active.items()]
+        answers = ask_round(client, requests)
+        to_run: list[_Work] = []
+        for sid, work in list(active.items()):
+            answer = answers[sid]
+            if isinstance(answer, TeacherError):
+                reject(work, "teacher_error", str(answer)[:300])
+                continue
+            p_tok, c_tok = tokens(answer)
+            work.prompt_tokens += p_tok
+            work.completion_tokens += c_tok
+            work.reply = answer.content
+            work.messages = work.messages + [{"role": "assistant", "content": answer.content}]
+            parsed = parse_problem_reply(answer.content, config.min_asserts)
+            if isinstance(parsed, Rejected):
+                reject(work, parsed.reason, parsed.detail)
+                continue
+            work.parsed = parsed
+            to_run.append(work)
+        verdicts = runner.run([{"id": w.seed["seed_id"], "code": test_program(w.parsed.solution, w.parsed.tests)}
+                               for w in to_run])
+        next_active: dict[str, _Work] = {}
+        for work, verdict in zip(to_run, verdicts):
+            work.verdicts.append(verdict_row(verdict, turn))
+            if verdict.passed:
+                passed.append((work, turn - 1))
+            elif turn < config.max_turns:
+                work.messages = work.messages + repair.render(execution=execution_feedback(verdict))
+                next_active[work.seed["seed_id"]] = work
+            else:
+                reject(work, "reference_fails_tests", verdict.status)
+        if log:
+            log.info(f"questioner turn {turn}: {len(requests)} asked, {len(to_run)} parsed, "
+                     f"{sum(v.passed for v in verdicts)} references passed, {len(next_active)} sent for repair")
+        active = next_active
+
+    # Test-quality gates, in the sandbox: the tests must fail on a trivially wrong solution, and a rerun of the
+    # reference must give the same verdict.
+    gate_programs = []
+    for work, _ in passed:
+        mutant = trivial_mutant(work.parsed.solution)
+        sid = work.seed["seed_id"]
+        gate_programs.append({"id": f"{sid}:rerun", "code": test_program(work.parsed.solution, work.parsed.tests),
+                              "salt": "rerun"})
+        gate_programs.append({"id": f"{sid}:mutant", "code": test_program(mutant, work.parsed.tests)
+                              if mutant else "raise SystemExit('no function to mutate')"})
+    gate_verdicts = runner.run(gate_programs)
+    for index, (work, repairs) in enumerate(passed):
+        rerun, mutant = gate_verdicts[2 * index], gate_verdicts[2 * index + 1]
+        work.verdicts.append(verdict_row(rerun, 0))  # turn 0: gate runs, not dialogue turns
+        if not rerun.passed:
+            reject(work, "flaky_tests", rerun.status)
+        elif mutant.passed or trivial_mutant(work.parsed.solution) is None:
+            reject(work, "tests_pass_trivial_solution")
+        else:
+            kept.append((work, repairs))
+
+    rows = []
+    for work, repairs in kept:
+        p = work.parsed
+        rows.append({
+            "problem_id": problem_id(p.instruction, p.tests), **{k: work.seed[k] for k in
+                                                                 ("seed_id", "source", "path", "license")},
+            "teacher_model": client.model, "prompt_version": versions, "config_fingerprint": config_fp,
+            "instruction": p.instruction, "entry_point": p.entry_point, "solution": p.solution, "tests": p.tests,
+            "n_asserts": p.n_asserts, "repair_turns": repairs, "messages": work.messages[work.prefix:],
+            "verdicts": work.verdicts,
+        })
+    # Two seeds can lead to the same problem; keep the first.
+    unique = {}
+    for row in rows:
+        if row["problem_id"] in unique:
+            counts["duplicate_problem"] += 1
+        else:
+            unique[row["problem_id"]] = row
+    return ProblemsResult(list(unique.values()), rejects, counts, Counter(r for _, r in kept),
+                          sum(w.prompt_tokens for w in everything), sum(w.completion_tokens for w in everything),
+                          runner.executed)
+
+
+@dg.multi_asset(
+    outs={
+        OSS_INSTRUCT_PROBLEMS: dg.AssetOut(description="Self-contained problems with a reference solution and "
+                                                       "assert-based tests that pass the sandbox quality gates.",
+                                           group_name="generate"),
+        PROBLEM_REJECTS_TABLE: dg.AssetOut(description="Seeds whose problem was rejected, with the reason and the "
+                                                       "teacher's last reply.", group_name="generate"),
+    },
+    ins={"seeds": dg.AssetIn(SEED_SNIPPETS)},
+    partitions_def=seed_source_partitions,
+    check_specs=schema_specs(OSS_INSTRUCT_PROBLEMS, PROBLEM_REJECTS_TABLE) + [
+        dg.AssetCheckSpec(GATES_CHECK, asset=OSS_INSTRUCT_PROBLEMS,
+                          description="Every kept problem's reference passed its tests and the rerun gate."),
+        dg.AssetCheckSpec("not_empty", asset=OSS_INSTRUCT_PROBLEMS, description="At least one problem was kept."),
+    ],
+)
+def oss_instruct_problems(context: dg.AssetExecutionContext, config: ProblemsConfig, seeds, teacher: TeacherLLM,
+                          sandbox: Sandbox):
+    """OSS-Instruct problems of one seed source, verified in the sandbox (repairs kept as AIEV-Instruct data)."""
+    started = time.monotonic()
+    rows = seeds.to_dicts()
+    if config.max_problems is not None:
+        rows = rows[: config.max_problems]
+    runner = CachedRunner(sandbox.pool())
+    result = generate_problems(rows, teacher.client(), runner, config, context.log)
+    problems = frame(result.problems, PROBLEMS)
+    rejects = frame(result.rejects, PROBLEM_REJECTS)
+    yield dg.Output(problems, output_name=OSS_INSTRUCT_PROBLEMS, metadata={
+        "seeds_used": len(rows), "problems": len(problems),
+        "kept_fraction": round(len(problems) / len(rows), 3) if rows else 0.0,
+        "repair_turns": dg.MetadataValue.json({str(k): v for k, v in sorted(result.repairs_used.items())}),
+        "prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
+        "sandbox_runs": result.sandbox_runs, "sandbox_cached": runner.cached,
+        "seconds": round(time.monotonic() - started, 1), **reason_metadata(result.counts),
+        "preview": markdown_preview(problems, ["problem_id", "entry_point", "instruction"]),
+    })
+    yield dg.Output(rejects, output_name=PROBLEM_REJECTS_TABLE, metadata=reason_metadata(result.counts))
+    yield schema_result(OSS_INSTRUCT_PROBLEMS, problems, PROBLEMS)
+    yield schema_result(PROBLEM_REJECTS_TABLE, rejects, PROBLEM_REJECTS)
+    gates_ok = all(v and v[-1]["status"] == "passed" for v in problems["verdicts"].to_list())
+    yield dg.AssetCheckResult(check_name=GATES_CHECK, asset_key=OSS_INSTRUCT_PROBLEMS, passed=gates_ok,
+                              severity=dg.AssetCheckSeverity.ERROR)
+    yield not_empty_result(OSS_INSTRUCT_PROBLEMS, problems, severity=dg.AssetCheckSeverity.WARN)

@@ -1,0 +1,110 @@
+"""The schema of every table, declared once. Assets build their frames with `frame(rows, SCHEMA)` and asset checks
+compare the stored table against the same dict (`schema_problems`)."""
+
+from __future__ import annotations
+
+import polars as pl
+
+MESSAGES = pl.List(pl.Struct({"role": pl.Utf8, "content": pl.Utf8}))
+
+# One sandbox run: the provenance DESIGN.md asks for on every verified row.
+VERDICT = pl.Struct({
+    "turn": pl.Int32,
+    "status": pl.Utf8,
+    "exit_code": pl.Int32,
+    "wall_ms": pl.Float64,
+    "backend": pl.Utf8,
+    "limits": pl.Utf8,  # JSON of resources.sandbox.Limits
+    "runner_version": pl.Utf8,
+    "stdout": pl.Utf8,  # truncated
+    "stderr": pl.Utf8,  # truncated
+})
+VERDICTS = pl.List(VERDICT)
+
+PROVENANCE = {
+    "seed_id": pl.Utf8,
+    "source": pl.Utf8,
+    "path": pl.Utf8,
+    "license": pl.Utf8,
+}
+
+SEEDS = {
+    **PROVENANCE,
+    "language": pl.Utf8,
+    "kind": pl.Utf8,  # "function" (a documented function or method) or "window" (1-15 consecutive lines)
+    "symbol": pl.Utf8,  # qualified name for functions, null for windows
+    "code": pl.Utf8,
+    "n_lines": pl.Int32,
+}
+
+SEED_REJECTS = {
+    "source": pl.Utf8,
+    "path": pl.Utf8,
+    "symbol": pl.Utf8,
+    "reason": pl.Utf8,
+    "detail": pl.Utf8,  # e.g. the id of the seed it duplicates
+}
+
+GENERATION = {
+    "teacher_model": pl.Utf8,
+    "prompt_version": pl.Utf8,
+    "config_fingerprint": pl.Utf8,
+}
+
+PROBLEMS = {
+    "problem_id": pl.Utf8,
+    **PROVENANCE,
+    **GENERATION,
+    "instruction": pl.Utf8,  # the self-contained problem statement
+    "entry_point": pl.Utf8,  # the function the tests call, when one was found
+    "solution": pl.Utf8,  # the reference solution (after repairs)
+    "tests": pl.Utf8,  # assert-based tests, no network, no files
+    "n_asserts": pl.Int32,
+    "repair_turns": pl.Int32,  # 0: the first reference passed its own tests
+    "messages": MESSAGES,  # the questioner's exchange, repairs included (AIEV-Instruct data in its own right)
+    "verdicts": VERDICTS,
+}
+
+PROBLEM_REJECTS = {
+    "problem_id": pl.Utf8,
+    "seed_id": pl.Utf8,
+    "source": pl.Utf8,
+    "reason": pl.Utf8,
+    "detail": pl.Utf8,
+    "reply": pl.Utf8,  # the teacher's last reply, for debugging the prompt
+    "messages": MESSAGES,
+    "verdicts": VERDICTS,
+}
+
+DIALOGUES = {
+    "dialogue_id": pl.Utf8,
+    "problem_id": pl.Utf8,
+    **PROVENANCE,
+    **GENERATION,
+    "programmer_model": pl.Utf8,
+    "feedback_mode": pl.Utf8,  # "execution" or "human_sim"
+    "instruction": pl.Utf8,
+    "solution": pl.Utf8,  # the final code (passes the tests for verified rows)
+    "tests": pl.Utf8,
+    "messages": MESSAGES,
+    "turns": pl.Int32,  # programmer answers in the dialogue
+    "passed_turn": pl.Int32,  # 1-based turn whose code passed; null when none did
+    "verdicts": VERDICTS,
+    "prompt_tokens": pl.Int64,
+    "completion_tokens": pl.Int64,
+}
+
+DIALOGUE_REJECTS = {**DIALOGUES, "reason": pl.Utf8}
+
+
+def frame(rows: list[dict], schema: dict) -> pl.DataFrame:
+    """Rows as a DataFrame with exactly `schema`'s columns, in order; missing keys become nulls."""
+    return pl.DataFrame([{k: row.get(k) for k in schema} for row in rows], schema=schema, orient="row")
+
+
+def schema_problems(df: pl.DataFrame, schema: dict) -> list[str]:
+    """What differs between `df` and `schema` (empty when they match)."""
+    problems = [f"missing column {name}" for name in schema if name not in df.columns]
+    problems += [f"column {name} is {df.schema[name]}, expected {dtype}" for name, dtype in schema.items()
+                 if name in df.columns and df.schema[name] != dtype]
+    return problems

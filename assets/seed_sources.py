@@ -1,0 +1,197 @@
+"""Where seed code comes from: a registry of named sources, each a local source tree or a Hugging Face dataset.
+
+The registry is `$CRUCIBLE_HOME/sources.yaml` (or any YAML file given to the seed asset):
+
+    sources:
+      mylib: {kind: local, path: /src/mylib, license: MIT}
+      stack-py: {kind: hf, dataset: bigcode/the-stack-smol, data_dir: data/python, split: train}
+      shard0: {kind: hf, dataset: parquet, data_files: /data/shard0.parquet}     # local files work too
+
+The source `stdlib` is built in: the running Python's standard library (PSF-2.0), real open-source code present on
+every machine. A source's name is its partition key.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import os
+import sysconfig
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from resources.home import crucible_home
+
+STDLIB = "stdlib"
+# Column names tried in order for Stack-style datasets.
+CONTENT_COLUMNS = ("content", "code", "text")
+PATH_COLUMNS = ("path", "max_stars_repo_path", "repo_path", "filepath")
+LICENSE_COLUMNS = ("license", "licenses", "max_stars_repo_licenses", "detected_licenses")
+
+
+class SourceError(ValueError):
+    """A source that cannot be read; the message names it and says what to fix."""
+
+
+@dataclass(frozen=True)
+class SourceSpec:
+    name: str
+    kind: str  # "local" or "hf"
+    path: str | None = None  # local: the tree's root
+    license: str | None = None  # local: the tree's license (SPDX id); hf: fallback when a row has none
+    dataset: str | None = None  # hf: a dataset name, or a builder ("parquet", "json") with data_files
+    data_files: tuple[str, ...] | None = None
+    data_dir: str | None = None
+    split: str = "train"
+    extensions: tuple[str, ...] = (".py",)
+    exclude: tuple[str, ...] = field(default_factory=tuple)  # path globs skipped (reason excluded_path)
+
+
+@dataclass
+class SourceFile:
+    path: str  # relative to the source root (local) or as the dataset names it
+    data: bytes
+    license: str | None
+
+
+def stdlib_spec() -> SourceSpec:
+    root = sysconfig.get_paths()["stdlib"]
+    # The stdlib's own test suites, IDLE and the vendored pip/ensurepip wheels are not seed material.
+    return SourceSpec(STDLIB, "local", path=root, license="PSF-2.0",
+                      exclude=("test/*", "*/test/*", "*/tests/*", "idlelib/*", "ensurepip/*", "site-packages/*",
+                               "lib2to3/*", "__phello__/*", "*/__main__.py"))
+
+
+def default_sources_file() -> Path:
+    return crucible_home() / "sources.yaml"
+
+
+def load_sources(path: str | Path | None = None) -> dict[str, SourceSpec]:
+    """Every registered source (the built-in stdlib first)."""
+    sources = {STDLIB: stdlib_spec()}
+    file = Path(path) if path else default_sources_file()
+    if not file.is_file():
+        if path:
+            raise SourceError(f"sources file {file} does not exist; create it or leave the setting empty")
+        return sources
+    try:
+        doc = yaml.safe_load(file.read_text()) or {}
+    except yaml.YAMLError as exc:
+        raise SourceError(f"sources file {file} is not valid YAML ({exc.__class__.__name__}); fix its syntax") from exc
+    entries = doc.get("sources", {}) if isinstance(doc, dict) else None
+    if not isinstance(entries, dict):
+        raise SourceError(f"sources file {file}: expected a mapping under 'sources:'")
+    for name, entry in entries.items():
+        sources[str(name)] = parse_spec(str(name), entry, file)
+    return sources
+
+
+def parse_spec(name: str, entry, file: Path | str = "<config>") -> SourceSpec:
+    if not isinstance(entry, dict) or entry.get("kind") not in ("local", "hf"):
+        raise SourceError(f"{file}: source {name!r} needs `kind: local` or `kind: hf`")
+    known = set(SourceSpec.__dataclass_fields__) - {"name"}
+    unknown = set(entry) - known
+    if unknown:
+        raise SourceError(f"{file}: source {name!r} has unknown keys {sorted(unknown)}; known: {sorted(known)}")
+    values = dict(entry)
+    for key in ("data_files", "extensions", "exclude"):
+        if key in values and values[key] is not None:
+            value = values[key]
+            values[key] = (value,) if isinstance(value, str) else tuple(value)
+    spec = SourceSpec(name=name, **values)
+    if spec.kind == "local" and not spec.path:
+        raise SourceError(f"{file}: local source {name!r} needs `path`")
+    if spec.kind == "hf" and not spec.dataset:
+        raise SourceError(f"{file}: hf source {name!r} needs `dataset` (a name, or parquet/json with data_files)")
+    return spec
+
+
+def register_source(spec_entry: dict, name: str, path: str | Path | None = None) -> Path:
+    """Add (or replace) a source in the registry file; returns the file."""
+    parse_spec(name, spec_entry)
+    file = Path(path) if path else default_sources_file()
+    doc = yaml.safe_load(file.read_text()) if file.is_file() else None
+    doc = doc if isinstance(doc, dict) else {}
+    doc.setdefault("sources", {})[name] = spec_entry
+    file.parent.mkdir(parents=True, exist_ok=True)
+    tmp = file.with_suffix(".tmp")
+    tmp.write_text(yaml.safe_dump(doc, sort_keys=True))
+    os.replace(tmp, file)
+    return file
+
+
+def excluded(path: str, spec: SourceSpec) -> bool:
+    return any(fnmatch.fnmatch(path, pattern) for pattern in spec.exclude)
+
+
+def iter_files(spec: SourceSpec, max_files: int | None = None) -> Iterator[SourceFile]:
+    """Raw files of a source, in a stable order. Decoding and filtering are the caller's business."""
+    if spec.kind == "local":
+        yield from _iter_local(spec, max_files)
+    else:
+        yield from _iter_hf(spec, max_files)
+
+
+def _iter_local(spec: SourceSpec, max_files: int | None) -> Iterator[SourceFile]:
+    root = Path(spec.path).expanduser()
+    if not root.is_dir():
+        raise SourceError(f"source {spec.name!r}: {root} is not a directory; fix `path` in the sources file")
+    count = 0
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for filename in sorted(filenames):
+            if not filename.endswith(spec.extensions):
+                continue
+            full = Path(dirpath) / filename
+            if full.is_symlink():
+                continue
+            rel = full.relative_to(root).as_posix()
+            try:
+                data = full.read_bytes()
+            except OSError:
+                continue
+            yield SourceFile(rel, data, spec.license)
+            count += 1
+            if max_files and count >= max_files:
+                return
+
+
+def _first(row: dict, names: tuple[str, ...]):
+    for name in names:
+        if row.get(name) is not None:
+            return row[name]
+    return None
+
+
+def _iter_hf(spec: SourceSpec, max_files: int | None) -> Iterator[SourceFile]:
+    import datasets
+
+    kwargs = {"split": spec.split, "streaming": True}
+    if spec.data_files:
+        kwargs["data_files"] = list(spec.data_files)
+    if spec.data_dir:
+        kwargs["data_dir"] = spec.data_dir
+    try:
+        stream = datasets.load_dataset(spec.dataset, **kwargs)
+    except Exception as exc:  # datasets raises many types (network, missing files, bad builder)
+        raise SourceError(f"source {spec.name!r}: cannot open dataset {spec.dataset!r}: "
+                          f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from exc
+    count = 0
+    for index, row in enumerate(stream):
+        content = _first(row, CONTENT_COLUMNS)
+        if content is None:
+            raise SourceError(f"source {spec.name!r}: rows have none of the columns {CONTENT_COLUMNS}; "
+                              f"columns seen: {sorted(row)}")
+        path = _first(row, PATH_COLUMNS) or f"row-{index}"
+        license_value = _first(row, LICENSE_COLUMNS)
+        if isinstance(license_value, (list, tuple)):
+            license_value = license_value[0] if len(license_value) == 1 else ",".join(map(str, license_value))
+        data = content.encode("utf-8", errors="surrogatepass") if isinstance(content, str) else bytes(content)
+        if not str(path).endswith(spec.extensions):
+            continue
+        yield SourceFile(str(path), data, license_value or spec.license)
+        count += 1
+        if max_files and count >= max_files:
+            return

@@ -1,0 +1,51 @@
+"""Asset-check results shared by the stages: schema, non-empty, and the drop-reason metadata they all report."""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import dagster as dg
+import polars as pl
+
+from assets.schemas import schema_problems
+
+SCHEMA_CHECK = "schema_matches"
+NOT_EMPTY_CHECK = "not_empty"
+
+
+def schema_specs(*assets: str) -> list[dg.AssetCheckSpec]:
+    return [dg.AssetCheckSpec(SCHEMA_CHECK, asset=a, description="The stored table has exactly the declared schema.")
+            for a in assets]
+
+
+def schema_result(asset: str, df: pl.DataFrame, schema: dict) -> dg.AssetCheckResult:
+    problems = schema_problems(df, schema)
+    return dg.AssetCheckResult(check_name=SCHEMA_CHECK, asset_key=asset, passed=not problems,
+                               severity=dg.AssetCheckSeverity.ERROR,
+                               metadata={"problems": dg.MetadataValue.json(problems[:20])})
+
+
+def not_empty_result(asset: str, df: pl.DataFrame, severity=dg.AssetCheckSeverity.ERROR) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(check_name=NOT_EMPTY_CHECK, asset_key=asset, passed=len(df) > 0, severity=severity,
+                               metadata={"rows": len(df)})
+
+
+def reason_metadata(counts: Counter) -> dict:
+    """Drop reasons as one JSON map plus a number per reason (numbers are plotted over time by the UI)."""
+    metadata = {"drop_reasons": dg.MetadataValue.json(dict(counts.most_common()))}
+    metadata.update({f"dropped_{reason}": int(n) for reason, n in counts.items()})
+    return metadata
+
+
+def markdown_preview(df: pl.DataFrame, columns: list[str], rows: int = 5, width: int = 60) -> dg.MetadataValue:
+    """The first rows as a markdown table, cells cut to `width` characters."""
+    if not len(df):
+        return dg.MetadataValue.md("(no rows)")
+
+    def cell(value) -> str:
+        text = " ".join(str(value).split()).replace("|", "\\|")
+        return text if len(text) <= width else text[: width - 1] + "…"
+
+    lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.select(columns).head(rows).iter_rows()]
+    return dg.MetadataValue.md("\n".join(lines))

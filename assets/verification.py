@@ -1,0 +1,74 @@
+"""What the generation stages run in the sandbox, and how a run is reported back.
+
+- `test_program(solution, tests)`: the solution followed by its tests, run as one script.
+- `trivial_mutant(solution)`: every function body replaced by `return None` (the test-quality gate: good tests fail
+  on it).
+- `execution_feedback(verdict)`: the truncated output a model is shown after a failing run.
+- `verdict_row(verdict, turn)`: the provenance stored with every row (schemas.VERDICT).
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+
+from resources.sandbox import Verdict
+
+FEEDBACK_CHARS = 1500
+FEEDBACK_LINES = 25
+STORED_CHARS = 2000
+
+
+def test_program(solution: str, tests: str) -> str:
+    return f"{solution.rstrip()}\n\n\n{tests.strip()}\n"
+
+
+class _ReturnNone(ast.NodeTransformer):
+    def _gut(self, node):
+        docstring = ast.get_docstring(node)
+        node.body = ([ast.Expr(ast.Constant(docstring))] if docstring else []) + [ast.Return(ast.Constant(None))]
+        return node
+
+    def visit_FunctionDef(self, node):  # noqa: N802 (ast visitor naming)
+        return self._gut(node)
+
+    def visit_AsyncFunctionDef(self, node):  # noqa: N802
+        return self._gut(node)
+
+
+def trivial_mutant(solution: str) -> str | None:
+    """The solution with every function and method body replaced by `return None`; None if it has no function."""
+    try:
+        tree = ast.parse(solution)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    if not any(isinstance(n, (ast.FunctionDef, ast.AsyncFunctionDef)) for n in ast.walk(tree)):
+        return None
+    return ast.unparse(ast.fix_missing_locations(_ReturnNone().visit(tree)))
+
+
+def _tail(text: str, chars: int, lines: int) -> str:
+    kept = text.strip("\n").splitlines()[-lines:]
+    out = "\n".join(kept)
+    return out if len(out) <= chars else "..." + out[-chars:]
+
+
+def execution_feedback(verdict: Verdict) -> str:
+    """What a model sees after a failing run: the status and the end of stderr (where a traceback's error is)."""
+    if verdict.status == "timeout":
+        head = f"Timed out after {verdict.limits.get('timeout_s', '?')} s (possibly an infinite loop or slow code)."
+    elif verdict.status == "memory":
+        head = "Killed: the program exceeded the memory limit."
+    elif verdict.status == "error":
+        head = "The sandbox could not run the program."
+    else:
+        head = f"Exit status {verdict.exit_code}."
+    body = _tail(verdict.stderr or verdict.stdout or "", FEEDBACK_CHARS, FEEDBACK_LINES)
+    return f"{head}\n{body}".strip()
+
+
+def verdict_row(verdict: Verdict, turn: int) -> dict:
+    return {"turn": turn, "status": verdict.status, "exit_code": verdict.exit_code, "wall_ms": float(verdict.wall_ms),
+            "backend": verdict.backend, "limits": json.dumps(verdict.limits, sort_keys=True),
+            "runner_version": verdict.runner_version, "stdout": (verdict.stdout or "")[-STORED_CHARS:],
+            "stderr": (verdict.stderr or "")[-STORED_CHARS:]}

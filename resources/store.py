@@ -1,0 +1,96 @@
+"""Storage: every asset is a Parquet file per partition under $CRUCIBLE_HOME/data/<asset>/<partition>.parquet.
+
+    ParquetIOManager()                       # the Dagster IO manager ("io_manager")
+    read_table("verified_dialogues")         # every partition, concatenated (polars)
+    read_table("seed_snippets", ["stdlib"])  # some partitions
+
+Written here rather than taken from dagster-polars: its releases for dagster 1.13 break on polars 2.x (it passes
+`rechunk` to scan_parquet, which polars 2 removed; MACHINE-FACTS), and pinning polars below 2 for the sake of ~60
+lines of IO would hold back every other table. Writes are atomic (temporary file + rename), so a run killed mid-write
+leaves the previous version of the partition intact.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+from resources.home import crucible_home
+
+UNPARTITIONED = "_all"
+
+
+def data_dir(base: str | Path | None = None) -> Path:
+    return Path(base) if base else crucible_home() / "data"
+
+
+def table_path(asset: str, partition: str | None = None, base: str | Path | None = None) -> Path:
+    return data_dir(base) / asset / f"{partition or UNPARTITIONED}.parquet"
+
+
+def write_table(df: pl.DataFrame, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    df.write_parquet(tmp, compression="zstd", statistics=True)
+    os.replace(tmp, path)
+
+
+def table_partitions(asset: str, base: str | Path | None = None) -> list[str]:
+    """The partitions of `asset` that have been written, sorted."""
+    folder = data_dir(base) / asset
+    return sorted(p.stem for p in folder.glob("*.parquet")) if folder.is_dir() else []
+
+
+def read_table(asset: str, partitions: list[str] | None = None, base: str | Path | None = None,
+               exclude: list[str] | None = None) -> pl.DataFrame:
+    """The named partitions of `asset` (default: all written ones, minus `exclude`), concatenated.
+
+    Columns missing from older partitions come back as nulls, so a schema that grew still reads."""
+    names = partitions if partitions is not None else table_partitions(asset, base)
+    names = [n for n in names if n not in set(exclude or ())]
+    frames = []
+    for name in names:
+        path = table_path(asset, name, base)
+        if not path.is_file():
+            raise FileNotFoundError(f"{asset} partition {name!r} has not been materialized ({path} is missing); "
+                                    f"materialize it first")
+        frames.append(pl.read_parquet(path))
+    if not frames:
+        return pl.DataFrame()
+    return pl.concat(frames, how="diagonal_relaxed")
+
+
+class ParquetIOManager(dg.ConfigurableIOManager):
+    """Polars DataFrames as one Parquet file per asset partition, under $CRUCIBLE_HOME/data (read when the IO manager
+    is used, so one setting moves every table, cache and report together)."""
+
+    def _path(self, key: dg.AssetKey, partition: str | None) -> Path:
+        return table_path("/".join(key.path), partition)
+
+    def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame | None) -> None:
+        if obj is None:
+            return
+        if not isinstance(obj, pl.DataFrame):
+            raise TypeError(f"{context.asset_key.to_user_string()}: the Parquet IO manager stores polars DataFrames, "
+                            f"got {type(obj).__name__}")
+        partition = context.partition_key if context.has_partition_key else None
+        path = self._path(context.asset_key, partition)
+        write_table(obj, path)
+        context.add_output_metadata({"rows": len(obj), "path": dg.MetadataValue.path(str(path))})
+
+    def load_input(self, context: dg.InputContext) -> pl.DataFrame:
+        key = context.asset_key
+        if context.has_asset_partitions:
+            partitions = list(context.asset_partition_keys)
+        else:
+            partitions = [None]
+        frames = []
+        for partition in partitions:
+            path = self._path(key, partition)
+            if not path.is_file():
+                raise FileNotFoundError(f"input {key.to_user_string()} partition {partition or UNPARTITIONED!r} is "
+                                        f"missing ({path}); materialize it first")
+            frames.append(pl.read_parquet(path))
+        return frames[0] if len(frames) == 1 else pl.concat(frames, how="diagonal_relaxed")
