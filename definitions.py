@@ -8,9 +8,13 @@ import os
 
 import dagster as dg
 
+from assets.dialogues import verified_dialogues
+from assets.problems import oss_instruct_problems
+from assets.seeds import seed_snippets
 from resources.llm import TeacherLLM
 from resources.local_llm import LocalTeacher
 from resources.sandbox import Sandbox
+from resources.store import ParquetIOManager
 
 
 def _env(name: str, default=None, kind=str):
@@ -21,7 +25,9 @@ def _env(name: str, default=None, kind=str):
 
 
 defs = dg.Definitions(
+    assets=[seed_snippets, oss_instruct_problems, verified_dialogues],
     resources={
+        "io_manager": ParquetIOManager(),
         "sandbox": Sandbox(
             backend=_env("CRUCIBLE_SANDBOX_BACKEND", "bwrap"),
             workers=_env("CRUCIBLE_SANDBOX_WORKERS", 2, int),

@@ -19,6 +19,7 @@ from assets.generation import (
     DialoguesConfig,
     ask_round,
     fingerprint,
+    sampling,
     tokens,
 )
 from assets.partitions import seed_source_partitions
@@ -28,7 +29,7 @@ from assets.prompting import load_prompt
 from assets.replies import extract_code
 from assets.schemas import DIALOGUE_REJECTS, DIALOGUES, frame
 from assets.table_checks import markdown_preview, not_empty_result, reason_metadata, schema_result, schema_specs
-from assets.verification import execution_feedback, test_program, verdict_row
+from assets.verification import execution_feedback, program_with_tests, verdict_row
 from resources.llm import ChatRequest, TeacherClient, TeacherError, TeacherLLM
 from resources.sandbox import Sandbox
 from resources.verdict_cache import CachedRunner
@@ -94,8 +95,8 @@ def run_dialogues(problems: list[dict], questioner: TeacherClient, programmer: T
         if not active:
             break
         answers = ask_round(programmer, [
-            ChatRequest(pid, system_turns + d.messages, config.programmer_temperature, config.max_tokens, versions)
-            for pid, d in active.items()])
+            ChatRequest(pid, system_turns + d.messages, config.programmer_temperature, config.max_tokens, versions,
+                        sampling(config.seed)) for pid, d in active.items()])
         runnable: list[_Dialogue] = []
         no_code: list[_Dialogue] = []
         for pid, dialogue in list(active.items()):
@@ -111,7 +112,7 @@ def run_dialogues(problems: list[dict], questioner: TeacherClient, programmer: T
             dialogue.messages.append({"role": "assistant", "content": answer.content})
             dialogue.code = extract_code(answer.content, dialogue.problem.get("entry_point"))
             (runnable if dialogue.code else no_code).append(dialogue)
-        verdicts = runner.run([{"id": d.problem["problem_id"], "code": test_program(d.code, d.problem["tests"])}
+        verdicts = runner.run([{"id": d.problem["problem_id"], "code": program_with_tests(d.code, d.problem["tests"])}
                                for d in runnable])
         failing: list[tuple[_Dialogue, str]] = [(d, "") for d in no_code]
         for dialogue, verdict in zip(runnable, verdicts):
@@ -127,7 +128,7 @@ def run_dialogues(problems: list[dict], questioner: TeacherClient, programmer: T
         hints = ask_round(questioner, [
             ChatRequest(d.problem["problem_id"], feedback.render(problem=d.problem["instruction"], code=d.code,
                                                                   execution=execution),
-                        config.questioner_temperature, config.max_tokens, versions)
+                        config.questioner_temperature, config.max_tokens, versions, sampling(config.seed))
             for d, execution in failing if d.code])
         for dialogue, execution in failing:
             if not dialogue.code:

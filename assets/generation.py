@@ -24,6 +24,8 @@ class ProblemsConfig(dg.Config):
     min_asserts: int = Field(default=3, description="Tests need at least this many assert statements.")
     prompt_version: int = Field(default=1, description="assets/prompts/oss_instruct.v<N>.txt")
     repair_prompt_version: int = Field(default=1, description="assets/prompts/problem_repair.v<N>.txt")
+    seed: int | None = Field(default=0, description="Sampling seed sent with every request (OpenAI, vLLM and "
+                                                    "llama.cpp honour it), so a run can be repeated.")
     max_problems: int | None = Field(default=None, description="Use at most this many seeds of the partition "
                                                                "(in seed order); empty: all.")
 
@@ -43,6 +45,7 @@ class DialoguesConfig(dg.Config):
     programmer_temperature: float = Field(default=0.0, description="Programmer sampling temperature.")
     questioner_temperature: float = Field(default=0.2, description="Feedback sampling temperature.")
     max_tokens: int = Field(default=1024, description="Reply length cap, tokens.")
+    seed: int | None = Field(default=0, description="Sampling seed sent with every request.")
     programmer_prompt_version: int = Field(default=1, description="assets/prompts/programmer.v<N>.txt")
     feedback_prompt_version: int = Field(default=1, description="assets/prompts/feedback_<mode>.v<N>.txt")
 
@@ -71,6 +74,11 @@ def ask_round(client: TeacherClient, requests: Iterable[ChatRequest]) -> dict[st
         return out
 
     return asyncio.run(collect())
+
+
+def sampling(seed: int | None, **extra) -> dict:
+    """Extra request parameters: the seed when one is set, plus `extra`."""
+    return {**({"seed": seed} if seed is not None else {}), **extra}
 
 
 def tokens(completion: Completion) -> tuple[int, int]:

@@ -12,10 +12,11 @@ import dagster as dg
 from assets.dialogues import DIALOGUE_REJECTS_TABLE, VERIFIED_DIALOGUES, verified_dialogues
 from assets.partitions import add_seed_source
 from assets.problems import OSS_INSTRUCT_PROBLEMS, PROBLEM_REJECTS_TABLE, oss_instruct_problems
+from assets.seed_sources import require_source
 from assets.seeds import SEED_SNIPPETS, seed_snippets
 from resources.dagster_home import persistent_instance
 from resources.llm import TeacherLLM
-from resources.sandbox import Sandbox
+from resources.sandbox import Sandbox, check_backend
 from resources.store import ParquetIOManager, read_table
 
 GENERATION_ASSETS = [seed_snippets, oss_instruct_problems, verified_dialogues]
@@ -23,13 +24,17 @@ GENERATION_ASSETS = [seed_snippets, oss_instruct_problems, verified_dialogues]
 
 def run_generation(source: str, teacher: TeacherLLM, sandbox: Sandbox, seeds: int | None = None,
                    run_config: dict | None = None, instance: dg.DagsterInstance | None = None) -> dict:
-    instance = instance or persistent_instance()
-    add_seed_source(instance, source)
     config = {"ops": {}}
     for op, op_config in (run_config or {}).get("ops", {}).items():
         config["ops"][op] = op_config
+    seed_config = config["ops"].setdefault("seed_snippets", {}).setdefault("config", {})
     if seeds is not None:
-        config["ops"].setdefault("seed_snippets", {}).setdefault("config", {})["max_seeds"] = seeds
+        seed_config["max_seeds"] = seeds
+    # Fail before the run starts, with one line, on what can be checked up front.
+    require_source(source, seed_config.get("sources_file"))
+    check_backend(sandbox.backend)
+    instance = instance or persistent_instance()
+    add_seed_source(instance, source)
     started = time.monotonic()
     result = dg.materialize(GENERATION_ASSETS, partition_key=source, instance=instance, run_config=config,
                             resources={"io_manager": ParquetIOManager(), "teacher": teacher, "sandbox": sandbox})

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from assets.generation import ProblemsConfig, ask_round, fingerprint, tokens
+from assets.generation import ProblemsConfig, ask_round, fingerprint, sampling, tokens
 from assets.partitions import seed_source_partitions
 from assets.prompting import load_prompt
 from assets.replies import ParsedProblem, Rejected, parse_problem_reply
@@ -27,7 +27,7 @@ from assets.table_checks import (
     schema_result,
     schema_specs,
 )
-from assets.verification import execution_feedback, test_program, trivial_mutant, verdict_row
+from assets.verification import execution_feedback, program_with_tests, trivial_mutant, verdict_row
 from resources.llm import ChatRequest, TeacherClient, TeacherError, TeacherLLM
 from resources.sandbox import Sandbox
 from resources.verdict_cache import CachedRunner
@@ -35,6 +35,16 @@ from resources.verdict_cache import CachedRunner
 OSS_INSTRUCT_PROBLEMS = "oss_instruct_problems"
 PROBLEM_REJECTS_TABLE = "problem_rejects"
 GATES_CHECK = "references_pass_gates"
+# Replies that broke a rule the gates need get one more turn, told exactly what is wrong.
+REPAIRABLE = {
+    "too_few_asserts": "the tests have fewer than the required `assert` statements",
+    "no_tests_code": "there is no ### Tests section with a ```python block",
+    "no_solution_code": "there is no ### Solution section with a ```python block",
+    "tests_do_not_call_solution": "the tests never call the function defined in the solution",
+    "tests_redefine_solution": "the tests define the solution's function again",
+}
+# A fourth section ("### Explanation ...") is never used: stop generating there instead of paying for it.
+QUESTIONER_STOP = ["\n### Explanation", "\n**Explanation", "\n### Note"]
 
 
 def problem_id(instruction: str, tests: str) -> str:
@@ -68,7 +78,8 @@ def generate_problems(seeds: list[dict], client: TeacherClient, runner: CachedRu
                       log=None) -> ProblemsResult:
     prompt = load_prompt("oss_instruct", config.prompt_version)
     repair = load_prompt("problem_repair", config.repair_prompt_version)
-    versions = f"{prompt.version}+{repair.version}"
+    format_repair = load_prompt("format_repair", config.repair_prompt_version)
+    versions = f"{prompt.version}+{repair.version}+{format_repair.version}"
     config_fp = fingerprint(config, client.model, versions)
     counts: Counter = Counter()
     rejects: list[dict] = []
@@ -89,10 +100,11 @@ def generate_problems(seeds: list[dict], client: TeacherClient, runner: CachedRu
     for turn in range(1, config.max_turns + 1):
         if not active:
             break
-        requests = [ChatRequest(sid, w.messages, config.temperature, config.max_tokens, versions)
-                    for sid, w in active.items()]
+        requests = [ChatRequest(sid, w.messages, config.temperature, config.max_tokens, versions,
+                                sampling(config.seed, stop=QUESTIONER_STOP)) for sid, w in active.items()]
         answers = ask_round(client, requests)
         to_run: list[_Work] = []
+        next_active: dict[str, _Work] = {}
         for sid, work in list(active.items()):
             answer = answers[sid]
             if isinstance(answer, TeacherError):
@@ -105,13 +117,16 @@ def generate_problems(seeds: list[dict], client: TeacherClient, runner: CachedRu
             work.messages = work.messages + [{"role": "assistant", "content": answer.content}]
             parsed = parse_problem_reply(answer.content, config.min_asserts)
             if isinstance(parsed, Rejected):
-                reject(work, parsed.reason, parsed.detail)
+                if parsed.reason in REPAIRABLE and turn < config.max_turns:
+                    work.messages = work.messages + format_repair.render(problem=REPAIRABLE[parsed.reason])
+                    next_active[sid] = work
+                else:
+                    reject(work, parsed.reason, parsed.detail)
                 continue
             work.parsed = parsed
             to_run.append(work)
-        verdicts = runner.run([{"id": w.seed["seed_id"], "code": test_program(w.parsed.solution, w.parsed.tests)}
-                               for w in to_run])
-        next_active: dict[str, _Work] = {}
+        verdicts = runner.run([{"id": w.seed["seed_id"],
+                                "code": program_with_tests(w.parsed.solution, w.parsed.tests)} for w in to_run])
         for work, verdict in zip(to_run, verdicts):
             work.verdicts.append(verdict_row(verdict, turn))
             if verdict.passed:
@@ -123,7 +138,8 @@ def generate_problems(seeds: list[dict], client: TeacherClient, runner: CachedRu
                 reject(work, "reference_fails_tests", verdict.status)
         if log:
             log.info(f"questioner turn {turn}: {len(requests)} asked, {len(to_run)} parsed, "
-                     f"{sum(v.passed for v in verdicts)} references passed, {len(next_active)} sent for repair")
+                     f"{sum(v.passed for v in verdicts)} references passed, {len(next_active)} sent back for "
+                     f"repair, {sum(counts.values())} rejected so far")
         active = next_active
 
     # Test-quality gates, in the sandbox: the tests must fail on a trivially wrong solution, and a rerun of the
@@ -132,9 +148,9 @@ def generate_problems(seeds: list[dict], client: TeacherClient, runner: CachedRu
     for work, _ in passed:
         mutant = trivial_mutant(work.parsed.solution)
         sid = work.seed["seed_id"]
-        gate_programs.append({"id": f"{sid}:rerun", "code": test_program(work.parsed.solution, work.parsed.tests),
+        gate_programs.append({"id": f"{sid}:rerun", "code": program_with_tests(work.parsed.solution, work.parsed.tests),
                               "salt": "rerun"})
-        gate_programs.append({"id": f"{sid}:mutant", "code": test_program(mutant, work.parsed.tests)
+        gate_programs.append({"id": f"{sid}:mutant", "code": program_with_tests(mutant, work.parsed.tests)
                               if mutant else "raise SystemExit('no function to mutate')"})
     gate_verdicts = runner.run(gate_programs)
     for index, (work, repairs) in enumerate(passed):

@@ -108,3 +108,22 @@ def schema_problems(df: pl.DataFrame, schema: dict) -> list[str]:
     problems += [f"column {name} is {df.schema[name]}, expected {dtype}" for name, dtype in schema.items()
                  if name in df.columns and df.schema[name] != dtype]
     return problems
+
+# Dedup (assets/dedup.py): the rejected dialogues, each naming the kept row it duplicates.
+DEDUP_REJECTS = {
+    **DIALOGUES,
+    "reason": pl.Utf8,  # exact | minhash | embedding
+    "duplicate_of": pl.Utf8,  # dialogue_id of the kept row (this partition or an earlier one)
+    "similarity": pl.Float64,  # 1.0 exact, estimated Jaccard for minhash, cosine for embedding
+}
+
+# Decontamination (assets/decontamination.py): one row per (removed dialogue, layer that fired).
+CONTAMINATION_REPORT = {
+    "dialogue_id": pl.Utf8,
+    "benchmark": pl.Utf8,  # humaneval | mbpp | humaneval_plus | mbpp_plus ...
+    "task_id": pl.Utf8,  # the benchmark problem matched, e.g. HumanEval/12 or Mbpp/11
+    "layer": pl.Utf8,  # ngram | embedding | execution
+    "score": pl.Float64,  # ngram: share of the item field's n-grams; embedding: cosine; execution: 1.0
+    "detail": pl.Utf8,  # ngram: the item field matched; embedding: "description"; execution: the bound function
+    "instruction": pl.Utf8,
+}

@@ -38,6 +38,9 @@ class ExtractConfig:
     min_chars: int = 40  # non-blank characters, so a window of blank lines and braces is not a seed
     max_file_bytes: int = 1_000_000
     require_return: bool = True  # functions only: a `return <value>` makes a testable problem
+    # Methods lean on their class (self._flavour, self._check_nans ...); small teachers then write problems that
+    # cannot run outside it. Off by default; the drop is counted as "method".
+    include_methods: bool = False
     windows_per_file: int = 2
     window_max_lines: int = 15
     licenses: tuple[str, ...] = DEFAULT_LICENSES
@@ -135,8 +138,8 @@ def _parses(code: str) -> bool:
     return True
 
 
-def extract_functions(text: str, tree: ast.Module,
-                      require_return: bool = True) -> Iterable[tuple[str, str | None, str]]:
+def extract_functions(text: str, tree: ast.Module, require_return: bool = True,
+                      include_methods: bool = True) -> Iterable[tuple[str, str | None, str]]:
     """(qualified name, reason or None, code) for every function and method; reason says why it is unfit."""
     lines = text.splitlines(keepends=True)
 
@@ -148,7 +151,9 @@ def extract_functions(text: str, tree: ast.Module,
                 name = f"{prefix}{child.name}"
                 start = min([d.lineno for d in child.decorator_list] + [child.lineno]) - 1
                 code = _outdent(lines[start:child.end_lineno], child.col_offset)
-                if ast.get_docstring(child) is None:
+                if prefix and not include_methods:
+                    yield name, "method", code
+                elif ast.get_docstring(child) is None:
                     yield name, "no_docstring", code
                 elif require_return and not _has_value_return(child):
                     yield name, "no_return", code
@@ -217,7 +222,8 @@ class SeedExtraction:
         self.files_kept += 1
         found = []
         if self.config.mode in ("function", "both"):
-            for name, unfit, code in extract_functions(text, tree, self.config.require_return):
+            for name, unfit, code in extract_functions(text, tree, self.config.require_return,
+                                                        self.config.include_methods):
                 if unfit:
                     self.reject(file.path, name, unfit)
                 else:

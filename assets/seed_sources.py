@@ -88,6 +88,15 @@ def load_sources(path: str | Path | None = None) -> dict[str, SourceSpec]:
     return sources
 
 
+def require_source(name: str, path: str | Path | None = None) -> SourceSpec:
+    """The registered source `name`, or a SourceError saying where to register it."""
+    sources = load_sources(path)
+    if name not in sources:
+        raise SourceError(f"seed source {name!r} is not registered: add it to {path or default_sources_file()} "
+                          f"(known: {sorted(sources)})")
+    return sources[name]
+
+
 def parse_spec(name: str, entry, file: Path | str = "<config>") -> SourceSpec:
     if not isinstance(entry, dict) or entry.get("kind") not in ("local", "hf"):
         raise SourceError(f"{file}: source {name!r} needs `kind: local` or `kind: hf`")
@@ -140,7 +149,10 @@ def _iter_local(spec: SourceSpec, max_files: int | None) -> Iterator[SourceFile]
         raise SourceError(f"source {spec.name!r}: {root} is not a directory; fix `path` in the sources file")
     count = 0
     for dirpath, dirnames, filenames in os.walk(root):
-        dirnames.sort()
+        rel_dir = Path(dirpath).relative_to(root).as_posix()
+        # Prune excluded folders (the stdlib's site-packages holds every installed package): not even read.
+        dirnames[:] = sorted(d for d in dirnames
+                             if not excluded(f"{d}/_" if rel_dir == "." else f"{rel_dir}/{d}/_", spec))
         for filename in sorted(filenames):
             if not filename.endswith(spec.extensions):
                 continue

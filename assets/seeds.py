@@ -8,7 +8,7 @@ from pydantic import Field
 from assets.partitions import seed_source_partitions
 from assets.schemas import SEED_REJECTS, SEEDS, frame
 from assets.seed_extract import DEFAULT_LICENSES, ExtractConfig, SeedExtraction
-from assets.seed_sources import SourceError, iter_files, load_sources
+from assets.seed_sources import iter_files, require_source
 from assets.table_checks import markdown_preview, not_empty_result, reason_metadata, schema_result, schema_specs
 from resources.store import read_table
 
@@ -28,6 +28,8 @@ class SeedsConfig(dg.Config):
     max_file_bytes: int = Field(default=1_000_000, description="Files larger than this are dropped (huge_file).")
     windows_per_file: int = Field(default=2, description="Windows drawn per file in window mode.")
     require_return: bool = Field(default=True, description="Functions must return a value.")
+    include_methods: bool = Field(default=False, description="Methods as seeds too (they lean on their class, "
+                                                             "which small teachers copy into unrunnable problems).")
     licenses: list[str] = Field(default=list(DEFAULT_LICENSES), description="SPDX ids allowed (license filter).")
     near_dup_threshold: float = Field(default=0.8, description="MinHash Jaccard threshold for near duplicates.")
     seed: int = Field(default=0, description="Seed for window sampling.")
@@ -37,17 +39,15 @@ class SeedsConfig(dg.Config):
             raise ValueError(f"seed_snippets config mode={self.mode!r}: use function, window or both")
         return ExtractConfig(mode=self.mode, min_lines=self.min_lines, max_lines=self.max_lines,
                              max_file_bytes=self.max_file_bytes, require_return=self.require_return,
+                             include_methods=self.include_methods,
                              windows_per_file=self.windows_per_file, licenses=tuple(self.licenses),
                              near_dup_threshold=self.near_dup_threshold, max_seeds=self.max_seeds, seed=self.seed)
 
 
 def extract_seeds(source: str, config: SeedsConfig, known_ids=()) -> SeedExtraction:
-    sources = load_sources(config.sources_file)
-    if source not in sources:
-        raise SourceError(f"seed source {source!r} is not registered: add it to "
-                          f"{config.sources_file or '$CRUCIBLE_HOME/sources.yaml'} (known: {sorted(sources)})")
-    extraction = SeedExtraction(sources[source], config.extract_config())
-    for file in iter_files(sources[source], config.max_files):
+    spec = require_source(source, config.sources_file)
+    extraction = SeedExtraction(spec, config.extract_config())
+    for file in iter_files(spec, config.max_files):
         extraction.add_file(file)
     extraction.seeds = extraction.finish(known_ids)
     return extraction

@@ -1,6 +1,6 @@
 """What the generation stages run in the sandbox, and how a run is reported back.
 
-- `test_program(solution, tests)`: the solution followed by its tests, run as one script.
+- `program_with_tests(solution, tests)`: the solution followed by its tests, run as one script.
 - `trivial_mutant(solution)`: every function body replaced by `return None` (the test-quality gate: good tests fail
   on it).
 - `execution_feedback(verdict)`: the truncated output a model is shown after a failing run.
@@ -19,7 +19,7 @@ FEEDBACK_LINES = 25
 STORED_CHARS = 2000
 
 
-def test_program(solution: str, tests: str) -> str:
+def program_with_tests(solution: str, tests: str) -> str:
     return f"{solution.rstrip()}\n\n\n{tests.strip()}\n"
 
 

@@ -65,7 +65,7 @@ def write_tree(root: Path) -> Path:
 
 def test_filters_count_every_reason(tmp_path):
     spec = SourceSpec("t", "local", path=str(write_tree(tmp_path)), license="MIT")
-    extraction = SeedExtraction(spec, ExtractConfig(max_file_bytes=2000))
+    extraction = SeedExtraction(spec, ExtractConfig(max_file_bytes=2000, include_methods=True))
     for file in iter_files(spec):
         extraction.add_file(file)
     seeds = extraction.finish()
@@ -81,6 +81,11 @@ def test_filters_count_every_reason(tmp_path):
     assert sum(counts.values()) == len(extraction.rejects)
     page = next(s for s in seeds if s["symbol"] == "Report.page")
     assert page["code"].startswith("def page(self")
+    # By default methods are not seeds (they lean on their class); the drop is counted.
+    default = SeedExtraction(spec, ExtractConfig(max_file_bytes=2000))
+    for file in iter_files(spec):
+        default.add_file(file)
+    assert [s["symbol"] for s in default.finish()] == ["double_all"] and default.counts["method"] == 1
 
 
 def test_license_allowlist(tmp_path):
@@ -133,7 +138,7 @@ def test_hf_dataset_source_from_local_files(tmp_path):
     for builder, file in (("json", jsonl), ("parquet", parquet)):
         sources = tmp_path / f"{builder}.yaml"
         register_source({"kind": "hf", "dataset": builder, "data_files": str(file)}, "shard0", sources)
-        extraction = extract_seeds("shard0", SeedsConfig(sources_file=str(sources)))
+        extraction = extract_seeds("shard0", SeedsConfig(sources_file=str(sources), include_methods=True))
         assert sorted(s["symbol"] for s in extraction.seeds) == ["Report.page", "double_all"], builder
         assert extraction.counts["license"] == 1
         assert {s["license"] for s in extraction.seeds} == {"MIT", "Apache-2.0"}

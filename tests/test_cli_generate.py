@@ -1,0 +1,46 @@
+"""`crucible generate`: the generation phase from the command line, against the scripted teacher."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+from tests.assets.test_generation import PARTITION, make_home
+from tests.conftest import require_bwrap
+from tests.openai_stub_server import StubServer, StubState
+from tests.scripted_teacher import ScriptedTeacher
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def crucible(*args: str, home: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "cli.py", *args], cwd=ROOT, capture_output=True, text=True, timeout=300,
+                          env={"PATH": "/usr/bin:/bin", "CRUCIBLE_HOME": str(home), "HOME": str(home)})
+
+
+def test_generate_prints_a_summary_and_records_the_run(tmp_path):
+    require_bwrap()
+    home = make_home(tmp_path)
+    with StubServer(StubState(responder=ScriptedTeacher())) as server:
+        done = crucible("generate", "--source", PARTITION, "--seeds", "6", "--base-url", server.base_url,
+                        "--model", "scripted", home=home)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout)
+    assert summary["seeds"] == 6 and summary["problems"] == 4 and summary["verified_dialogues"] == 3
+    assert summary["pass_rate_by_turn"]["1"] == 0.5 and summary["pass_rate_by_turn"]["2"] == 0.75
+    assert summary["problem_rejects"] == {"no_tests_code": 1, "tests_pass_trivial_solution": 1}
+    assert summary["dialogue_rejects"] == {"unsolved_after_max_turns": 1}
+    # The run is in the persistent instance under CRUCIBLE_HOME, where `make ui` finds it.
+    assert (home / "dagster" / "dagster.yaml").read_text().startswith("telemetry:")
+    assert (home / "dagster" / "history").is_dir()
+
+
+def test_generate_bad_input_is_one_line(tmp_path):
+    for args, message in ((("--seeds", "0"), "--seeds must be >= 1"),
+                          (("--source", "nowhere"), "seed source 'nowhere' is not registered"),
+                          (("--feedback", "loud"), "--feedback 'loud'")):
+        done = crucible("generate", *args, "--base-url", "http://127.0.0.1:9/v1", home=tmp_path)
+        assert done.returncode == 2, done.stderr[-1500:]
+        assert done.stderr.count("\n") == 1 and message in done.stderr, done.stderr[-1500:]
