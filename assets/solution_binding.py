@@ -1,0 +1,219 @@
+"""Binding a row's solution to a benchmark's tests, for the execution layer of decontamination.
+
+A row's function has its own name, so for each top-level function whose arity fits the benchmark's entry point we
+build one program: the benchmark's setup, the solution's definitions (its top-level side effects dropped), an
+alias `entry_point = that_function`, then the benchmark's tests. Any of them passing in the sandbox means the row
+solves the benchmark problem, whatever its wording.
+"""
+
+from __future__ import annotations
+
+import ast
+import json
+from dataclasses import dataclass
+
+from eval.benchmarks import BenchmarkItem, parse
+
+# Top-level statements kept from a solution: definitions, imports and constants. Everything else (prints, input(),
+# `if __name__ == "__main__":` blocks, the row's own asserts) would only add noise or stall the program.
+_KEEP = (ast.Import, ast.ImportFrom, ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Assign,
+         ast.AnnAssign, ast.AugAssign)
+
+
+@dataclass(frozen=True)
+class Signature:
+    name: str
+    min_args: int  # positional parameters without defaults
+    max_args: float  # positional parameters in all (inf with *args)
+
+    def accepts(self, n: int) -> bool:
+        return self.min_args <= n <= self.max_args
+
+
+def _signature(fn: ast.FunctionDef) -> Signature:
+    args = fn.args
+    positional = len(args.posonlyargs) + len(args.args)
+    required = positional - len(args.defaults)
+    required_kw = sum(1 for d in args.kw_defaults if d is None)
+    if required_kw:  # keyword-only parameters without defaults cannot be filled positionally
+        return Signature(fn.name, 1 << 30, 0)
+    return Signature(fn.name, required, float("inf") if args.vararg else positional)
+
+
+@dataclass(frozen=True)
+class ParsedSolution:
+    code: str  # the solution without top-level side effects
+    functions: tuple[Signature, ...]  # its top-level (non-async) functions
+
+
+def parse_solution(solution: str | None) -> ParsedSolution | None:
+    """None when there is nothing to run: no solution, a syntax error, or no top-level function."""
+    if not solution or not solution.strip():
+        return None
+    try:
+        tree = parse(solution)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    body = [n for n in tree.body if isinstance(n, _KEEP)]
+    functions = tuple(_signature(n) for n in body if isinstance(n, ast.FunctionDef))
+    if not functions:
+        return None
+    return ParsedSolution(ast.unparse(ast.Module(body=body, type_ignores=[])), functions)
+
+
+def entry_arity(item: BenchmarkItem) -> int | None:
+    """How many positional arguments the benchmark's tests pass to its entry point (from the canonical solution)."""
+    try:
+        tree = parse(item.solution)
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.FunctionDef) and node.name == item.entry_point:
+            return len(node.args.posonlyargs) + len(node.args.args)
+    return None
+
+
+def binding_programs(solution: ParsedSolution, item: BenchmarkItem, arity: int | None,
+                     max_functions: int = 4) -> list[tuple[str, str]]:
+    """(function name, program) for each of the solution's functions that could stand in for the entry point."""
+    fits = [f for f in solution.functions if arity is None or f.accepts(arity)]
+    # A function named like the entry point goes first; then the solution's order (helpers usually come first,
+    # so the last definitions are tried too when there are more than max_functions).
+    fits.sort(key=lambda f: f.name != item.entry_point)
+    if len(fits) > max_functions:
+        fits = fits[:1] + fits[-(max_functions - 1):]
+    programs = []
+    for fn in fits:
+        alias = "" if fn.name == item.entry_point else f"\n{item.entry_point} = {fn.name}\n"
+        programs.append((fn.name, item.check_program(solution.code + alias)))
+    return programs
+
+
+# -- the agreement check ------------------------------------------------------------------------------------------
+# Benchmark tests are few (MBPP has three asserts), so a different function can pass them by coincidence: a "mode"
+# passes `smallest_num`'s tests when every test list has distinct values. A function that passed is therefore also
+# run next to the canonical solution on perturbed copies of the tests' own arguments (reversed, first element
+# dropped, last element repeated, integers one further from zero, floats times 1.5) and must agree on most of the
+# inputs the canonical solution accepts (inputs on which it raises or runs past per_call_s are skipped). "Most",
+# not all: perturbed inputs can leave the problem's domain, where a correct paraphrase and the canonical solution
+# may differ (HumanEval/150's canonical solution calls 0 a prime).
+MAX_INPUTS = 24
+
+_AGREEMENT = '''\
+import copy, json, math, signal
+
+class _Slow(Exception):
+    pass
+
+def _alarm(signum, frame):
+    raise _Slow()
+
+signal.signal(signal.SIGALRM, _alarm)
+
+def _call(fn, args):
+    signal.setitimer(signal.ITIMER_REAL, {per_call_s})
+    try:
+        return fn(*copy.deepcopy(args))
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+
+def _same(a, b):
+    if isinstance(a, float) or isinstance(b, float):
+        try:
+            return math.isclose(a, b, rel_tol=1e-6, abs_tol=1e-9)
+        except TypeError:
+            return False
+    if isinstance(a, (list, tuple)) and isinstance(b, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
+    return a == b
+
+_row = {{"__name__": "row"}}
+exec(compile({row!r}, "<row>", "exec"), _row)
+_ref = {{"__name__": "benchmark"}}
+exec(compile({ref!r}, "<benchmark>", "exec"), _ref)
+candidate, reference = _row[{fn!r}], _ref[{entry!r}]
+compared = agreed = 0
+for args in {inputs}:
+    try:
+        expected = _call(reference, args)
+    except BaseException:  # the canonical solution rejects (or loops on) this input: not a comparison
+        continue
+    compared += 1
+    try:
+        agreed += _same(_call(candidate, args), expected)
+    except BaseException:
+        pass
+print(json.dumps({{"compared": compared, "agreed": agreed}}))
+'''
+
+
+def call_arguments(item: BenchmarkItem) -> list[tuple]:
+    """The literal argument tuples the tests pass to the entry point (calls with computed arguments are skipped)."""
+    try:
+        tree = parse(item.test)
+    except SyntaxError:
+        return []
+    names = {item.entry_point, "candidate"}
+    found, seen = [], set()
+    for node in ast.walk(tree):
+        if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id in names
+                and not node.keywords and not any(isinstance(a, ast.Starred) for a in node.args)):
+            try:
+                args = tuple(ast.literal_eval(a) for a in node.args)
+            except (ValueError, TypeError, SyntaxError, MemoryError, RecursionError):
+                continue
+            key = repr(args)
+            if key not in seen:
+                seen.add(key)
+                found.append(args)
+    return found
+
+
+def _mutations(value) -> list:
+    """Small changes that stay inside the input's likely domain: never an empty sequence, never a sign change."""
+    if isinstance(value, bool):
+        return []
+    if isinstance(value, int):
+        return [value + 1 if value >= 0 else value - 1]
+    if isinstance(value, float):
+        return [value * 1.5]
+    if isinstance(value, (list, tuple, str)) and len(value) > 0:
+        out = [value[::-1], value + value[-1:]]
+        if len(value) > 1:
+            out.append(value[1:])
+        return [v for v in out if v != value] or out[1:]
+    return []
+
+
+def perturbed_inputs(item: BenchmarkItem, limit: int = MAX_INPUTS) -> list[tuple]:
+    """Perturbed copies of the tests' argument tuples, one argument changed at a time, interleaved across calls."""
+    per_call = []
+    for args in call_arguments(item):
+        per_call.append([args[:i] + (m,) + args[i + 1:] for i, a in enumerate(args) for m in _mutations(a)])
+    out, seen = [], set()
+    for round_ in range(max((len(v) for v in per_call), default=0)):
+        for variants in per_call:
+            if round_ < len(variants) and repr(variants[round_]) not in seen:
+                seen.add(repr(variants[round_]))
+                out.append(variants[round_])
+    return out[:limit]
+
+
+def agreement_program(solution: ParsedSolution, function: str, item: BenchmarkItem,
+                      inputs: list[tuple], per_call_s: float = 0.5) -> str:
+    """A script that prints {"compared", "agreed"}: on how many inputs the canonical solution returned, and on how
+    many of those `function` returned the same. Each side runs in its own namespace, so neither can redefine the
+    other's helpers."""
+    row = f"{item.setup}\n\n{solution.code}" if item.setup else solution.code
+    ref = f"{item.setup}\n\n{item.solution}" if item.setup else item.solution
+    return _AGREEMENT.format(row=row, ref=ref, fn=function, entry=item.entry_point, inputs=repr(inputs),
+                             per_call_s=per_call_s)
+
+
+def agreement(stdout: str) -> tuple[int, int] | None:
+    """(compared, agreed) from an agreement program's output; None when it printed nothing usable."""
+    try:
+        result = json.loads(stdout.strip().splitlines()[-1])
+        return int(result["compared"]), int(result["agreed"])
+    except (IndexError, ValueError, KeyError, TypeError):
+        return None
