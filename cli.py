@@ -13,24 +13,31 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
-def _read_programs(path: Path):
-    """Yield program dicts from a JSONL file; a malformed line becomes an error row, never a crash."""
+def _jsonl(path: Path):
+    """(line number, parsed value or None, error message or None) for every non-blank line of a JSONL file."""
     with path.open(encoding="utf-8", errors="replace") as handle:
         for number, line in enumerate(handle, start=1):
             if not line.strip():
                 continue
             try:
-                row = json.loads(line)
+                yield number, json.loads(line), None
             except json.JSONDecodeError as exc:
-                yield {"id": f"line-{number}", "_error": f"line {number} is not valid JSON: {exc.msg}"}
-                continue
-            if not isinstance(row, dict):
-                yield {"id": f"line-{number}", "_error": f"line {number} is not a JSON object"}
-                continue
-            if "id" not in row:
-                row["id"] = f"line-{number}"
-            row["id"] = str(row["id"])
-            yield row
+                yield number, None, exc.msg
+
+
+def _read_programs(path: Path):
+    """Yield program dicts from a JSONL file; a malformed line becomes an error row, never a crash."""
+    for number, row, error in _jsonl(path):
+        if error:
+            yield {"id": f"line-{number}", "_error": f"line {number} is not valid JSON: {error}"}
+            continue
+        if not isinstance(row, dict):
+            yield {"id": f"line-{number}", "_error": f"line {number} is not a JSON object"}
+            continue
+        if "id" not in row:
+            row["id"] = f"line-{number}"
+        row["id"] = str(row["id"])
+        yield row
 
 
 def cmd_sandbox_run(args: argparse.Namespace) -> int:
@@ -133,20 +140,15 @@ def cmd_decontam(args: argparse.Namespace) -> int:
     if not layers or set(layers) - set(LAYERS):
         return _fail(f"--layers {args.layers!r}: give a comma-separated subset of {','.join(LAYERS)}")
     rows = []
-    with args.input.open(encoding="utf-8", errors="replace") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError as exc:
-                return _fail(f"--input {args.input} line {number} is not valid JSON ({exc.msg}); fix or remove it")
-            if not isinstance(row, dict) or "id" not in row or not isinstance(row.get("instruction"), str):
-                return _fail(f"--input {args.input} line {number} needs an \"id\" and a string \"instruction\" "
-                             "(\"solution\" is optional)")
-            if row.get("solution") is not None and not isinstance(row["solution"], str):
-                return _fail(f"--input {args.input} line {number}: \"solution\" must be a string or null")
-            rows.append(row)
+    for number, row, error in _jsonl(args.input):
+        if error:
+            return _fail(f"--input {args.input} line {number} is not valid JSON ({error}); fix or remove it")
+        if not isinstance(row, dict) or "id" not in row or not isinstance(row.get("instruction"), str):
+            return _fail(f"--input {args.input} line {number} needs an \"id\" and a string \"instruction\" "
+                         "(\"solution\" is optional)")
+        if row.get("solution") is not None and not isinstance(row["solution"], str):
+            return _fail(f"--input {args.input} line {number}: \"solution\" must be a string or null")
+        rows.append(row)
     try:
         settings = DecontamSettings(layers=layers)
         pool = SandboxPool(args.backend, args.workers, Limits(timeout_s=settings.exec_timeout_s, memory_mb=512)) \

@@ -8,9 +8,12 @@ import os
 
 import dagster as dg
 
+from assets.decontamination import decontaminated_dialogues
+from assets.dedup import deduplicated_dialogues
 from assets.dialogues import verified_dialogues
 from assets.problems import oss_instruct_problems
 from assets.seeds import seed_snippets
+from resources.embedder import Embedder
 from resources.llm import TeacherLLM
 from resources.local_llm import LocalTeacher
 from resources.sandbox import Sandbox
@@ -25,12 +28,17 @@ def _env(name: str, default=None, kind=str):
 
 
 defs = dg.Definitions(
-    assets=[seed_snippets, oss_instruct_problems, verified_dialogues],
+    assets=[seed_snippets, oss_instruct_problems, verified_dialogues, deduplicated_dialogues,
+            decontaminated_dialogues],
     resources={
         "io_manager": ParquetIOManager(),
         "sandbox": Sandbox(
             backend=_env("CRUCIBLE_SANDBOX_BACKEND", "bwrap"),
             workers=_env("CRUCIBLE_SANDBOX_WORKERS", 2, int),
+        ),
+        "embedder": Embedder(
+            model=_env("CRUCIBLE_EMBED_MODEL", "bundled"),
+            precision=_env("CRUCIBLE_EMBED_PRECISION", "bfloat16"),
         ),
         # With CRUCIBLE_LLM_BASE_URL unset, the bundled offline teacher is started on first use.
         "teacher": TeacherLLM(

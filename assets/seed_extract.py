@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 
 from datasketch import MinHash, MinHashLSH
 
+from assets.replies import parses
 from assets.seed_sources import SourceFile, SourceSpec, excluded
 
 DEFAULT_LICENSES = ("MIT", "Apache-2.0", "BSD-2-Clause", "BSD-3-Clause", "PSF-2.0", "Python-2.0", "ISC", "0BSD",
@@ -130,14 +131,6 @@ def _outdent(lines: list[str], indent: int) -> str:
     return "".join(strip(line) for line in lines)
 
 
-def _parses(code: str) -> bool:
-    try:
-        ast.parse(code)
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return False
-    return True
-
-
 def extract_functions(text: str, tree: ast.Module, require_return: bool = True,
                       include_methods: bool = True) -> Iterable[tuple[str, str | None, str]]:
     """(qualified name, reason or None, code) for every function and method; reason says why it is unfit."""
@@ -157,7 +150,7 @@ def extract_functions(text: str, tree: ast.Module, require_return: bool = True,
                     yield name, "no_docstring", code
                 elif require_return and not _has_value_return(child):
                     yield name, "no_return", code
-                elif not _parses(code):
+                elif not parses(code):
                     yield name, "syntax_error", code
                 else:
                     yield name, None, code

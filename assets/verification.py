@@ -20,7 +20,39 @@ STORED_CHARS = 2000
 
 
 def program_with_tests(solution: str, tests: str) -> str:
-    return f"{solution.rstrip()}\n\n\n{tests.strip()}\n"
+    return f"{solution.rstrip()}\n\n\n{explain_asserts(tests).strip()}\n"
+
+
+GOT = "_crucible_got"
+
+
+def explain_asserts(tests: str) -> str:
+    """Top-level `assert a == b` without a message becomes `got = a; assert got == b, "<the assert>  got: <repr>"`.
+
+    Code read from a pipe has no source lines in its tracebacks, so a bare failing assert shows only
+    "AssertionError" and a line number; a model told which assert failed and what the call returned can repair
+    the tests or the solution. Each call is still evaluated once. Tests that do not parse are returned unchanged."""
+    try:
+        tree = ast.parse(tests)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return tests
+    body = []
+    for node in tree.body:
+        compare = node.test if isinstance(node, ast.Assert) else None
+        if (compare is None or node.msg is not None or not isinstance(compare, ast.Compare)
+                or len(compare.ops) != 1 or not isinstance(compare.ops[0], ast.Eq)):
+            body.append(node)
+            continue
+        source = ast.get_source_segment(tests, node) or ast.unparse(node)
+        got = ast.Name(GOT, ast.Store())
+        body.append(ast.copy_location(ast.Assign([got], compare.left), node))
+        message = ast.BinOp(ast.Constant(f"{source}\n  got: "), ast.Add(),
+                            ast.Subscript(ast.Call(ast.Name("repr", ast.Load()), [ast.Name(GOT, ast.Load())], []),
+                                          ast.Slice(upper=ast.Constant(300)), ast.Load()))
+        check = ast.Compare(ast.Name(GOT, ast.Load()), compare.ops, compare.comparators)
+        body.append(ast.copy_location(ast.Assert(check, message), node))
+    tree.body = body
+    return ast.unparse(ast.fix_missing_locations(tree))
 
 
 class _ReturnNone(ast.NodeTransformer):

@@ -9,11 +9,11 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-import threading
 import time
 from pathlib import Path
 
 from resources.home import crucible_home
+from resources.sqlite_wal import WalDatabase
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS responses (
@@ -38,20 +38,10 @@ def request_key(model: str, messages: list[dict], params: dict, prompt_version: 
 class LLMCache:
     def __init__(self, path: Path | None = None) -> None:
         self.path = Path(path) if path else crucible_home() / "cache" / "llm.sqlite"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        with self._conn() as conn:
-            conn.execute(SCHEMA)
+        self._db = WalDatabase(self.path, SCHEMA)
 
     def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA synchronous=NORMAL")  # durable across process kills; WAL keeps it consistent
-            conn.execute("PRAGMA busy_timeout=60000")
-            self._local.conn = conn
-        return conn
+        return self._db.conn()
 
     def get(self, key: str) -> dict | None:
         row = self._conn().execute(

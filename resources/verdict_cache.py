@@ -10,10 +10,10 @@ from __future__ import annotations
 import hashlib
 import json
 import sqlite3
-import threading
 from pathlib import Path
 
 from resources.home import crucible_home
+from resources.sqlite_wal import WalDatabase
 from resources.sandbox import SandboxPool, Verdict
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, verdict TEXT NOT NULL)"
@@ -28,18 +28,10 @@ def verdict_key(code: str, backend: str, limits: dict, runner_version: str, salt
 class VerdictCache:
     def __init__(self, path: Path | None = None) -> None:
         self.path = Path(path) if path else crucible_home() / "cache" / "verdicts.sqlite"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._local = threading.local()
-        self._conn().execute(SCHEMA)
+        self._db = WalDatabase(self.path, SCHEMA)
 
     def _conn(self) -> sqlite3.Connection:
-        conn = getattr(self._local, "conn", None)
-        if conn is None:
-            conn = sqlite3.connect(self.path, timeout=60, isolation_level=None)
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.execute("PRAGMA busy_timeout=60000")
-            self._local.conn = conn
-        return conn
+        return self._db.conn()
 
     def get(self, key: str) -> Verdict | None:
         row = self._conn().execute("SELECT verdict FROM verdicts WHERE key = ?", (key,)).fetchone()

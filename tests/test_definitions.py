@@ -13,6 +13,20 @@ def test_definitions_load():
     assert isinstance(definitions.defs, dg.Definitions)
     repo = definitions.defs.get_repository_def()
     assert "sandbox" in repo.get_top_level_resources()
+    keys = {key.to_user_string() for key in repo.asset_graph.get_all_asset_keys()}
+    assert {"seed_snippets", "seed_rejects", "oss_instruct_problems", "problem_rejects", "verified_dialogues",
+            "dialogue_rejects", "deduplicated_dialogues", "dedup_rejects", "decontaminated_dialogues",
+            "contamination_report"} <= keys
+
+
+def test_generation_assets_share_the_seed_source_partitions():
+    from assets.partitions import SEED_SOURCE
+
+    repo = definitions.defs.get_repository_def()
+    for name in ("seed_snippets", "oss_instruct_problems", "verified_dialogues", "deduplicated_dialogues",
+                 "decontaminated_dialogues"):
+        partitions = repo.asset_graph.get(dg.AssetKey(name)).partitions_def
+        assert isinstance(partitions, dg.DynamicPartitionsDefinition) and partitions.name == SEED_SOURCE
 
 
 def test_dagster_definitions_validate():

@@ -35,17 +35,17 @@ STDLIB_FILES = ("colorsys.py", "bisect.py", "textwrap.py", "fnmatch.py", "shlex.
 ASSETS = [seed_snippets, oss_instruct_problems, verified_dialogues]
 
 
-def make_home(tmp_path: Path) -> Path:
+def make_home(tmp_path: Path, files: tuple[str, ...] = STDLIB_FILES, source: str = PARTITION) -> Path:
     """CRUCIBLE_HOME with a source registry naming a tree of real stdlib files."""
     tree = tmp_path / "tree"
     tree.mkdir()
     stdlib = Path(sysconfig.get_paths()["stdlib"])
-    for name in STDLIB_FILES:
+    for name in files:
         shutil.copy(stdlib / name, tree / name)
     home = tmp_path / "home"
     home.mkdir()
     (home / "sources.yaml").write_text(
-        f"sources:\n  {PARTITION}: {{kind: local, path: {tree}, license: PSF-2.0}}\n")
+        f"sources:\n  {source}: {{kind: local, path: {tree}, license: PSF-2.0}}\n")
     return home
 
 

@@ -2,10 +2,6 @@
 
 from __future__ import annotations
 
-import shutil
-import sysconfig
-from pathlib import Path
-
 import dagster as dg
 import pytest
 
@@ -17,6 +13,7 @@ from resources.llm import TeacherLLM
 from resources.local_llm import DEFAULT_MODEL, LocalTeacher, resolve_model
 from resources.sandbox import Sandbox
 from resources.store import ParquetIOManager, read_table
+from tests.assets.test_generation import make_home
 from tests.conftest import require_bwrap
 
 # Stdlib modules made of small documented functions that compute values: seeds a 1.5B model can build problems on.
@@ -30,14 +27,7 @@ def test_bundled_teacher_verifies_at_least_one_dialogue(tmp_path, monkeypatch):
     require_bwrap()
     # Assemble (or find) the model under the usual CRUCIBLE_HOME, so each test run does not copy 1.1 GB again.
     model = resolve_model(DEFAULT_MODEL, crucible_home())
-    tree = tmp_path / "tree"
-    tree.mkdir()
-    stdlib = Path(sysconfig.get_paths()["stdlib"])
-    for name in SIMPLE_MODULES:
-        shutil.copy(stdlib / name, tree / name)
-    home = tmp_path / "home"
-    home.mkdir()
-    (home / "sources.yaml").write_text(f"sources:\n  simple: {{kind: local, path: {tree}, license: PSF-2.0}}\n")
+    home = make_home(tmp_path, SIMPLE_MODULES, "simple")
     monkeypatch.setenv("CRUCIBLE_HOME", str(home))
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("seed_source", ["simple"])

@@ -109,3 +109,11 @@ def test_worked_example_is_itself_a_valid_reply():
     example = load_prompt("oss_instruct").turns[2][1]
     parsed = parse_problem_reply(example)
     assert isinstance(parsed, ParsedProblem) and parsed.entry_point == "split_evenly" and parsed.n_asserts >= 4
+
+
+def test_failing_asserts_say_what_the_call_returned(bwrap_pool):
+    tests = "assert add(1, 2) == 3\nassert add(2, 2) == 5\nassert add(0, 0) is not None"
+    verdict = bwrap_pool.run_one({"id": "x", "code": program_with_tests("def add(a, b):\n    return a + b", tests)})
+    assert verdict.status == "failed"
+    assert "AssertionError: assert add(2, 2) == 5\n  got: 4" in verdict.stderr
+    assert "got: 4" in execution_feedback(verdict)
