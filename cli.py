@@ -108,20 +108,46 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    from eval.sandbox_demo import run_sandbox_demo
-    from resources.sandbox import SandboxUnavailable
+    import os
 
-    print("crucible demo: verifying HumanEval's 164 canonical solutions (and their `return None` variants) "
-          "in the sandbox ...", flush=True)
+    from assets.generation_run import run_generation
+    from eval.sandbox_demo import run_sandbox_demo
+    from resources.embedder import Embedder
+    from resources.llm import TeacherLLM
+    from resources.local_llm import LocalTeacher, LocalTeacherError
+    from resources.sandbox import Sandbox, SandboxUnavailable
+
+    home = Path(args.home).resolve()
+    os.environ["CRUCIBLE_HOME"] = str(home)
+    print("crucible demo 1/2: HumanEval's 164 canonical solutions (and their `return None` variants) in the "
+          "sandbox ...", flush=True)
     try:
-        result = run_sandbox_demo(Path(args.home))
+        result = run_sandbox_demo(home)
     except SandboxUnavailable as exc:
         return _fail(str(exc))
-    print(f"  canonical solutions: {result['canonical']}")
-    print(f"  `return None` bodies: {result['return_none']}")
-    print(f"  {result['tasks_per_s']:.0f} programs/s, {result['seconds']:.1f} s")
-    print(f"  verdicts: {result['path']}")
-    return 0 if result["canonical"] == {"passed": 164} else 1
+    print(f"  canonical solutions: {result['canonical']}; `return None` bodies: {result['return_none']}; "
+          f"{result['tasks_per_s']:.0f} programs/s; verdicts: {result['path']}", flush=True)
+    if result["canonical"] != {"passed": 164}:
+        return _fail("the sandbox failed canonical HumanEval solutions; see the verdicts file", 1)
+    print(f"crucible demo 2/2: {args.seeds} stdlib seeds -> problems -> verified dialogues -> dedup -> "
+          f"decontamination, with the bundled teacher ({args.teacher}; the first run assembles it) ...", flush=True)
+    teacher = TeacherLLM(local=LocalTeacher(model=args.teacher))
+    try:
+        summary = run_generation("stdlib", teacher, Sandbox(), seeds=args.seeds, embedder=Embedder())
+    except (SandboxUnavailable, LocalTeacherError) as exc:
+        return _fail(str(exc))
+    print(json.dumps(summary, indent=2))
+    data = home / "data"
+    print(f"""
+Results (Parquet, one file per partition):
+  seeds              {data / 'seed_snippets'}
+  problems           {data / 'oss_instruct_problems'}   (rejects: {data / 'problem_rejects'})
+  verified dialogues {data / 'verified_dialogues'}   (rejects: {data / 'dialogue_rejects'})
+  clean dialogues    {data / 'decontaminated_dialogues'}
+  contamination      {data / 'contamination_report'}
+  plots              {home / 'reports'}
+Open the UI with `make ui` (http://127.0.0.1:3000); the run above is in its run history.""")
+    return 0
 
 
 def cmd_decontam(args: argparse.Namespace) -> int:
@@ -243,6 +269,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     demo = sub.add_parser("demo", help="run what the pipeline has so far, offline, and say where the results are")
     demo.add_argument("--home", default=".crucible", help="CRUCIBLE_HOME for the demo's outputs")
+    demo.add_argument("--seeds", type=int, default=6, help="stdlib seeds to turn into dialogues")
+    demo.add_argument("--teacher", default="qwen2.5-coder-1.5b", help="bundled teacher model or a GGUF path")
     demo.set_defaults(func=cmd_demo)
     return parser
 

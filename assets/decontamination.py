@@ -1,8 +1,8 @@
 """decontaminated_dialogues and contamination_report: deduplicated dialogues without benchmark problems.
 
 Each row is scanned by three layers (assets/contamination.py): n-gram overlap with the benchmarks' prompts,
-solutions and tests; embedding similarity to the benchmarks' descriptions; and execution of the row's solution
-against the tests of the most similar benchmark items in the sandbox. A row any layer flags is removed, and the
+solutions and tests; embedding similarity to the benchmarks' descriptions and prompts; and execution of the row's
+solution against the tests of the most similar benchmark items in the sandbox. A row any layer flags is removed, and the
 report keeps one line per (row, layer) with the benchmark, task id and score.
 """
 
@@ -45,6 +45,10 @@ class DecontamConfig(dg.Config):
     embedding_threshold: float = Field(default=_DEFAULTS.embedding_threshold,
                                        description="Cosine similarity of the instruction to a benchmark description "
                                                    "(calibrated: benchmarks/calibrate_decontam.py).")
+    prompt_threshold: float = Field(default=_DEFAULTS.prompt_threshold,
+                                    description="Cosine similarity of the instruction to a benchmark prompt "
+                                                "(signature, docstring and examples; MBPP: text and asserts), the "
+                                                "embedding layer's second view (calibrated likewise).")
     top_k: int = Field(default=_DEFAULTS.top_k, description="Benchmark items whose tests run against each solution.")
     agreement: float = Field(default=_DEFAULTS.agreement,
                              description="Share of perturbed test inputs on which a function that passed a "
@@ -57,7 +61,8 @@ class DecontamConfig(dg.Config):
 
     def settings(self) -> DecontamSettings:
         return DecontamSettings(ngram_threshold=self.ngram_threshold, embedding_threshold=self.embedding_threshold,
-                                top_k=self.top_k, agreement=self.agreement, layers=tuple(self.layers))
+                                prompt_threshold=self.prompt_threshold, top_k=self.top_k, agreement=self.agreement,
+                                layers=tuple(self.layers))
 
 
 def report_rows(found: list[Match], ids: list[str], instructions: list[str], id_column: str = "dialogue_id"):
@@ -116,7 +121,8 @@ def decontaminated_dialogues(context: dg.AssetExecutionContext, config: Decontam
         "removed_by_benchmark_and_layer": dg.MetadataValue.json(dict(per_layer.most_common())),
         **{f"removed_{b}": n for b, n in per_benchmark.items()},
         "thresholds": dg.MetadataValue.json({"ngram": settings.ngram_threshold,
-                                             "embedding": settings.embedding_threshold, "top_k": settings.top_k,
+                                             "embedding": settings.embedding_threshold,
+                                             "embedding_prompt": settings.prompt_threshold, "top_k": settings.top_k,
                                              "agreement": settings.agreement, "layers": list(settings.layers)}),
         "seconds": round(time.monotonic() - started, 1),
     }

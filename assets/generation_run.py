@@ -1,6 +1,7 @@
-"""The generation phase (seed_snippets -> oss_instruct_problems -> verified_dialogues) for one source, run from
-Python or `crucible generate`, with a summary of what it produced. Runs are recorded in the persistent Dagster
-instance, so they show in the UI next to the ones started there."""
+"""The generation phase (seed_snippets -> oss_instruct_problems -> verified_dialogues), optionally followed by
+curation (deduplicated_dialogues -> decontaminated_dialogues), for one source, run from Python, `crucible generate`
+or `crucible demo`, with a summary of what it produced. Runs are recorded in the persistent Dagster instance, so
+they show in the UI next to the ones started there."""
 
 from __future__ import annotations
 
@@ -9,21 +10,27 @@ from collections import Counter
 
 import dagster as dg
 
+from assets.decontamination import CONTAMINATION_REPORT_TABLE, DECONTAMINATED_DIALOGUES, decontaminated_dialogues
+from assets.dedup import DEDUP_REJECTS_TABLE, DEDUPLICATED_DIALOGUES, deduplicated_dialogues
 from assets.dialogues import DIALOGUE_REJECTS_TABLE, VERIFIED_DIALOGUES, verified_dialogues
 from assets.partitions import add_seed_source
 from assets.problems import OSS_INSTRUCT_PROBLEMS, PROBLEM_REJECTS_TABLE, oss_instruct_problems
 from assets.seed_sources import require_source
 from assets.seeds import SEED_SNIPPETS, seed_snippets
 from resources.dagster_home import persistent_instance
+from resources.embedder import Embedder
 from resources.llm import TeacherLLM
 from resources.sandbox import Sandbox, check_backend
 from resources.store import ParquetIOManager, read_table
 
 GENERATION_ASSETS = [seed_snippets, oss_instruct_problems, verified_dialogues]
+CURATION_ASSETS = [deduplicated_dialogues, decontaminated_dialogues]
 
 
 def run_generation(source: str, teacher: TeacherLLM, sandbox: Sandbox, seeds: int | None = None,
-                   run_config: dict | None = None, instance: dg.DagsterInstance | None = None) -> dict:
+                   run_config: dict | None = None, instance: dg.DagsterInstance | None = None,
+                   embedder: Embedder | None = None) -> dict:
+    """Materialize the generation assets for `source` (and the curation assets when an embedder is given)."""
     config = {"ops": {}}
     for op, op_config in (run_config or {}).get("ops", {}).items():
         config["ops"][op] = op_config
@@ -36,9 +43,21 @@ def run_generation(source: str, teacher: TeacherLLM, sandbox: Sandbox, seeds: in
     instance = instance or persistent_instance()
     add_seed_source(instance, source)
     started = time.monotonic()
-    result = dg.materialize(GENERATION_ASSETS, partition_key=source, instance=instance, run_config=config,
-                            resources={"io_manager": ParquetIOManager(), "teacher": teacher, "sandbox": sandbox})
-    return summarize(source, time.monotonic() - started, result)
+    resources = {"io_manager": ParquetIOManager(), "teacher": teacher, "sandbox": sandbox}
+    assets = list(GENERATION_ASSETS)
+    if embedder is not None:
+        assets += CURATION_ASSETS
+        resources["embedder"] = embedder
+    result = dg.materialize(assets, partition_key=source, instance=instance, run_config=config, resources=resources)
+    summary = summarize(source, time.monotonic() - started, result)
+    if embedder is not None:
+        summary.update(summarize_curation(source))
+    return summary
+
+
+def _reasons(table: str, source: str, column: str) -> dict:
+    df = read_table(table, [source])
+    return dict(Counter(df[column].to_list()).most_common()) if len(df) else {}
 
 
 def summarize(source: str, seconds: float, result) -> dict:
@@ -46,8 +65,6 @@ def summarize(source: str, seconds: float, result) -> dict:
     for event in result.get_asset_materialization_events():
         meta[event.asset_key.to_user_string()] = {k: v.value for k, v in event.materialization.metadata.items()}
     dialogues = meta.get(VERIFIED_DIALOGUES, {})
-    problem_rejects = read_table(PROBLEM_REJECTS_TABLE, [source])
-    dialogue_rejects = read_table(DIALOGUE_REJECTS_TABLE, [source])
     return {
         "source": source, "seconds": round(seconds, 1), "run_id": result.run_id,
         "seeds": len(read_table(SEED_SNIPPETS, [source])),
@@ -56,13 +73,22 @@ def summarize(source: str, seconds: float, result) -> dict:
         "pass_rate_by_turn": {k.removeprefix("pass_rate_turn_"): v for k, v in dialogues.items()
                               if k.startswith("pass_rate_turn_")},
         "mean_turns": dialogues.get("mean_turns"),
-        "problem_rejects": dict(Counter(problem_rejects["reason"].to_list()).most_common()) if len(problem_rejects)
-        else {},
-        "dialogue_rejects": dict(Counter(dialogue_rejects["reason"].to_list()).most_common())
-        if len(dialogue_rejects) else {},
+        "problem_rejects": _reasons(PROBLEM_REJECTS_TABLE, source, "reason"),
+        "dialogue_rejects": _reasons(DIALOGUE_REJECTS_TABLE, source, "reason"),
         "problem_repairs": meta.get(OSS_INSTRUCT_PROBLEMS, {}).get("repair_turns"),
         "tokens": {"prompt": (meta.get(OSS_INSTRUCT_PROBLEMS, {}).get("prompt_tokens", 0)
                               + dialogues.get("prompt_tokens", 0)),
                    "completion": (meta.get(OSS_INSTRUCT_PROBLEMS, {}).get("completion_tokens", 0)
                                   + dialogues.get("completion_tokens", 0))},
+    }
+
+
+def summarize_curation(source: str) -> dict:
+    report = read_table(CONTAMINATION_REPORT_TABLE, [source])
+    return {
+        "deduplicated_dialogues": len(read_table(DEDUPLICATED_DIALOGUES, [source])),
+        "dedup_rejects": _reasons(DEDUP_REJECTS_TABLE, source, "reason"),
+        "decontaminated_dialogues": len(read_table(DECONTAMINATED_DIALOGUES, [source])),
+        "contaminated": {f"{r['benchmark']}/{r['task_id']}": r["layer"] for r in report.to_dicts()} if len(report)
+        else {},
     }

@@ -2,12 +2,15 @@
 
 Scores every row once with each layer (n-gram, embedding, execution in the bwrap sandbox), then sweeps the
 thresholds and prints precision, recall and false-positive rate per layer and for the layers combined (a row is
-flagged when any layer fires). The embedding threshold is chosen for the highest combined recall at <= 5% false
-positives (ties: fewer false positives, then the higher threshold). Also printed: which text to embed for a benchmark item
-(description vs whole prompt), float32 vs bfloat16, recall without solutions (text layers only), whether the
-matched task is the labelled one, and the similarities that set the dedup embedding threshold.
+flagged when any layer fires). The embedding layer has two views of each benchmark item. The description
+threshold is chosen for the highest combined recall (ties: fewer false positives, then the higher threshold); the
+prompt threshold, which serves rows without a solution, on the text layers alone (as if no row had a solution) for
+the largest recall minus false-positive rate. Both are chosen within half the 5% false-positive goal in-sample, and
+    python benchmarks/calibrate_decontam.py [--precision bfloat16] [--no-exec] [--max-fpr 0.05] [--fit-fpr F]
+text-only and on the rows without a solution, which text to embed for a benchmark item, float32 vs bfloat16, whether
+the matched task is the labelled one, and the similarities that set the dedup embedding threshold.
 
-    python benchmarks/calibrate_decontam.py [--precision bfloat16] [--no-exec] [--max-fpr 0.05]
+    python benchmarks/calibrate_decontam.py [--precision bfloat16] [--no-exec] [--max-fpr 0.05] [--fit-fpr F]
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from resources.embedder import TextEmbedder  # noqa: E402
 LABELLED = Path(__file__).resolve().parent.parent / "tests" / "data" / "decontam_labelled.jsonl"
 NGRAM_GRID = [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
 EMBED_GRID = [round(x, 3) for x in np.arange(0.55, 0.951, 0.025)]
+PROMPT_GRID = [round(x, 2) for x in np.arange(0.6, 0.901, 0.01)]
 
 
 def load_labelled(path: Path = LABELLED) -> list[dict]:
@@ -58,11 +62,54 @@ def choose(candidates: list[tuple], max_fpr: float) -> tuple | None:
     return max(ok, key=lambda c: (round(c[0], 6), -round(c[1], 6), *c[2:])) if ok else None
 
 
+def fit_thresholds(ngram_flags: np.ndarray, emb: np.ndarray, prompt: np.ndarray, executed: np.ndarray,
+                   labels: np.ndarray, rows: np.ndarray, budget: float) -> tuple[float, float] | None:
+    """(description, prompt) thresholds chosen on `rows` within the false-positive budget.
+
+    The description threshold: the highest recall of all layers together (ties: fewer false positives, then the
+    higher threshold). The prompt threshold serves rows the execution layer cannot judge (no solution), so it is
+    chosen on the text layers alone, as if no row had a solution: the largest recall minus false-positive rate
+    (a threshold that buys one true positive with one false positive is not taken; ties: the higher threshold)."""
+    lab = labels[rows]
+    combos = []
+    for b in EMBED_GRID:
+        _, r, f = prf((ngram_flags | (emb >= b) | executed)[rows], lab)
+        combos.append((r, f, b))
+    pick = choose(combos, budget)
+    if pick is None:
+        return None
+    best = None
+    for c in PROMPT_GRID:
+        _, r, f = prf((ngram_flags | (emb >= pick[2]) | (prompt >= c))[rows], lab)
+        if f <= budget and (best is None or (round(r - f, 6), c) > best):
+            best = (round(r - f, 6), c)
+    return (pick[2], best[1]) if best else None
+
+
+def cross_validated(ngram_flags, emb, prompt, executed, labels, k: int, budget: float, seeds):
+    """Both thresholds chosen on the other folds and applied to the held-out one: (text-layer flags, all-layer
+    flags) per shuffle."""
+    n, out = len(labels), []
+    for seed in seeds:
+        order = np.random.default_rng(seed).permutation(n)
+        text, every = np.zeros(n, bool), np.zeros(n, bool)
+        for fold in np.array_split(order, k):
+            b, c = fit_thresholds(ngram_flags, emb, prompt, executed, labels, np.setdiff1d(order, fold), budget) \
+                or (2.0, 2.0)
+            flags = ngram_flags | (emb >= b) | (prompt >= c)
+            text[fold], every[fold] = flags[fold], (flags | executed)[fold]
+        out.append((text, every))
+    return out
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--precision", default="bfloat16", choices=("float32", "bfloat16"))
     parser.add_argument("--no-exec", action="store_true", help="skip the execution layer (no sandbox)")
-    parser.add_argument("--max-fpr", type=float, default=0.05)
+    parser.add_argument("--max-fpr", type=float, default=0.05, help="the false-positive goal")
+    parser.add_argument("--fit-fpr", type=float, default=None,
+                        help="in-sample false-positive budget the thresholds are chosen within (default: half of "
+                             "--max-fpr, the margin cross-validation showed is needed)")
     parser.add_argument("--top-k", type=int, default=DecontamSettings().top_k,
                         help="benchmark items whose tests the execution layer runs per row")
     args = parser.parse_args()
@@ -96,68 +143,89 @@ def main() -> int:
 
     ngram = np.array([s for s, _, _ in scores.ngram])
     emb = best_score(scores.embedding)
+    prompt = best_score(scores.embedding_prompt)
     executed = np.array([hit is not None for hit in scores.execution]) if scores.execution else np.zeros(len(rows),
                                                                                                          bool)
     print("n-gram layer (share of an item field's 10-grams found in the row)")
     for t in NGRAM_GRID:
         print(f"  >= {t:.2f}: {fmt(*prf(ngram >= t, labels))}")
-    print("embedding layer (cosine, row instruction vs item description)")
+    print("embedding layer, description view (cosine, row instruction vs item description)")
     for t in EMBED_GRID:
         print(f"  >= {t:.3f}: {fmt(*prf(emb >= t, labels))}")
+    print("embedding layer, prompt view (cosine, row instruction vs item prompt)")
+    for t in PROMPT_GRID[::2]:
+        print(f"  >= {t:.2f}: {fmt(*prf(prompt >= t, labels))}")
     if scores.execution:
         p, r, f = prf(executed, labels)
         r_sol = (executed & labels).sum() / max((labels & has_solution).sum(), 1)
         print(f"execution layer: {fmt(p, r, f)}; recall among contaminated rows with a solution: {r_sol:.3f}")
 
     # The n-gram layer exists for copies; on paraphrases it has no false positives anywhere on the grid, so its
-    # default (the middle of that range) is kept and the embedding threshold is chosen for the combination.
+    # default (the middle of that range) is kept. The embedding thresholds are chosen in-sample within half the
+    # false-positive budget: chosen at the full budget they land above it out of sample (5-fold: 5.3-7.4%).
     a = defaults.ngram_threshold
-    combos = []
-    for b in EMBED_GRID:
-        flags = (ngram >= a) | (emb >= b) | executed
-        _, r, f = prf(flags, labels)
-        combos.append((r, f, b))
-    pick = choose(combos, args.max_fpr)
-    print(f"\ncombined (any layer fires, ngram >= {a}), best recall at FPR <= {args.max_fpr}:")
+    fit_fpr = args.max_fpr / 2 if args.fit_fpr is None else args.fit_fpr
+    every = np.arange(len(rows))
+    pick = fit_thresholds(ngram >= a, emb, prompt, executed, labels, every, fit_fpr)
+    print(f"\nchosen (ngram >= {a}; description for all layers' recall, prompt for the text layers' recall minus "
+          f"FPR; both within FPR <= {fit_fpr} in-sample, the goal being <= {args.max_fpr}):")
     if pick is None:
         print("  no setting reaches that false-positive rate")
         return 1
-    b = pick[2]
-    flags = (ngram >= a) | (emb >= b) | executed
-    print(f"  embedding >= {b}: {fmt(*prf(flags, labels))}")
-    text_flags = (ngram >= a) | (emb >= b)
-    print(f"  text layers only (as if no row had a solution): {fmt(*prf(text_flags, labels))}")
-    for name, t_ngram, t_emb in (("defaults in DecontamSettings", defaults.ngram_threshold,
-                                  defaults.embedding_threshold),):
-        d_flags = (ngram >= t_ngram) | (emb >= t_emb) | executed
-        print(f"  {name} (ngram >= {t_ngram}, embedding >= {t_emb}): {fmt(*prf(d_flags, labels))}")
-        for layer, layer_flags in (("ngram", ngram >= t_ngram), ("embedding", emb >= t_emb), ("execution", executed)):
-            print(f"    {layer:<9} alone: {fmt(*prf(layer_flags, labels))}")
-        for name_, fl in (("all layers", d_flags), ("text layers only", (ngram >= t_ngram) | (emb >= t_emb))):
-            by_distance: dict[str, list[bool]] = {}
-            for row, flag in zip(rows, fl):
-                if row["contaminated"]:
-                    by_distance.setdefault(row["distance"], []).append(bool(flag))
-            print(f"    recall by distance, {name_}: "
-                  + ", ".join(f"{k} {sum(v)}/{len(v)}" for k, v in sorted(by_distance.items())))
-        misses = [r["id"] for r, f in zip(rows, d_flags) if r["contaminated"] and not f]
-        false_pos = [r["id"] for r, f in zip(rows, d_flags) if not r["contaminated"] and f]
-        print(f"    missed: {misses}")
-        print(f"    false positives: {false_pos}")
-        right = wrong = 0
-        for r, row in enumerate(rows):
-            if not row["contaminated"] or not d_flags[r]:
-                continue
-            got = set()
-            if ngram[r] >= t_ngram:
-                got.add(index.items[scores.ngram[r][1]].task_id)
-            if emb[r] >= t_emb:
-                got.add(index.items[int(scores.embedding[r].argmax())].task_id)
-            if scores.execution and scores.execution[r]:
-                got.add(index.items[scores.execution[r][0]].task_id)
-            right += row["task_id"] in got
-            wrong += row["task_id"] not in got
-        print(f"    flagged contaminated rows naming the labelled task: {right}/{right + wrong}")
+    b, c = pick
+    text = (ngram >= a) | (emb >= b) | (prompt >= c)
+    print(f"  description >= {b}, prompt >= {c}: all layers {fmt(*prf(text | executed, labels))}; text layers only "
+          f"{fmt(*prf(text, labels))}")
+    for name, k in (("5-fold, 10 shuffles", 5), ("leave-one-out", len(rows))):
+        cv = cross_validated(ngram >= a, emb, prompt, executed, labels, k, fit_fpr,
+                             seeds=range(10) if k < len(rows) else range(1))
+        line = []
+        for what, j in (("text layers", 0), ("all layers", 1)):
+            recall = np.mean([prf(flags[j], labels)[1] for flags in cv])
+            fpr = np.mean([prf(flags[j], labels)[2] for flags in cv])
+            line.append(f"{what} R={recall:.3f} FPR={fpr:.3f}")
+        print(f"  both thresholds chosen out of sample ({name}): " + "; ".join(line))
+
+    d_ngram, d_emb, d_prompt = ngram >= defaults.ngram_threshold, emb >= defaults.embedding_threshold, \
+        prompt >= defaults.prompt_threshold
+    d_text = d_ngram | d_emb | d_prompt
+    d_flags = d_text | executed
+    print(f"\ndefaults in DecontamSettings (ngram >= {defaults.ngram_threshold}, description >= "
+          f"{defaults.embedding_threshold}, prompt >= {defaults.prompt_threshold}); text-only: the text layers as if "
+          f"no row had a solution; no-solution rows: the {int((~has_solution).sum())} rows that have none")
+    print(f"  {'layer':<26} {'all rows':<28} {'text-only':<28} no-solution rows")
+    for layer, fl, text_fl in (("ngram", d_ngram, d_ngram), ("embedding: description", d_emb, d_emb),
+                               ("embedding: prompt", d_prompt, d_prompt),
+                               ("embedding (either view)", d_emb | d_prompt, d_emb | d_prompt),
+                               ("execution", executed, np.zeros(len(rows), bool)), ("combined", d_flags, d_text)):
+        print(f"  {layer:<26} {fmt(*prf(fl, labels)):<28} {fmt(*prf(text_fl, labels)):<28} "
+              f"{fmt(*prf(fl[~has_solution], labels[~has_solution]))}")
+    for name_, fl in (("all layers", d_flags), ("text layers only", d_text)):
+        by_distance: dict[str, list[bool]] = {}
+        for row, flag in zip(rows, fl):
+            if row["contaminated"]:
+                by_distance.setdefault(row["distance"], []).append(bool(flag))
+        print(f"  recall by distance, {name_}: "
+              + ", ".join(f"{k} {sum(v)}/{len(v)}" for k, v in sorted(by_distance.items())))
+    print(f"  missed: {[r['id'] for r, f in zip(rows, d_flags) if r['contaminated'] and not f]}")
+    print(f"  false positives: {[r['id'] for r, f in zip(rows, d_flags) if not r['contaminated'] and f]}")
+    print(f"  text-only false positives: {[r['id'] for r, f in zip(rows, d_text) if not r['contaminated'] and f]}")
+    right = wrong = 0
+    for r, row in enumerate(rows):
+        if not row["contaminated"] or not d_flags[r]:
+            continue
+        got = set()
+        if d_ngram[r]:
+            got.add(index.items[scores.ngram[r][1]].task_id)
+        if d_emb[r]:
+            got.add(index.items[int(scores.embedding[r].argmax())].task_id)
+        if d_prompt[r]:
+            got.add(index.items[int(scores.embedding_prompt[r].argmax())].task_id)
+        if scores.execution and scores.execution[r]:
+            got.add(index.items[scores.execution[r][0]].task_id)
+        right += row["task_id"] in got
+        wrong += row["task_id"] not in got
+    print(f"  flagged contaminated rows naming the labelled task: {right}/{right + wrong}")
 
     # What to embed for a benchmark item: its description (docstring prose) or its whole prompt.
     print("\nwhat to embed for a benchmark item (recall of the embedding layer alone at FPR <= max):")
@@ -172,11 +240,13 @@ def main() -> int:
     # float32 vs bfloat16.
     other = "float32" if args.precision == "bfloat16" else "bfloat16"
     o_index = BenchmarkIndex(items, embedders[other].encode)
-    o_emb = (embedders[other].encode([r["instruction"] for r in rows]) @ o_index.vectors.T).max(axis=1)
-    t = defaults.embedding_threshold
-    changed = int(((emb >= t) != (o_emb >= t)).sum())
-    print(f"\n{args.precision} vs {other}: max |cosine difference| {np.abs(emb - o_emb).max():.4f}; embedding-layer "
-          f"decisions that differ at {t}: {changed}/{len(rows)}; {other} layer alone: {fmt(*prf(o_emb >= t, labels))}")
+    o_rows = embedders[other].encode([r["instruction"] for r in rows])
+    o_emb, o_prompt = (o_rows @ o_index.vectors.T).max(axis=1), (o_rows @ o_index.prompt_vectors.T).max(axis=1)
+    t, tp = defaults.embedding_threshold, defaults.prompt_threshold
+    changed = int((((emb >= t) | (prompt >= tp)) != ((o_emb >= t) | (o_prompt >= tp))).sum())
+    print(f"\n{args.precision} vs {other}: max |cosine difference| description {np.abs(emb - o_emb).max():.4f}, "
+          f"prompt {np.abs(prompt - o_prompt).max():.4f}; embedding-layer decisions that differ at {t}/{tp}: "
+          f"{changed}/{len(rows)}; {other} layer alone: {fmt(*prf((o_emb >= t) | (o_prompt >= tp), labels))}")
 
     # Dedup: how close do different-but-related problems get to each other, and rewordings to their original?
     by_task = {it.task_id: i for i, it in enumerate(items)}

@@ -110,11 +110,33 @@ def test_ngram_layer_on_labelled_set(index, labelled_scores, labelled):
 def test_embedding_layer_on_labelled_set(index, labelled_scores, labelled):
     flags, found = per_layer_flags(index, labelled_scores, EMBEDDING, labelled)
     precision, recall, fpr = rates(flags, [r["contaminated"] for r in labelled])
-    # Calibrated (benchmarks/calibrate_decontam.py): P=0.87 R=0.17 FPR=0.03 at 0.9 with all-MiniLM-L6-v2.
-    assert precision >= 0.8 and fpr <= 0.05 and recall >= 0.1
+    # Calibrated (benchmarks/calibrate_decontam.py), all-MiniLM-L6-v2: description >= 0.9 or prompt >= 0.73:
+    # P=0.97 R=0.39 FPR=0.015 (the description view alone: R=0.19).
+    assert precision >= 0.9 and fpr <= 0.05 and recall >= 0.3
     for m in found:
-        if labelled[m.row]["contaminated"]:
-            assert m.score >= DEFAULTS.embedding_threshold
+        threshold = {"description": DEFAULTS.embedding_threshold, "prompt": DEFAULTS.prompt_threshold}[m.detail]
+        assert m.score >= threshold
+
+
+# Paraphrases judged by their text alone (no solution) that only the prompt view catches (their description
+# similarity is below 0.9), and near misses of the same benchmark problems that it spares.
+PROMPT_VIEW_CATCHES = ["he-008-renamed", "he-131-renamed", "mb-267-renamed", "he-004-renamed", "he-040-close"]
+PROMPT_VIEW_SPARES = ["nm-he008-squares", "nm-he131-evensum", "nm-mb066-evenneg", "nm-mb062-secondmax",
+                      "nm-mb096-perfect", "ot-semver"]
+
+
+@pytest.mark.parametrize("row_id, caught", [(i, True) for i in PROMPT_VIEW_CATCHES]
+                         + [(i, False) for i in PROMPT_VIEW_SPARES])
+def test_prompt_view_on_text_only_rows(index, embedder, labelled, row_id, caught):
+    row = next(r for r in labelled if r["id"] == row_id)
+    settings = DecontamSettings(layers=(NGRAM, EMBEDDING))
+    scores = score_layers(index, [{"instruction": row["instruction"]}], settings, embedder.encode)
+    assert float(scores.embedding.max()) < settings.embedding_threshold
+    found = matches(index, scores, settings)
+    if caught:
+        assert [(m.layer, m.task_id, m.detail) for m in found] == [(EMBEDDING, row["task_id"], "prompt")]
+    else:
+        assert found == []
 
 
 def test_execution_layer_on_labelled_set(index, labelled_scores, labelled):
@@ -160,6 +182,7 @@ def test_exact_copies_are_caught_by_embedding(items, index, embedder):
     found = matches(index, score_layers(index, rows, DecontamSettings(layers=(EMBEDDING,)), embedder.encode),
                     DEFAULTS)
     assert {m.row for m in found} == set(range(len(items)))
+    assert all(m.detail == "description" for m in found)  # the description view is reported before the prompt's
     # Where two benchmarks share a description the match may name the other copy; otherwise it names the item.
     descriptions = [it.description for it in items]
     assert all(descriptions[m.row] == items[[i.task_id for i in items].index(m.task_id)].description for m in found)
