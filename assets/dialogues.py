@@ -37,6 +37,10 @@ from resources.verdict_cache import CachedRunner
 VERIFIED_DIALOGUES = "verified_dialogues"
 DIALOGUE_REJECTS_TABLE = "dialogue_rejects"
 VERIFIED_CHECK = "final_turn_passes"
+# The feedback role never writes code: generation stops at the first code fence.
+FEEDBACK_STOP = ["```"]
+# Used when the feedback reply was empty (cut at a code fence before any prose).
+EMPTY_FEEDBACK = "The code does not pass the tests yet; please find the mistake and give the corrected code."
 NO_CODE_FEEDBACK = "Your answer has no Python code block. Give the complete solution in one ```python block."
 
 
@@ -71,6 +75,7 @@ class DialoguesResult:
 def execution_turns(execution: str, feedback: str, role: str) -> list[dict]:
     """The turns a failing run adds to the dialogue, exactly as the programmer sees them next."""
     result = f"{EXECUTION_PREFIX}\n```\n{execution}\n```"
+    feedback = feedback.strip() or EMPTY_FEEDBACK
     if role == "tool":
         return [{"role": "tool", "content": result}, {"role": "user", "content": feedback}]
     return [{"role": "user", "content": f"{result}\n\n{feedback}"}]
@@ -95,8 +100,9 @@ def run_dialogues(problems: list[dict], questioner: TeacherClient, programmer: T
         if not active:
             break
         answers = ask_round(programmer, [
-            ChatRequest(pid, system_turns + d.messages, config.programmer_temperature, config.max_tokens, versions,
-                        sampling(config.seed)) for pid, d in active.items()])
+            ChatRequest(pid, system_turns + d.messages,
+                        config.programmer_temperature if turn == 1 else config.revision_temperature,
+                        config.max_tokens, versions, sampling(config.seed)) for pid, d in active.items()])
         runnable: list[_Dialogue] = []
         no_code: list[_Dialogue] = []
         for pid, dialogue in list(active.items()):
@@ -128,7 +134,8 @@ def run_dialogues(problems: list[dict], questioner: TeacherClient, programmer: T
         hints = ask_round(questioner, [
             ChatRequest(d.problem["problem_id"], feedback.render(problem=d.problem["instruction"], code=d.code,
                                                                   execution=execution),
-                        config.questioner_temperature, config.max_tokens, versions, sampling(config.seed))
+                        config.questioner_temperature, config.max_tokens, versions,
+                        sampling(config.seed, stop=FEEDBACK_STOP))
             for d, execution in failing if d.code])
         for dialogue, execution in failing:
             if not dialogue.code:

@@ -42,7 +42,9 @@ class DialoguesConfig(dg.Config):
                                                             "result is a tool turn, the feedback a user turn.")
     programmer_model: str | None = Field(default=None, description="Model name for the programmer role on the "
                                                                    "teacher's server; empty: the teacher's model.")
-    programmer_temperature: float = Field(default=0.0, description="Programmer sampling temperature.")
+    programmer_temperature: float = Field(default=0.0, description="Programmer sampling temperature, first answer.")
+    revision_temperature: float = Field(default=0.4, description="Programmer sampling temperature for revisions: "
+                                                                 "greedy decoding tends to repeat a failed answer.")
     questioner_temperature: float = Field(default=0.2, description="Feedback sampling temperature.")
     max_tokens: int = Field(default=1024, description="Reply length cap, tokens.")
     seed: int | None = Field(default=0, description="Sampling seed sent with every request.")
