@@ -1,4 +1,5 @@
-"""The generation phase with the real bundled teacher (Qwen2.5-Coder-1.5B on llama.cpp) on six stdlib seeds."""
+"""The generation phase with the real bundled teacher (Qwen2.5-Coder-1.5B on llama.cpp) on six stdlib seeds: the
+embedded defaults, as `crucible generate --seeds 6` runs them."""
 
 from __future__ import annotations
 
@@ -13,13 +14,7 @@ from resources.llm import TeacherLLM
 from resources.local_llm import DEFAULT_MODEL, LocalTeacher, resolve_model
 from resources.sandbox import Sandbox
 from resources.store import ParquetIOManager, read_table
-from tests.assets.test_generation import make_home
 from tests.conftest import require_bwrap
-
-# Stdlib modules made of small documented functions that compute values: seeds a 1.5B model can build problems on.
-SIMPLE_MODULES = ("colorsys.py", "textwrap.py", "fnmatch.py", "shlex.py", "statistics.py", "calendar.py",
-                  "posixpath.py", "string.py", "heapq.py", "bisect.py")
-
 
 @pytest.mark.slow
 @pytest.mark.timeout(3000)
@@ -27,12 +22,11 @@ def test_bundled_teacher_verifies_at_least_one_dialogue(tmp_path, monkeypatch):
     require_bwrap()
     # Assemble (or find) the model under the usual CRUCIBLE_HOME, so each test run does not copy 1.1 GB again.
     model = resolve_model(DEFAULT_MODEL, crucible_home())
-    home = make_home(tmp_path, SIMPLE_MODULES, "simple")
-    monkeypatch.setenv("CRUCIBLE_HOME", str(home))
+    monkeypatch.setenv("CRUCIBLE_HOME", str(tmp_path / "home"))
     instance = dg.DagsterInstance.ephemeral()
-    instance.add_dynamic_partitions("seed_source", ["simple"])
+    instance.add_dynamic_partitions("seed_source", ["stdlib"])
     result = dg.materialize(
-        [seed_snippets, oss_instruct_problems, verified_dialogues], partition_key="simple", instance=instance,
+        [seed_snippets, oss_instruct_problems, verified_dialogues], partition_key="stdlib", instance=instance,
         run_config={"ops": {"seed_snippets": {"config": {"max_seeds": 6}}}},
         resources={"io_manager": ParquetIOManager(), "sandbox": Sandbox(workers=2),
                    "teacher": TeacherLLM(local=LocalTeacher(model=str(model.path)))},

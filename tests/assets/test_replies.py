@@ -93,7 +93,7 @@ def test_prompts_render_and_are_versioned():
     prompt = load_prompt("oss_instruct")
     assert prompt.version.startswith("oss_instruct.v1@") and prompt.variables == {"seed"}
     messages = prompt.render(seed="def f(x):\n    return {x: '\\n'}")
-    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user", "assistant", "user"]
+    assert [m["role"] for m in messages] == ["system", "user", "assistant", "user"]
     assert messages[-1]["content"].endswith("def f(x):\n    return {x: '\\n'}\n```")
     assert "### Tests" in messages[2]["content"]  # the worked example
     with pytest.raises(PromptError, match="missing variables"):
@@ -104,19 +104,15 @@ def test_prompts_render_and_are_versioned():
         assert load_prompt(name).turns
 
 
-def test_worked_example_fails_as_shown_and_its_repair_passes(bwrap_pool):
-    """The prompt's example exchange must be true: the first reply fails with exactly the error the repair turn
-    shows, and the repaired reply passes (a broken example teaches a broken format)."""
-    turns = load_prompt("oss_instruct").turns
-    first, repair, fixed = (parse_problem_reply(turns[i][1]) for i in (2, 3, 4))
-    assert isinstance(first, ParsedProblem) and isinstance(fixed, ParsedProblem)
-    assert first.entry_point == fixed.entry_point == "split_evenly" and fixed.n_asserts >= 4
-    shown_error = turns[3][1].split("AssertionError: ")[1].split("```")[0].strip()
-    failed, passed = bwrap_pool.run_batch([
-        {"id": "first", "code": program_with_tests(first.solution, first.tests)},
-        {"id": "fixed", "code": program_with_tests(fixed.solution, fixed.tests)}])
-    assert failed.status == "failed" and shown_error in failed.stderr, failed.stderr
-    assert passed.status == "passed", passed.stderr
+def test_worked_example_is_a_valid_reply_that_passes(bwrap_pool):
+    """The example the prompt shows must parse and pass its own tests (a broken example teaches a broken format)."""
+    example = parse_problem_reply(load_prompt("oss_instruct").turns[2][1])
+    assert isinstance(example, ParsedProblem) and example.entry_point == "split_evenly" and example.n_asserts >= 4
+    verdict = bwrap_pool.run_one({"id": "example", "code": program_with_tests(example.solution, example.tests)})
+    assert verdict.status == "passed", verdict.stderr
+    mutant = bwrap_pool.run_one({"id": "mutant", "code": program_with_tests(trivial_mutant(example.solution),
+                                                                            example.tests)})
+    assert mutant.status == "failed"
 
 
 def test_failing_asserts_say_what_the_call_returned(bwrap_pool):
