@@ -28,7 +28,7 @@ from assets.contamination import (
 from assets.dedup import DEDUPLICATED_DIALOGUES
 from assets.partitions import seed_source_partitions
 from assets.schemas import CONTAMINATION_REPORT, DIALOGUES, frame
-from assets.table_checks import markdown_preview, schema_result, schema_specs
+from assets.table_checks import markdown_preview, schema_result, schema_specs, stage_outs
 from eval.benchmarks import DEFAULT_ONLINE, OFFLINE, load_benchmarks
 from resources.embedder import Embedder
 from resources.sandbox import Sandbox
@@ -87,13 +87,11 @@ def decontaminate_table(df: pl.DataFrame, index: BenchmarkIndex, settings: Decon
 
 
 @dg.multi_asset(
-    outs={
-        DECONTAMINATED_DIALOGUES: dg.AssetOut(description="Deduplicated dialogues with every row that matches a "
-                                                          "HumanEval or MBPP problem (n-gram, embedding or "
-                                                          "execution) removed.", group_name="curate"),
-        CONTAMINATION_REPORT_TABLE: dg.AssetOut(description="Per removed row and layer: benchmark, task id, score.",
-                                                group_name="curate"),
-    },
+    outs=stage_outs("curate", {
+        DECONTAMINATED_DIALOGUES: "Deduplicated dialogues with every row that matches a HumanEval or MBPP problem "
+                                  "(n-gram, embedding or execution) removed.",
+        CONTAMINATION_REPORT_TABLE: "Per removed row and layer: benchmark, task id, score.",
+    }),
     ins={"dialogues": dg.AssetIn(DEDUPLICATED_DIALOGUES)},
     partitions_def=seed_source_partitions,
     check_specs=schema_specs(DECONTAMINATED_DIALOGUES) + [

@@ -16,7 +16,7 @@ from assets.dialogues import VERIFIED_DIALOGUES
 from assets.near_dup import REASONS, DedupSettings, find_duplicates, normalize
 from assets.partitions import seed_source_partitions
 from assets.schemas import DEDUP_REJECTS, DIALOGUES, frame
-from assets.table_checks import markdown_preview, reason_metadata, schema_result, schema_specs
+from assets.table_checks import markdown_preview, reason_metadata, schema_result, schema_specs, stage_outs
 from resources.embedder import Embedder
 from resources.store import read_table
 
@@ -62,14 +62,12 @@ def dedup_table(new: pl.DataFrame, earlier: pl.DataFrame, embed, settings: Dedup
 
 
 @dg.multi_asset(
-    outs={
-        DEDUPLICATED_DIALOGUES: dg.AssetOut(description="Verified dialogues with duplicate problems removed (exact, "
-                                                        "MinHash LSH, embedding), within the partition and against "
-                                                        "earlier ones.", group_name="curate"),
-        DEDUP_REJECTS_TABLE: dg.AssetOut(description="The dialogues dedup removed, with the reason, the id of the "
-                                                     "kept row they duplicate and the similarity.",
-                                         group_name="curate"),
-    },
+    outs=stage_outs("curate", {
+        DEDUPLICATED_DIALOGUES: "Verified dialogues with duplicate problems removed (exact, MinHash LSH, embedding), "
+                                "within the partition and against earlier ones.",
+        DEDUP_REJECTS_TABLE: "The dialogues dedup removed, with the reason, the id of the kept row they duplicate and "
+                             "the similarity.",
+    }),
     ins={"dialogues": dg.AssetIn(VERIFIED_DIALOGUES)},
     partitions_def=seed_source_partitions,
     check_specs=schema_specs(DEDUPLICATED_DIALOGUES, DEDUP_REJECTS_TABLE) + [

@@ -28,7 +28,14 @@ from assets.problems import OSS_INSTRUCT_PROBLEMS
 from assets.prompting import load_prompt
 from assets.replies import extract_code
 from assets.schemas import DIALOGUE_REJECTS, DIALOGUES, frame
-from assets.table_checks import markdown_preview, not_empty_result, reason_metadata, schema_result, schema_specs
+from assets.table_checks import (
+    markdown_preview,
+    not_empty_result,
+    reason_metadata,
+    schema_result,
+    schema_specs,
+    stage_outs,
+)
 from assets.verification import execution_feedback, program_with_tests, verdict_row
 from resources.llm import ChatRequest, TeacherClient, TeacherError, TeacherLLM
 from resources.sandbox import Sandbox
@@ -185,13 +192,11 @@ def run_dialogues(problems: list[dict], questioner: TeacherClient, programmer: T
 
 
 @dg.multi_asset(
-    outs={
-        VERIFIED_DIALOGUES: dg.AssetOut(description="Multi-turn dialogues whose final code passes the problem's "
-                                                    "tests in the sandbox, with every turn's verdict.",
-                                        group_name="generate"),
-        DIALOGUE_REJECTS_TABLE: dg.AssetOut(description="Dialogues that never passed, with the reason.",
-                                            group_name="generate"),
-    },
+    outs=stage_outs("generate", {
+        VERIFIED_DIALOGUES: "Multi-turn dialogues whose final code passes the problem's tests in the sandbox, with "
+                            "every turn's verdict.",
+        DIALOGUE_REJECTS_TABLE: "Dialogues that never passed, with the reason.",
+    }),
     ins={"problems": dg.AssetIn(OSS_INSTRUCT_PROBLEMS)},
     partitions_def=seed_source_partitions,
     check_specs=schema_specs(VERIFIED_DIALOGUES, DIALOGUE_REJECTS_TABLE) + [

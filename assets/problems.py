@@ -26,6 +26,7 @@ from assets.table_checks import (
     reason_metadata,
     schema_result,
     schema_specs,
+    stage_outs,
 )
 from assets.verification import execution_feedback, program_with_tests, trivial_mutant, verdict_row
 from resources.llm import ChatRequest, TeacherClient, TeacherError, TeacherLLM
@@ -187,13 +188,11 @@ def generate_problems(seeds: list[dict], client: TeacherClient, runner: CachedRu
 
 
 @dg.multi_asset(
-    outs={
-        OSS_INSTRUCT_PROBLEMS: dg.AssetOut(description="Self-contained problems with a reference solution and "
-                                                       "assert-based tests that pass the sandbox quality gates.",
-                                           group_name="generate"),
-        PROBLEM_REJECTS_TABLE: dg.AssetOut(description="Seeds whose problem was rejected, with the reason and the "
-                                                       "teacher's last reply.", group_name="generate"),
-    },
+    outs=stage_outs("generate", {
+        OSS_INSTRUCT_PROBLEMS: "Self-contained problems with a reference solution and assert-based tests that pass the "
+                               "sandbox quality gates.",
+        PROBLEM_REJECTS_TABLE: "Seeds whose problem was rejected, with the reason and the teacher's last reply.",
+    }),
     ins={"seeds": dg.AssetIn(SEED_SNIPPETS)},
     partitions_def=seed_source_partitions,
     check_specs=schema_specs(OSS_INSTRUCT_PROBLEMS, PROBLEM_REJECTS_TABLE) + [

@@ -191,6 +191,7 @@ class SeedExtraction:
     spec: SourceSpec
     config: ExtractConfig
     candidates: list[Snippet] = field(default_factory=list)
+    seeds: list[dict] = field(default_factory=list)  # the kept rows, once finish() ran
     rejects: list[dict] = field(default_factory=list)
     counts: Counter = field(default_factory=Counter)
     files_seen: int = 0
@@ -254,7 +255,8 @@ class SeedExtraction:
                 continue
             lsh.insert(snippet.seed_id, signature)
             kept.append(snippet)
-        return [s.row() for s in kept]
+        self.seeds = [s.row() for s in kept]
+        return self.seeds
 
 
 TOKEN = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\d+|[^\sA-Za-z0-9_]")

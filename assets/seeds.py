@@ -9,7 +9,14 @@ from assets.partitions import seed_source_partitions
 from assets.schemas import SEED_REJECTS, SEEDS, frame
 from assets.seed_extract import DEFAULT_LICENSES, ExtractConfig, SeedExtraction
 from assets.seed_sources import iter_files, require_source
-from assets.table_checks import markdown_preview, not_empty_result, reason_metadata, schema_result, schema_specs
+from assets.table_checks import (
+    markdown_preview,
+    not_empty_result,
+    reason_metadata,
+    schema_result,
+    schema_specs,
+    stage_outs,
+)
 from resources.store import read_table
 
 SEED_SNIPPETS = "seed_snippets"
@@ -49,18 +56,16 @@ def extract_seeds(source: str, config: SeedsConfig, known_ids=()) -> SeedExtract
     extraction = SeedExtraction(spec, config.extract_config())
     for file in iter_files(spec, config.max_files):
         extraction.add_file(file)
-    extraction.seeds = extraction.finish(known_ids)
+    extraction.finish(known_ids)
     return extraction
 
 
 @dg.multi_asset(
-    outs={
-        SEED_SNIPPETS: dg.AssetOut(description="Code snippets from real open-source files: documented functions or "
-                                               "random line windows, license-filtered and deduplicated.",
-                                   group_name="generate"),
-        SEED_REJECTS_TABLE: dg.AssetOut(description="Every file or snippet the seed filters dropped, with the reason.",
-                                        group_name="generate"),
-    },
+    outs=stage_outs("generate", {
+        SEED_SNIPPETS: "Code snippets from real open-source files: documented functions or random line windows, "
+                       "license-filtered and deduplicated.",
+        SEED_REJECTS_TABLE: "Every file or snippet the seed filters dropped, with the reason.",
+    }),
     partitions_def=seed_source_partitions,
     check_specs=schema_specs(SEED_SNIPPETS, SEED_REJECTS_TABLE)
     + [dg.AssetCheckSpec("not_empty", asset=SEED_SNIPPETS, description="The source gave at least one seed.")],

@@ -49,3 +49,8 @@ def markdown_preview(df: pl.DataFrame, columns: list[str], rows: int = 5, width:
     lines = ["| " + " | ".join(columns) + " |", "|" + "---|" * len(columns)]
     lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in df.select(columns).head(rows).iter_rows()]
     return dg.MetadataValue.md("\n".join(lines))
+
+
+def stage_outs(group: str, descriptions: dict[str, str]) -> dict[str, dg.AssetOut]:
+    """The outputs of a stage's multi-asset (its table and its side tables), all in one UI group."""
+    return {name: dg.AssetOut(description=text, group_name=group) for name, text in descriptions.items()}

@@ -70,7 +70,8 @@ def test_extract_code_prefers_the_block_defining_the_entry_point():
 
 
 def test_trivial_mutant_returns_none_everywhere(bwrap_pool):
-    code = 'import math\n\nclass C:\n    def m(self):\n        """Doc."""\n        return 1\n\ndef f(x):\n    return x\n'
+    code = ('import math\n\nclass C:\n    def m(self):\n        """Doc."""\n        return 1\n\n'
+            'def f(x):\n    return x\n')
     mutant = trivial_mutant(code)
     checks = "assert f(3) is None\nassert C().m() is None\nassert C.m.__doc__ == 'Doc.'"
     original, mutated = bwrap_pool.run_batch([{"id": "o", "code": program_with_tests(code, checks)},
