@@ -103,6 +103,12 @@ def run_dialogues(problems: list[dict], questioner: TeacherClient, programmer: T
     counts: Counter = Counter()
     work = {p["problem_id"]: _Dialogue(p, [{"role": "user", "content": p["instruction"]}]) for p in problems}
     active = dict(work)
+
+    def end_early(dialogue: _Dialogue, reason: str) -> None:
+        counts[reason] += 1
+        dialogue.reason = reason
+        del active[dialogue.problem["problem_id"]]
+
     for turn in range(1, config.max_turns + 1):
         if not active:
             break
@@ -115,10 +121,7 @@ def run_dialogues(problems: list[dict], questioner: TeacherClient, programmer: T
         for pid, dialogue in list(active.items()):
             answer = answers[pid]
             if isinstance(answer, TeacherError):
-                dialogue.code = None
-                counts["teacher_error"] += 1
-                del active[pid]
-                dialogue.reason = "teacher_error"
+                end_early(dialogue, "teacher_error")
                 continue
             dialogue.add_usage(answer)
             dialogue.turns = turn
@@ -150,9 +153,7 @@ def run_dialogues(problems: list[dict], questioner: TeacherClient, programmer: T
                 continue
             hint = hints[dialogue.problem["problem_id"]]
             if isinstance(hint, TeacherError):
-                counts["teacher_error"] += 1
-                dialogue.reason = "teacher_error"
-                del active[dialogue.problem["problem_id"]]
+                end_early(dialogue, "teacher_error")
                 continue
             dialogue.add_usage(hint)
             dialogue.messages += execution_turns(execution, hint.content.strip(), config.execution_role)

@@ -145,21 +145,27 @@ def generate_problems(seeds: list[dict], client: TeacherClient, runner: CachedRu
 
     # Test-quality gates, in the sandbox: the tests must fail on a trivially wrong solution, and a rerun of the
     # reference must give the same verdict.
+    gated: list[tuple[_Work, int]] = []
     gate_programs = []
-    for work, _ in passed:
+    for work, repairs in passed:
         mutant = trivial_mutant(work.parsed.solution)
+        if mutant is None:  # no function body to replace: nothing shows the tests can tell right from wrong
+            reject(work, "tests_pass_trivial_solution", "no function to mutate")
+            continue
         sid = work.seed["seed_id"]
-        gate_programs.append({"id": f"{sid}:rerun", "code": program_with_tests(work.parsed.solution, work.parsed.tests),
-                              "salt": "rerun"})
-        gate_programs.append({"id": f"{sid}:mutant", "code": program_with_tests(mutant, work.parsed.tests)
-                              if mutant else "raise SystemExit('no function to mutate')"})
+        gated.append((work, repairs))
+        gate_programs += [
+            {"id": f"{sid}:rerun", "code": program_with_tests(work.parsed.solution, work.parsed.tests),
+             "salt": "rerun"},
+            {"id": f"{sid}:mutant", "code": program_with_tests(mutant, work.parsed.tests)},
+        ]
     gate_verdicts = runner.run(gate_programs)
-    for index, (work, repairs) in enumerate(passed):
+    for index, (work, repairs) in enumerate(gated):
         rerun, mutant = gate_verdicts[2 * index], gate_verdicts[2 * index + 1]
         work.verdicts.append(verdict_row(rerun, 0))  # turn 0: gate runs, not dialogue turns
         if not rerun.passed:
             reject(work, "flaky_tests", rerun.status)
-        elif mutant.passed or trivial_mutant(work.parsed.solution) is None:
+        elif mutant.passed:
             reject(work, "tests_pass_trivial_solution")
         else:
             kept.append((work, repairs))
@@ -177,9 +183,9 @@ def generate_problems(seeds: list[dict], client: TeacherClient, runner: CachedRu
         })
     # Two seeds can lead to the same problem; keep the first.
     unique = {}
-    for row in rows:
+    for row, (work, _) in zip(rows, kept):
         if row["problem_id"] in unique:
-            counts["duplicate_problem"] += 1
+            reject(work, "duplicate_problem", unique[row["problem_id"]]["seed_id"])
         else:
             unique[row["problem_id"]] = row
     return ProblemsResult(list(unique.values()), rejects, counts, Counter(r for _, r in kept),

@@ -205,3 +205,22 @@ def test_kill_9_loses_nothing(scripted):
     assert json.dumps(sorted(read_table(PROBLEM_REJECTS_TABLE)["reason"])) == \
         '["no_tests_code", "tests_pass_trivial_solution"]'
     assert isinstance(dialogues, pl.DataFrame)
+
+
+def test_teacher_outage_becomes_rejects_and_a_rerun_recovers(tmp_path, monkeypatch):
+    """While the server answers every request with a non-retryable HTTP 400, each seed is rejected as teacher_error
+    and the run still succeeds; failures are not cached, so once the server is back a rerun gives the full result."""
+    require_bwrap()
+    monkeypatch.setenv("CRUCIBLE_HOME", str(make_home(tmp_path)))
+    state = StubState(faults=["400"], responder=ScriptedTeacher())
+    with StubServer(state) as server:
+        first = materialize(server.base_url)
+        assert first.success
+        assert read_table(PROBLEM_REJECTS_TABLE)["reason"].to_list() == ["teacher_error"] * 6
+        assert len(read_table(OSS_INSTRUCT_PROBLEMS)) == 0 and len(read_table(VERIFIED_DIALOGUES)) == 0
+        assert metadata(first, OSS_INSTRUCT_PROBLEMS)["dropped_teacher_error"] == 6
+        state.faults = []  # the server is back
+        second = materialize(server.base_url)
+        assert second.success
+    assert sorted(read_table(PROBLEM_REJECTS_TABLE)["reason"]) == ["no_tests_code", "tests_pass_trivial_solution"]
+    assert len(read_table(VERIFIED_DIALOGUES)) == 3
