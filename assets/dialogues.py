@@ -24,7 +24,7 @@ from assets.generation import (
 )
 from assets.partitions import seed_source_partitions
 from assets.plots import pass_rate_plot
-from assets.problems import OSS_INSTRUCT_PROBLEMS
+from assets.problems import OSS_INSTRUCT_PROBLEMS, REFERENCE_OUTPUTS
 from assets.prompting import load_prompt
 from assets.replies import extract_code
 from assets.schemas import DIALOGUE_REJECTS, DIALOGUES, frame
@@ -138,6 +138,12 @@ def run_dialogues(problems: list[dict], questioner: TeacherClient, programmer: T
                 del active[dialogue.problem["problem_id"]]
             else:
                 failing.append((dialogue, execution_feedback(verdict)))
+        # Tests whose expected values came from the reference count only if an independent first answer agrees;
+        # after feedback that shows those values, agreement would prove nothing.
+        for dialogue, _ in failing:
+            if dialogue.problem.get("tests_source") == REFERENCE_OUTPUTS:
+                end_early(dialogue, "reference_outputs_unconfirmed")
+        failing = [(d, e) for d, e in failing if d.reason is None]
         if turn == config.max_turns:
             break
         # The questioner's feedback on every failing answer, asked as one round.
@@ -173,7 +179,8 @@ def run_dialogues(problems: list[dict], questioner: TeacherClient, programmer: T
             "prompt_version": f"{p['prompt_version']}+{versions}",
             "config_fingerprint": fingerprint(p["config_fingerprint"], config_fp),
             "feedback_mode": config.feedback_mode, "instruction": p["instruction"], "solution": dialogue.code,
-            "tests": p["tests"], "messages": dialogue.messages, "turns": dialogue.turns,
+            "tests": p["tests"], "tests_source": p.get("tests_source"), "messages": dialogue.messages,
+            "turns": dialogue.turns,
             "passed_turn": dialogue.passed_turn, "verdicts": dialogue.verdicts,
             "prompt_tokens": dialogue.prompt_tokens, "completion_tokens": dialogue.completion_tokens,
         }

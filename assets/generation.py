@@ -24,6 +24,11 @@ class ProblemsConfig(dg.Config):
     min_asserts: int = Field(default=3, description="Tests need at least this many assert statements.")
     prompt_version: int = Field(default=1, description="assets/prompts/oss_instruct.v<N>.txt")
     repair_prompt_version: int = Field(default=1, description="assets/prompts/problem_repair.v<N>.txt")
+    reference_outputs: bool = Field(default=True, description="When the repairs run out and only expected values "
+                                                              "disagree, take them from the reference's outputs "
+                                                              "(tests_source=reference_outputs); such a problem "
+                                                              "is kept only if the programmer's first answer "
+                                                              "agrees, an independent check (CodeT-style).")
     seed: int | None = Field(default=0, description="Sampling seed sent with every request (OpenAI, vLLM and "
                                                     "llama.cpp honour it), so a run can be repeated.")
     max_problems: int | None = Field(default=None, description="Use at most this many seeds of the partition "

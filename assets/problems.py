@@ -28,7 +28,14 @@ from assets.table_checks import (
     schema_specs,
     stage_outs,
 )
-from assets.verification import execution_feedback, program_with_tests, trivial_mutant, verdict_row
+from assets.verification import (
+    execution_feedback,
+    expected_from_outputs,
+    outputs_program,
+    program_with_tests,
+    trivial_mutant,
+    verdict_row,
+)
 from resources.llm import ChatRequest, TeacherClient, TeacherError, TeacherLLM
 from resources.sandbox import Sandbox
 from resources.verdict_cache import CachedRunner
@@ -36,6 +43,7 @@ from resources.verdict_cache import CachedRunner
 OSS_INSTRUCT_PROBLEMS = "oss_instruct_problems"
 PROBLEM_REJECTS_TABLE = "problem_rejects"
 GATES_CHECK = "references_pass_gates"
+QUESTIONER_TESTS, REFERENCE_OUTPUTS = "questioner", "reference_outputs"
 # Replies that broke a rule the gates need get one more turn, told exactly what is wrong.
 REPAIRABLE = {
     "too_few_asserts": "the tests have fewer than the required `assert` statements",
@@ -58,6 +66,7 @@ class _Work:
     messages: list[dict]  # the whole request: system and worked example included
     prefix: int  # messages[:prefix] is the template's fixed part; the rest is this seed's exchange
     parsed: ParsedProblem | None = None
+    tests_source: str = QUESTIONER_TESTS
     reply: str = ""
     verdicts: list[dict] = field(default_factory=list)
     prompt_tokens: int = 0
@@ -98,6 +107,7 @@ def generate_problems(seeds: list[dict], client: TeacherClient, runner: CachedRu
         active[seed["seed_id"]] = _Work(seed, messages, prefix=len(messages) - 1)
     everything = list(active.values())
     passed: list[tuple[_Work, int]] = []
+    exhausted: list[_Work] = []  # references still failing when the repairs ran out
     for turn in range(1, config.max_turns + 1):
         if not active:
             break
@@ -136,12 +146,18 @@ def generate_problems(seeds: list[dict], client: TeacherClient, runner: CachedRu
                 work.messages = work.messages + repair.render(execution=execution_feedback(verdict))
                 next_active[work.seed["seed_id"]] = work
             else:
-                reject(work, "reference_fails_tests", verdict.status)
+                exhausted.append(work)
         if log:
             log.info(f"questioner turn {turn}: {len(requests)} asked, {len(to_run)} parsed, "
                      f"{sum(v.passed for v in verdicts)} references passed, {len(next_active)} sent back for "
                      f"repair, {sum(counts.values())} rejected so far")
         active = next_active
+
+    rescued = adopt_reference_outputs(exhausted, runner) if config.reference_outputs and exhausted else []
+    passed += [(work, config.max_turns - 1) for work in rescued]
+    for work in exhausted:
+        if work not in rescued:
+            reject(work, "reference_fails_tests", work.verdicts[-1]["status"])
 
     # Test-quality gates, in the sandbox: the tests must fail on a trivially wrong solution, and a rerun of the
     # reference must give the same verdict.
@@ -178,7 +194,8 @@ def generate_problems(seeds: list[dict], client: TeacherClient, runner: CachedRu
                                                                  ("seed_id", "source", "path", "license")},
             "teacher_model": client.model, "prompt_version": versions, "config_fingerprint": config_fp,
             "instruction": p.instruction, "entry_point": p.entry_point, "solution": p.solution, "tests": p.tests,
-            "n_asserts": p.n_asserts, "repair_turns": repairs, "messages": work.messages[work.prefix:],
+            "n_asserts": p.n_asserts, "tests_source": work.tests_source, "repair_turns": repairs,
+            "messages": work.messages[work.prefix:],
             "verdicts": work.verdicts,
         })
     # Two seeds can lead to the same problem; keep the first.
@@ -191,6 +208,25 @@ def generate_problems(seeds: list[dict], client: TeacherClient, runner: CachedRu
     return ProblemsResult(list(unique.values()), rejects, counts, Counter(r for _, r in kept),
                           sum(w.prompt_tokens for w in everything), sum(w.completion_tokens for w in everything),
                           runner.executed)
+
+
+def adopt_reference_outputs(works: list[_Work], runner: CachedRunner) -> list[_Work]:
+    """Second chance for references that still fail their tests after every repair: when the tests' equality
+    asserts only disagree on expected values, take the values the reference computes. Small teachers miscompute
+    expected values far more often than they write wrong code; the problem is then kept only if the programmer's
+    independent first answer reproduces the same outputs (verified_dialogues), which is the agreement check."""
+    candidates = [(w, outputs_program(w.parsed.solution, w.parsed.tests)) for w in works]
+    candidates = [(w, program) for w, program in candidates if program]
+    verdicts = runner.run([{"id": w.seed["seed_id"], "code": program} for w, program in candidates])
+    rescued = []
+    for (work, _), verdict in zip(candidates, verdicts):
+        tests = expected_from_outputs(work.parsed.tests, verdict.stdout) if verdict.passed else None
+        if tests is None or tests == work.parsed.tests:
+            continue
+        work.parsed.tests = tests
+        work.tests_source = REFERENCE_OUTPUTS
+        rescued.append(work)
+    return rescued
 
 
 @dg.multi_asset(

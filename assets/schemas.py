@@ -60,6 +60,9 @@ PROBLEMS = {
     "solution": pl.Utf8,  # the reference solution (after repairs)
     "tests": pl.Utf8,  # assert-based tests, no network, no files
     "n_asserts": pl.Int32,
+    # "questioner": the tests as written; "reference_outputs": expected values taken from the reference solution's
+    # outputs after the repairs ran out (kept only if the programmer's independent first answer agrees)
+    "tests_source": pl.Utf8,
     "repair_turns": pl.Int32,  # 0: the first reference passed its own tests
     "messages": MESSAGES,  # the questioner's exchange, repairs included (AIEV-Instruct data in its own right)
     "verdicts": VERDICTS,
@@ -86,6 +89,7 @@ DIALOGUES = {
     "instruction": pl.Utf8,
     "solution": pl.Utf8,  # the final code (passes the tests for verified rows)
     "tests": pl.Utf8,
+    "tests_source": pl.Utf8,
     "messages": MESSAGES,
     "turns": pl.Int32,  # programmer answers in the dialogue
     "passed_turn": pl.Int32,  # 1-based turn whose code passed; null when none did

@@ -104,3 +104,53 @@ def verdict_row(verdict: Verdict, turn: int) -> dict:
             "backend": verdict.backend, "limits": json.dumps(verdict.limits, sort_keys=True),
             "runner_version": verdict.runner_version, "stdout": (verdict.stdout or "")[-STORED_CHARS:],
             "stderr": (verdict.stderr or "")[-STORED_CHARS:]}
+
+
+OUTPUT_MARK = "@@crucible-output@@"
+
+
+def _equality_asserts(tree: ast.Module) -> list[int]:
+    """Indexes of top-level `assert <call> == <expected>` statements without a message."""
+    return [i for i, node in enumerate(tree.body)
+            if isinstance(node, ast.Assert) and node.msg is None and isinstance(node.test, ast.Compare)
+            and len(node.test.ops) == 1 and isinstance(node.test.ops[0], ast.Eq)]
+
+
+def outputs_program(solution: str, tests: str) -> str | None:
+    """A program that prints, for every top-level `assert a == b` of the tests, the repr of `a` as the solution
+    computes it (one marked line each, in order); the other statements run as they are. None when the tests do not
+    parse or hold no such assert."""
+    try:
+        tree = ast.parse(tests)
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return None
+    targets = _equality_asserts(tree)
+    if not targets:
+        return None
+    lines = []
+    for i, node in enumerate(tree.body):
+        if i in targets:
+            call = ast.unparse(node.test.left)
+            lines.append(f"print({OUTPUT_MARK!r}, repr({call}))")
+        else:
+            lines.append(ast.unparse(node))
+    return f"{solution.rstrip()}\n\n\n" + "\n".join(lines) + "\n"
+
+
+def expected_from_outputs(tests: str, stdout: str) -> str | None:
+    """The tests with each equality assert's expected value replaced by the output the program printed; None when
+    an output is missing or is not a plain literal (so it could not be written back as an expected value)."""
+    tree = ast.parse(tests)
+    targets = _equality_asserts(tree)
+    outputs = [line.split(" ", 1)[1] for line in stdout.splitlines() if line.startswith(OUTPUT_MARK + " ")]
+    if len(outputs) != len(targets):
+        return None
+    for index, text in zip(targets, outputs):
+        try:
+            value = ast.literal_eval(text)
+        except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+            return None
+        if isinstance(value, float) and value != value:  # NaN never equals itself
+            return None
+        tree.body[index].test.comparators = [ast.parse(text, mode="eval").body]
+    return ast.unparse(tree)

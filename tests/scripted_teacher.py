@@ -10,6 +10,10 @@ at a time), and the scenario fixes everything that happens to it:
     malformed   the reply has no Tests section                         -> problem reject no_tests_code
     weak_tests  the tests also pass on `return None`                   -> problem reject tests_pass_trivial_solution
     unsolvable  valid problem; every answer fails                      -> dialogue reject unsolved_after_max_turns
+    wrong_expected  every reply miscalculates the expected values; the reference is right -> tests taken from the
+                reference's outputs; the programmer's first answer agrees  -> verified at turn 1
+    unconfirmed every reply has a wrong reference and right tests -> tests taken from the reference's outputs; the
+                programmer's first answer disagrees    -> dialogue reject reference_outputs_unconfirmed
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ import re
 import threading
 from collections import Counter
 
-SCENARIOS = ("good", "revise", "repair", "malformed", "weak_tests", "unsolvable")
+SCENARIOS = ("good", "revise", "repair", "malformed", "weak_tests", "unsolvable", "wrong_expected", "unconfirmed")
 FEEDBACK = "The sums are wrong: check that you add the offset, and that you add rather than subtract."
 
 
@@ -74,6 +78,10 @@ class ScriptedTeacher:
             # The seed is the last user turn of the first request; repairs append turns after it.
             seed_turns = [m for m in messages if m["role"] == "user" and m["content"].startswith("Snippet:")]
             scenario, name, offset = self._assign(seed_turns[-1]["content"])
+            if scenario == "wrong_expected":  # first reply and repairs alike
+                return _reply(_problem(name, offset), _solution(name, offset), _tests(name, offset, 1))
+            if scenario == "unconfirmed":
+                return _reply(_problem(name, offset), _solution(name, offset, wrong=True), _tests(name, offset))
             if last.startswith("Execution result:"):
                 self.calls["repair"] += 1
                 return _reply(_problem(name, offset), _solution(name, offset), _tests(name, offset))

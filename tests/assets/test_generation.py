@@ -49,7 +49,7 @@ def make_home(tmp_path: Path, files: tuple[str, ...] = STDLIB_FILES, source: str
     return home
 
 
-def run_config(max_seeds: int = 6) -> dict:
+def run_config(max_seeds: int = 8) -> dict:
     return {"ops": {"seed_snippets": {"config": {"max_seeds": max_seeds}}}}
 
 
@@ -89,13 +89,17 @@ def test_pipeline_structure_verdicts_rejects_and_resume(scripted):
     assert all(c.passed for c in result.get_asset_check_evaluations() if c.check_name != "not_empty")
 
     seeds = read_table(SEED_SNIPPETS)
-    assert len(seeds) == 6 and set(seeds["source"]) == {PARTITION} and set(seeds["license"]) == {"PSF-2.0"}
-    assert seeds["seed_id"].n_unique() == 6
+    assert len(seeds) == 8 and set(seeds["source"]) == {PARTITION} and set(seeds["license"]) == {"PSF-2.0"}
+    assert seeds["seed_id"].n_unique() == 8
 
     problems = read_table(OSS_INSTRUCT_PROBLEMS)
     assert not schema_problems(problems, PROBLEMS)
     by_fn = {r["entry_point"].split("_")[1]: r for r in problems.to_dicts()}
-    assert set(by_fn) == {"good", "revise", "repair", "unsolvable"}
+    assert set(by_fn) == {"good", "revise", "repair", "unsolvable", "wrong", "unconfirmed"}
+    # Repairs ran out on these two; their expected values now come from the reference's outputs.
+    assert {k for k, r in by_fn.items() if r["tests_source"] == "reference_outputs"} == {"wrong", "unconfirmed"}
+    # The questioner kept expecting one too many; the reference's outputs (1 + 2 + offset 7) replaced that.
+    assert by_fn["wrong"]["repair_turns"] == 2 and "add_wrong_expected_6(1, 2) == 10" in by_fn["wrong"]["tests"]
     repaired = by_fn["repair"]
     assert repaired["repair_turns"] == 1
     assert [m["role"] for m in repaired["messages"]] == ["user", "assistant", "user", "assistant"]
@@ -113,7 +117,8 @@ def test_pipeline_structure_verdicts_rejects_and_resume(scripted):
     dialogues = read_table(VERIFIED_DIALOGUES)
     assert not schema_problems(dialogues, DIALOGUES)
     rows = {r["solution"].split("(")[0].split("_")[1]: r for r in dialogues.to_dicts()}
-    assert set(rows) == {"good", "revise", "repair"}
+    assert set(rows) == {"good", "revise", "repair", "wrong"}
+    assert rows["wrong"]["passed_turn"] == 1 and rows["wrong"]["tests_source"] == "reference_outputs"
     assert rows["good"]["passed_turn"] == 1 and rows["good"]["turns"] == 1
     revise = rows["revise"]
     assert revise["passed_turn"] == 2
@@ -126,13 +131,15 @@ def test_pipeline_structure_verdicts_rejects_and_resume(scripted):
     assert all(r["verdicts"][-1]["status"] == "passed" for r in dialogues.to_dicts())
 
     dialogue_rejects = read_table(DIALOGUE_REJECTS_TABLE)
-    assert dialogue_rejects["reason"].to_list() == ["unsolved_after_max_turns"]
-    unsolved = dialogue_rejects.row(0, named=True)
+    assert sorted(dialogue_rejects["reason"]) == ["reference_outputs_unconfirmed", "unsolved_after_max_turns"]
+    unconfirmed = dialogue_rejects.filter(pl.col("reason") == "reference_outputs_unconfirmed").row(0, named=True)
+    assert unconfirmed["turns"] == 1 and len(unconfirmed["messages"]) == 2
+    unsolved = dialogue_rejects.filter(pl.col("reason") == "unsolved_after_max_turns").row(0, named=True)
     assert unsolved["turns"] == 4 and len(unsolved["verdicts"]) == 4 and unsolved["passed_turn"] is None
     assert [m["role"] for m in unsolved["messages"]] == ["user", "assistant"] * 4
 
     meta = metadata(result, VERIFIED_DIALOGUES)
-    assert (meta["pass_rate_turn_1"], meta["pass_rate_turn_2"], meta["pass_rate_turn_4"]) == (0.5, 0.75, 0.75)
+    assert (meta["pass_rate_turn_1"], meta["pass_rate_turn_2"], meta["pass_rate_turn_4"]) == (0.5, 0.6667, 0.6667)
     assert meta["dropped_unsolved_after_max_turns"] == 1
     assert meta["prompt_tokens"] > 0 and meta["completion_tokens"] > 0
     assert "data:image/png;base64," in meta["pass_rate_by_turn"]
@@ -201,7 +208,7 @@ def test_kill_9_loses_nothing(scripted):
     repeated = [request for request, n in teacher.answered.items() if n > 1]
     assert len(repeated) <= 1, repeated
     dialogues = read_table(VERIFIED_DIALOGUES)
-    assert sorted(r["passed_turn"] for r in dialogues.to_dicts()) == [1, 1, 2]
+    assert sorted(r["passed_turn"] for r in dialogues.to_dicts()) == [1, 1, 1, 2]
     assert json.dumps(sorted(read_table(PROBLEM_REJECTS_TABLE)["reason"])) == \
         '["no_tests_code", "tests_pass_trivial_solution"]'
     assert isinstance(dialogues, pl.DataFrame)
@@ -216,11 +223,11 @@ def test_teacher_outage_becomes_rejects_and_a_rerun_recovers(tmp_path, monkeypat
     with StubServer(state) as server:
         first = materialize(server.base_url)
         assert first.success
-        assert read_table(PROBLEM_REJECTS_TABLE)["reason"].to_list() == ["teacher_error"] * 6
+        assert read_table(PROBLEM_REJECTS_TABLE)["reason"].to_list() == ["teacher_error"] * 8
         assert len(read_table(OSS_INSTRUCT_PROBLEMS)) == 0 and len(read_table(VERIFIED_DIALOGUES)) == 0
-        assert metadata(first, OSS_INSTRUCT_PROBLEMS)["dropped_teacher_error"] == 6
+        assert metadata(first, OSS_INSTRUCT_PROBLEMS)["dropped_teacher_error"] == 8
         state.faults = []  # the server is back
         second = materialize(server.base_url)
         assert second.success
     assert sorted(read_table(PROBLEM_REJECTS_TABLE)["reason"]) == ["no_tests_code", "tests_pass_trivial_solution"]
-    assert len(read_table(VERIFIED_DIALOGUES)) == 3
+    assert len(read_table(VERIFIED_DIALOGUES)) == 4

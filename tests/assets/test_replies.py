@@ -6,7 +6,13 @@ import pytest
 
 from assets.prompting import PromptError, load_prompt
 from assets.replies import ParsedProblem, Rejected, extract_code, parse_problem_reply
-from assets.verification import execution_feedback, program_with_tests, trivial_mutant
+from assets.verification import (
+    execution_feedback,
+    expected_from_outputs,
+    outputs_program,
+    program_with_tests,
+    trivial_mutant,
+)
 from resources.sandbox import Verdict
 
 SOLUTION = "def area(w, h):\n    return w * h"
@@ -122,3 +128,16 @@ def test_failing_asserts_say_what_the_call_returned(bwrap_pool):
     assert verdict.status == "failed"
     assert "AssertionError: assert add(2, 2) == 5\n  got: 4" in verdict.stderr
     assert "got: 4" in execution_feedback(verdict)
+
+
+def test_reference_outputs_replace_expected_values(bwrap_pool):
+    solution = "def add(a, b):\n    print('noise')\n    return a + b\n"
+    tests = "base = 2\nassert add(base, 2) == 5\nassert add(0, 0) == 0\nassert add(1, 1) is not None"
+    verdict = bwrap_pool.run_one({"id": "o", "code": outputs_program(solution, tests)})
+    assert verdict.status == "passed", verdict.stderr
+    fixed = expected_from_outputs(tests, verdict.stdout)
+    assert fixed == "base = 2\nassert add(base, 2) == 4\nassert add(0, 0) == 0\nassert add(1, 1) is not None"
+    # An output that is not a literal cannot become an expected value.
+    objects = bwrap_pool.run_one({"id": "x", "code": outputs_program("def add(a, b):\n    return object()", tests)})
+    assert expected_from_outputs(tests, objects.stdout) is None
+    assert outputs_program(solution, "assert add(1, 1) > 0") is None
