@@ -56,6 +56,7 @@ def run_generation(source: str, teacher: TeacherLLM, sandbox: Sandbox, seeds: in
 
 
 def _reasons(table: str, source: str, column: str) -> dict:
+    """How many rows of the partition hold each value of `column`."""
     df = read_table(table, [source])
     return dict(Counter(df[column].to_list()).most_common()) if len(df) else {}
 
@@ -69,6 +70,7 @@ def summarize(source: str, seconds: float, result) -> dict:
         "source": source, "seconds": round(seconds, 1), "run_id": result.run_id,
         "seeds": len(read_table(SEED_SNIPPETS, [source])),
         "problems": len(read_table(OSS_INSTRUCT_PROBLEMS, [source])),
+        "problems_by_tests_source": _reasons(OSS_INSTRUCT_PROBLEMS, source, "tests_source"),
         "verified_dialogues": len(read_table(VERIFIED_DIALOGUES, [source])),
         "pass_rate_by_turn": {k.removeprefix("pass_rate_turn_"): v for k, v in dialogues.items()
                               if k.startswith("pass_rate_turn_")},

@@ -31,6 +31,7 @@ def test_generate_prints_a_summary_and_records_the_run(tmp_path):
     assert summary["seeds"] == 8 and summary["problems"] == 6 and summary["verified_dialogues"] == 4
     assert summary["pass_rate_by_turn"]["1"] == 0.5 and summary["pass_rate_by_turn"]["2"] == 0.6667
     assert summary["problem_rejects"] == {"no_tests_code": 1, "tests_pass_trivial_solution": 1}
+    assert summary["problems_by_tests_source"] == {"questioner": 4, "reference_outputs": 2}
     assert summary["dialogue_rejects"] == {"unsolved_after_max_turns": 1, "reference_outputs_unconfirmed": 1}
     # The run is in the persistent instance under CRUCIBLE_HOME, where `make ui` finds it.
     assert (home / "dagster" / "dagster.yaml").read_text().startswith("telemetry:")
