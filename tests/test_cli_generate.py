@@ -41,7 +41,9 @@ def test_generate_prints_a_summary_and_records_the_run(tmp_path):
 def test_generate_bad_input_is_one_line(tmp_path):
     for args, message in ((("--seeds", "0"), "--seeds must be >= 1"),
                           (("--source", "nowhere"), "seed source 'nowhere' is not registered"),
-                          (("--feedback", "loud"), "--feedback 'loud'")):
-        done = crucible("generate", *args, "--base-url", "http://127.0.0.1:9/v1", home=tmp_path)
+                          (("--feedback", "loud"), "--feedback 'loud'"),
+                          (("--base-url", "", "--teacher", "/nowhere/model.gguf"), "unknown model '/nowhere/model.gguf'")):
+        base = () if "--base-url" in args else ("--base-url", "http://127.0.0.1:9/v1")
+        done = crucible("generate", *args, *base, home=tmp_path)
         assert done.returncode == 2, done.stderr[-1500:]
         assert done.stderr.count("\n") == 1 and message in done.stderr, done.stderr[-1500:]
