@@ -42,7 +42,8 @@ def test_generate_bad_input_is_one_line(tmp_path):
     for args, message in ((("--seeds", "0"), "--seeds must be >= 1"),
                           (("--source", "nowhere"), "seed source 'nowhere' is not registered"),
                           (("--feedback", "loud"), "--feedback 'loud'"),
-                          (("--base-url", "", "--teacher", "/nowhere/model.gguf"), "unknown model '/nowhere/model.gguf'")):
+                          (("--base-url", "", "--teacher", "/nowhere/model.gguf"),
+                           "unknown model '/nowhere/model.gguf'")):
         base = () if "--base-url" in args else ("--base-url", "http://127.0.0.1:9/v1")
         done = crucible("generate", *args, *base, home=tmp_path)
         assert done.returncode == 2, done.stderr[-1500:]
