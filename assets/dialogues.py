@@ -31,6 +31,7 @@ from assets.schemas import DIALOGUE_REJECTS, DIALOGUES, frame
 from assets.table_checks import (
     markdown_preview,
     not_empty_result,
+    not_empty_spec,
     reason_metadata,
     schema_result,
     schema_specs,
@@ -210,7 +211,7 @@ def run_dialogues(problems: list[dict], questioner: TeacherClient, programmer: T
     check_specs=schema_specs(VERIFIED_DIALOGUES, DIALOGUE_REJECTS_TABLE) + [
         dg.AssetCheckSpec(VERIFIED_CHECK, asset=VERIFIED_DIALOGUES,
                           description="Every verified dialogue ends with an assistant turn whose code passed."),
-        dg.AssetCheckSpec("not_empty", asset=VERIFIED_DIALOGUES, description="At least one verified dialogue."),
+        not_empty_spec(VERIFIED_DIALOGUES, "At least one verified dialogue."),
     ],
 )
 def verified_dialogues(context: dg.AssetExecutionContext, config: DialoguesConfig, problems, teacher: TeacherLLM,

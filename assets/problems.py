@@ -23,6 +23,7 @@ from assets.seeds import SEED_SNIPPETS
 from assets.table_checks import (
     markdown_preview,
     not_empty_result,
+    not_empty_spec,
     reason_metadata,
     schema_result,
     schema_specs,
@@ -240,7 +241,7 @@ def adopt_reference_outputs(works: list[_Work], runner: CachedRunner) -> list[_W
     check_specs=schema_specs(OSS_INSTRUCT_PROBLEMS, PROBLEM_REJECTS_TABLE) + [
         dg.AssetCheckSpec(GATES_CHECK, asset=OSS_INSTRUCT_PROBLEMS,
                           description="Every kept problem's reference passed its tests and the rerun gate."),
-        dg.AssetCheckSpec("not_empty", asset=OSS_INSTRUCT_PROBLEMS, description="At least one problem was kept."),
+        not_empty_spec(OSS_INSTRUCT_PROBLEMS, "At least one problem was kept."),
     ],
 )
 def oss_instruct_problems(context: dg.AssetExecutionContext, config: ProblemsConfig, seeds, teacher: TeacherLLM,

@@ -12,6 +12,7 @@ from assets.seed_sources import iter_files, require_source
 from assets.table_checks import (
     markdown_preview,
     not_empty_result,
+    not_empty_spec,
     reason_metadata,
     schema_result,
     schema_specs,
@@ -68,7 +69,7 @@ def extract_seeds(source: str, config: SeedsConfig, known_ids=()) -> SeedExtract
     }),
     partitions_def=seed_source_partitions,
     check_specs=schema_specs(SEED_SNIPPETS, SEED_REJECTS_TABLE)
-    + [dg.AssetCheckSpec("not_empty", asset=SEED_SNIPPETS, description="The source gave at least one seed.")],
+    + [not_empty_spec(SEED_SNIPPETS, "The source gave at least one seed.")],
 )
 def seed_snippets(context: dg.AssetExecutionContext, config: SeedsConfig):
     """Seed snippets of one source (partition): stdlib by default, any local tree or Hugging Face dataset."""

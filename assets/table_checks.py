@@ -25,6 +25,10 @@ def schema_result(asset: str, df: pl.DataFrame, schema: dict) -> dg.AssetCheckRe
                                metadata={"problems": dg.MetadataValue.json(problems[:20])})
 
 
+def not_empty_spec(asset: str, description: str) -> dg.AssetCheckSpec:
+    return dg.AssetCheckSpec(NOT_EMPTY_CHECK, asset=asset, description=description)
+
+
 def not_empty_result(asset: str, df: pl.DataFrame, severity=dg.AssetCheckSeverity.ERROR) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(check_name=NOT_EMPTY_CHECK, asset_key=asset, passed=len(df) > 0, severity=severity,
                                metadata={"rows": len(df)})
