@@ -80,7 +80,9 @@ def deduplicated_dialogues(context: dg.AssetExecutionContext, config: DedupConfi
                            embedder: Embedder):
     """Verified dialogues of one seed source without duplicate problems."""
     started = time.monotonic()
-    earlier = read_table(DEDUPLICATED_DIALOGUES, exclude=[context.partition_key])
+    # Earlier partitions only matter through their ids and instructions: read just those columns.
+    earlier = read_table(DEDUPLICATED_DIALOGUES, exclude=[context.partition_key],
+                         columns=["dialogue_id", "instruction"])
     kept, reject_rows, counts = dedup_table(dialogues, earlier, embedder.encode, config.settings())
     kept = frame(kept.to_dicts(), DIALOGUES)
     rejects = frame(reject_rows, DEDUP_REJECTS)

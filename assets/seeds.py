@@ -75,7 +75,7 @@ def seed_snippets(context: dg.AssetExecutionContext, config: SeedsConfig):
     """Seed snippets of one source (partition): stdlib by default, any local tree or Hugging Face dataset."""
     source = context.partition_key
     started = time.monotonic()
-    known = read_table(SEED_SNIPPETS, exclude=[source])
+    known = read_table(SEED_SNIPPETS, exclude=[source], columns=["seed_id"])
     known_ids = known["seed_id"].to_list() if len(known) else []
     extraction = extract_seeds(source, config, known_ids)
     seeds = frame(extraction.seeds, SEEDS)

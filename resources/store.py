@@ -22,12 +22,12 @@ from resources.home import crucible_home
 UNPARTITIONED = "_all"
 
 
-def data_dir(base: str | Path | None = None) -> Path:
-    return Path(base) if base else crucible_home() / "data"
+def data_dir() -> Path:
+    return crucible_home() / "data"
 
 
-def table_path(asset: str, partition: str | None = None, base: str | Path | None = None) -> Path:
-    return data_dir(base) / asset / f"{partition or UNPARTITIONED}.parquet"
+def table_path(asset: str, partition: str | None = None) -> Path:
+    return data_dir() / asset / f"{partition or UNPARTITIONED}.parquet"
 
 
 def write_table(df: pl.DataFrame, path: Path) -> None:
@@ -37,26 +37,27 @@ def write_table(df: pl.DataFrame, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def table_partitions(asset: str, base: str | Path | None = None) -> list[str]:
+def table_partitions(asset: str) -> list[str]:
     """The partitions of `asset` that have been written, sorted."""
-    folder = data_dir(base) / asset
+    folder = data_dir() / asset
     return sorted(p.stem for p in folder.glob("*.parquet")) if folder.is_dir() else []
 
 
-def read_table(asset: str, partitions: list[str] | None = None, base: str | Path | None = None,
-               exclude: list[str] | None = None) -> pl.DataFrame:
-    """The named partitions of `asset` (default: all written ones, minus `exclude`), concatenated.
+def read_table(asset: str, partitions: list[str] | None = None, exclude: list[str] | None = None,
+               columns: list[str] | None = None) -> pl.DataFrame:
+    """The named partitions of `asset` (default: all written ones, minus `exclude`), concatenated; only `columns`
+    when given (Parquet reads just those).
 
     Columns missing from older partitions come back as nulls, so a schema that grew still reads."""
-    names = partitions if partitions is not None else table_partitions(asset, base)
+    names = partitions if partitions is not None else table_partitions(asset)
     names = [n for n in names if n not in set(exclude or ())]
     frames = []
     for name in names:
-        path = table_path(asset, name, base)
+        path = table_path(asset, name)
         if not path.is_file():
             raise FileNotFoundError(f"{asset} partition {name!r} has not been materialized ({path} is missing); "
                                     f"materialize it first")
-        frames.append(pl.read_parquet(path))
+        frames.append(pl.read_parquet(path, columns=columns))
     if not frames:
         return pl.DataFrame()
     return pl.concat(frames, how="diagonal_relaxed")

@@ -13,8 +13,9 @@ import sqlite3
 from pathlib import Path
 
 from resources.home import crucible_home
-from resources.sqlite_wal import WalDatabase
 from resources.sandbox import SandboxPool, Verdict
+from resources.sqlite_wal import WalDatabase
+from sandbox_image.runner import RUNNER_VERSION
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, verdict TEXT NOT NULL)"
 
@@ -54,8 +55,6 @@ class CachedRunner:
         """programs: {"id", "code", "salt"?}; verdicts in input order. Sandbox errors (a dead worker) are not cached,
         so a rerun tries them again."""
         limits = self.pool.limits.as_dict()
-        from sandbox_image.runner import RUNNER_VERSION
-
         keys = [verdict_key(p["code"], self.pool.backend, limits, RUNNER_VERSION, p.get("salt", "")) for p in programs]
         results: list[Verdict | None] = [self.cache.get(k) for k in keys]
         todo = [i for i, r in enumerate(results) if r is None]
