@@ -8,12 +8,15 @@ import os
 
 import dagster as dg
 
+from assets.datasets import sft_dataset
 from assets.decontamination import decontaminated_dialogues
 from assets.dedup import deduplicated_dialogues
 from assets.dialogues import verified_dialogues
 from assets.problems import oss_instruct_problems
+from assets.publishing import hub_dataset
 from assets.seeds import seed_snippets
 from resources.embedder import Embedder
+from resources.hub import HubPublisher
 from resources.llm import TeacherLLM
 from resources.local_llm import LocalTeacher
 from resources.sandbox import Sandbox
@@ -29,7 +32,7 @@ def _env(name: str, default=None, kind=str):
 
 defs = dg.Definitions(
     assets=[seed_snippets, oss_instruct_problems, verified_dialogues, deduplicated_dialogues,
-            decontaminated_dialogues],
+            decontaminated_dialogues, sft_dataset, hub_dataset],
     resources={
         "io_manager": ParquetIOManager(),
         "sandbox": Sandbox(
@@ -39,6 +42,14 @@ defs = dg.Definitions(
         "embedder": Embedder(
             model=_env("CRUCIBLE_EMBED_MODEL", "bundled"),
             precision=_env("CRUCIBLE_EMBED_PRECISION", "bfloat16"),
+        ),
+        # Without HF_TOKEN and a repo id, hub_* assets stage and validate the folders under $CRUCIBLE_HOME/hub/.
+        "hub": HubPublisher(
+            token=_env("HF_TOKEN"),
+            dataset_repo=_env("CRUCIBLE_HUB_DATASET_REPO"),
+            model_repo=_env("CRUCIBLE_HUB_MODEL_REPO"),
+            private=os.environ.get("CRUCIBLE_HUB_PUBLIC", "") not in ("1", "true", "yes"),
+            endpoint=_env("HF_ENDPOINT"),
         ),
         # With CRUCIBLE_LLM_BASE_URL unset, the bundled offline teacher is started on first use.
         "teacher": TeacherLLM(

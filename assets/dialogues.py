@@ -19,6 +19,7 @@ from assets.generation import (
     DialoguesConfig,
     ask_round,
     fingerprint,
+    record_config,
     sampling,
     tokens,
 )
@@ -169,7 +170,9 @@ def run_dialogues(problems: list[dict], questioner: TeacherClient, programmer: T
             log.info(f"programmer turn {turn}: {len(answers)} answered, {done}/{len(work)} verified so far, "
                      f"{len(active)} continue")
 
-    config_fp = fingerprint(config, questioner.model, programmer.model, versions)
+    config_fp = record_config(fingerprint(config, questioner.model, programmer.model, versions),
+                              stage="verified_dialogues", config=config, questioner_model=questioner.model,
+                              programmer_model=programmer.model, prompt_versions=versions)
     dialogues, rejects = [], []
     for dialogue in work.values():
         p = dialogue.problem
@@ -178,7 +181,9 @@ def run_dialogues(problems: list[dict], questioner: TeacherClient, programmer: T
             "problem_id": p["problem_id"], **{k: p[k] for k in ("seed_id", "source", "path", "license")},
             "teacher_model": questioner.model, "programmer_model": programmer.model,
             "prompt_version": f"{p['prompt_version']}+{versions}",
-            "config_fingerprint": fingerprint(p["config_fingerprint"], config_fp),
+            "config_fingerprint": record_config(fingerprint(p["config_fingerprint"], config_fp),
+                                                problems_fingerprint=p["config_fingerprint"],
+                                                dialogues_fingerprint=config_fp),
             "feedback_mode": config.feedback_mode, "instruction": p["instruction"], "solution": dialogue.code,
             "tests": p["tests"], "tests_source": p.get("tests_source"), "messages": dialogue.messages,
             "turns": dialogue.turns,

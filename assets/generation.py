@@ -6,11 +6,14 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import os
 from collections.abc import Iterable
+from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
 
+from resources.home import crucible_home
 from resources.llm import ChatRequest, Completion, TeacherClient, TeacherError
 
 
@@ -67,6 +70,32 @@ def fingerprint(*parts) -> str:
     canonical = json.dumps([p.model_dump() if hasattr(p, "model_dump") else p for p in parts], sort_keys=True,
                            default=str)
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
+
+
+def configs_dir() -> Path:
+    return crucible_home() / "configs"
+
+
+def record_config(fp: str, **parts) -> str:
+    """Keep what `fp` fingerprints as $CRUCIBLE_HOME/configs/<fp>.json, so a row's config_fingerprint can be turned
+    back into its settings (the dataset card prints them). Idempotent; returns `fp`."""
+    path = configs_dir() / f"{fp}.json"
+    if not path.is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        payload = {k: v.model_dump() if hasattr(v, "model_dump") else v for k, v in parts.items()}
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(payload, indent=2, sort_keys=True, default=str))
+        os.replace(tmp, path)
+    return fp
+
+
+def read_config(fp: str) -> dict | None:
+    """What record_config kept for `fp`, with fingerprints it names expanded recursively; None when unknown."""
+    path = configs_dir() / f"{fp}.json"
+    if not path.is_file():
+        return None
+    payload = json.loads(path.read_text())
+    return {k: (read_config(v) or v) if k.endswith("_fingerprint") else v for k, v in payload.items()}
 
 
 def ask_round(client: TeacherClient, requests: Iterable[ChatRequest]) -> dict[str, Completion | TeacherError]:

@@ -1,5 +1,5 @@
-"""Plots for asset metadata: a PNG file under $CRUCIBLE_HOME/reports/ and the same image inline in markdown, so the
-Dagster UI shows it on the materialization and the dataset card can reuse the file."""
+"""Plots as PNG bytes, and as asset metadata: a file under $CRUCIBLE_HOME/reports/ plus the same image inline in
+markdown, so the Dagster UI shows it on the materialization and the dataset card can reuse the file."""
 
 from __future__ import annotations
 
@@ -21,8 +21,16 @@ def _figure():
     return plt
 
 
-def pass_rate_plot(rates: list[float], title: str, partition: str | None,
-                   asset: str = "verified_dialogues") -> dg.MetadataValue:
+def _png(fig, plt) -> bytes:
+    buffer = io.BytesIO()
+    fig.tight_layout()
+    fig.savefig(buffer, format="png")
+    plt.close(fig)
+    return buffer.getvalue()
+
+
+def pass_rate_png(rates: list[float], title: str) -> bytes:
+    """Share of problems verified by each programmer turn (cumulative)."""
     plt = _figure()
     fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
     turns = list(range(1, len(rates) + 1))
@@ -33,12 +41,31 @@ def pass_rate_plot(rates: list[float], title: str, partition: str | None,
     ax.set_ylabel("verified by this turn (%)")
     ax.set_title(title, fontsize=9)
     ax.grid(alpha=0.3)
-    buffer = io.BytesIO()
-    fig.tight_layout()
-    fig.savefig(buffer, format="png")
-    plt.close(fig)
-    path = crucible_home() / "reports" / asset / f"{partition or '_all'}" / "pass_rate_by_turn.png"
+    return _png(fig, plt)
+
+
+def bar_png(counts: dict, title: str, xlabel: str, ylabel: str = "rows") -> bytes:
+    """A bar per key (in the given order)."""
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
+    labels = [str(k) for k in counts]
+    ax.bar(labels, list(counts.values()))
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3, axis="y")
+    return _png(fig, plt)
+
+
+def png_metadata(png: bytes, path: Path, alt: str) -> dg.MetadataValue:
+    """Write `png` to `path` and return it as inline markdown (plus the file's path) for asset metadata."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    Path(path).write_bytes(buffer.getvalue())
-    encoded = base64.b64encode(buffer.getvalue()).decode()
-    return dg.MetadataValue.md(f"![pass rate by turn](data:image/png;base64,{encoded})\n\n`{path}`")
+    path.write_bytes(png)
+    encoded = base64.b64encode(png).decode()
+    return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{encoded})\n\n`{path}`")
+
+
+def pass_rate_plot(rates: list[float], title: str, partition: str | None,
+                   asset: str = "verified_dialogues") -> dg.MetadataValue:
+    path = crucible_home() / "reports" / asset / f"{partition or '_all'}" / "pass_rate_by_turn.png"
+    return png_metadata(pass_rate_png(rates, title), path, "pass rate by turn")

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 
-from assets.generation import ProblemsConfig, ask_round, fingerprint, sampling, tokens
+from assets.generation import ProblemsConfig, ask_round, fingerprint, record_config, sampling, tokens
 from assets.partitions import seed_source_partitions
 from assets.prompting import load_prompt
 from assets.replies import ParsedProblem, Rejected, parse_problem_reply
@@ -91,7 +91,8 @@ def generate_problems(seeds: list[dict], client: TeacherClient, runner: CachedRu
     repair = load_prompt("problem_repair", config.repair_prompt_version)
     format_repair = load_prompt("format_repair", config.repair_prompt_version)
     versions = f"{prompt.version}+{repair.version}+{format_repair.version}"
-    config_fp = fingerprint(config, client.model, versions)
+    config_fp = record_config(fingerprint(config, client.model, versions), stage="oss_instruct_problems",
+                              config=config, teacher_model=client.model, prompt_versions=versions)
     counts: Counter = Counter()
     rejects: list[dict] = []
     kept: list[tuple[_Work, int]] = []

@@ -131,3 +131,27 @@ CONTAMINATION_REPORT = {
     "detail": pl.Utf8,  # ngram: the item field matched; embedding: "description"; execution: the bound function
     "instruction": pl.Utf8,
 }
+
+# The SFT dataset (assets/datasets.py): what users download and TRL trains on. `messages` is the chat as the model
+# sees it (TRL's SFTTrainer and the Hub viewer read it directly); the rest is provenance.
+SFT = {
+    "id": pl.Utf8,  # the dialogue_id
+    "split": pl.Utf8,  # train | test, by problem hash
+    "messages": MESSAGES,
+    "problem_id": pl.Utf8,
+    "instruction": pl.Utf8,
+    "solution": pl.Utf8,
+    "tests": pl.Utf8,
+    "tests_source": pl.Utf8,
+    "turns": pl.Int32,
+    "passed_turn": pl.Int32,
+    "feedback_mode": pl.Utf8,
+    **PROVENANCE,
+    "teacher_model": pl.Utf8,
+    "programmer_model": pl.Utf8,
+    "prompt_version": pl.Utf8,
+    "config_fingerprint": pl.Utf8,  # the generation settings ($CRUCIBLE_HOME/configs/<fp>.json)
+    "prompt_tokens": pl.Int64,
+    "completion_tokens": pl.Int64,
+    "dataset_version": pl.Utf8,  # the fingerprint of this dataset: rows and split settings
+}

@@ -3,6 +3,12 @@
     ParquetIOManager()                       # the Dagster IO manager ("io_manager")
     read_table("verified_dialogues")         # every partition, concatenated (polars)
     read_table("seed_snippets", ["stdlib"])  # some partitions
+    refresh_catalog()                        # $CRUCIBLE_HOME/crucible.duckdb: a view per asset, over its Parquet
+
+`duckdb .crucible/crucible.duckdb` then answers questions across the lineage, e.g.
+    SELECT reason, count(*) FROM dialogue_rejects GROUP BY ALL;
+    SELECT split, count(*) FROM sft_dataset GROUP BY ALL;
+Every view has the asset's columns plus `partition` (the seed source, or `_all`).
 
 Written here rather than taken from dagster-polars: its releases for dagster 1.13 break on polars 2.x (it passes
 `rechunk` to scan_parquet, which polars 2 removed; MACHINE-FACTS), and pinning polars below 2 for the sake of ~60
@@ -12,14 +18,21 @@ leaves the previous version of the partition intact.
 
 from __future__ import annotations
 
+import logging
 import os
+import time
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import polars as pl
+import pyarrow.parquet as pq
 from resources.home import crucible_home
 
 UNPARTITIONED = "_all"
+CATALOG_FILE = "crucible.duckdb"
+
+log = logging.getLogger(__name__)
 
 
 def data_dir() -> Path:
@@ -43,6 +56,14 @@ def table_partitions(asset: str) -> list[str]:
     return sorted(p.stem for p in folder.glob("*.parquet")) if folder.is_dir() else []
 
 
+def table_rows(asset: str, partitions: list[str]) -> int | None:
+    """Rows of `asset` over `partitions` from the Parquet footers (no data read); None when any is missing."""
+    paths = [table_path(asset, p) for p in partitions]
+    if not paths or not all(p.is_file() for p in paths):
+        return None
+    return sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
+
+
 def read_table(asset: str, partitions: list[str] | None = None, exclude: list[str] | None = None,
                columns: list[str] | None = None) -> pl.DataFrame:
     """The named partitions of `asset` (default: all written ones, minus `exclude`), concatenated; only `columns`
@@ -63,6 +84,49 @@ def read_table(asset: str, partitions: list[str] | None = None, exclude: list[st
     return pl.concat(frames, how="diagonal_relaxed")
 
 
+def catalog_path() -> Path:
+    return crucible_home() / CATALOG_FILE
+
+
+def _ident(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def refresh_catalog(attempts: int = 5) -> list[str]:
+    """(Re)create one DuckDB view per asset folder under data/ and drop views whose folder is gone; returns the view
+    names. The views read the Parquet files at query time, so new partitions show up without a refresh; a refresh
+    is needed for a new asset and keeps views bound to the current columns.
+
+    DuckDB lets one process write the file at a time: another writer (a parallel run, or a `duckdb` shell left
+    open) makes this retry briefly and then give up with a warning; the catalog is derived data and the next
+    refresh catches up."""
+    root = data_dir()
+    tables = sorted(d.name for d in root.iterdir() if d.is_dir() and any(d.glob("*.parquet"))) \
+        if root.is_dir() else []
+    path = catalog_path()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for attempt in range(attempts):
+        try:
+            with duckdb.connect(str(path)) as con:
+                views = {r[0] for r in con.execute(
+                    "SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main'").fetchall()}
+                for gone in sorted(views - set(tables)):
+                    con.execute(f"DROP VIEW {_ident(gone)}")
+                for table in tables:
+                    files = str((root / table).resolve() / "*.parquet").replace("'", "''")
+                    con.execute(
+                        f"CREATE OR REPLACE VIEW {_ident(table)} AS SELECT * EXCLUDE (filename), "
+                        f"regexp_extract(filename, '([^/]+)\\.parquet$', 1) AS partition "
+                        f"FROM read_parquet('{files}', union_by_name = true, filename = true)")
+            return tables
+        except duckdb.IOException as err:  # the file is locked by another process
+            if attempt == attempts - 1:
+                log.warning("DuckDB catalog %s not refreshed: %s", path, str(err).splitlines()[0])
+                return tables
+            time.sleep(0.2 * (attempt + 1))
+    return tables
+
+
 class ParquetIOManager(dg.ConfigurableIOManager):
     """Polars DataFrames as one Parquet file per asset partition, under $CRUCIBLE_HOME/data (read when the IO manager
     is used, so one setting moves every table, cache and report together)."""
@@ -79,6 +143,7 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         partition = context.partition_key if context.has_partition_key else None
         path = self._path(context.asset_key, partition)
         write_table(obj, path)
+        refresh_catalog()
         context.add_output_metadata({"rows": len(obj), "path": dg.MetadataValue.path(str(path))})
 
     def load_input(self, context: dg.InputContext) -> pl.DataFrame:
