@@ -110,8 +110,10 @@ def cmd_generate(args: argparse.Namespace) -> int:
 def cmd_demo(args: argparse.Namespace) -> int:
     import os
 
+    from assets.dataset_run import run_datasets
     from assets.generation_run import run_generation
     from eval.sandbox_demo import run_sandbox_demo
+    from resources.hub import HubPublisher
     from resources.embedder import Embedder
     from resources.llm import TeacherLLM
     from resources.local_llm import LocalTeacher, LocalTeacherError
@@ -119,7 +121,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
     home = Path(args.home).resolve()
     os.environ["CRUCIBLE_HOME"] = str(home)
-    print("crucible demo 1/2: HumanEval's 164 canonical solutions (and their `return None` variants) in the "
+    print("crucible demo 1/3: HumanEval's 164 canonical solutions (and their `return None` variants) in the "
           "sandbox ...", flush=True)
     try:
         result = run_sandbox_demo(home)
@@ -129,7 +131,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
           f"{result['tasks_per_s']:.0f} programs/s; verdicts: {result['path']}", flush=True)
     if result["canonical"] != {"passed": 164}:
         return _fail("the sandbox failed canonical HumanEval solutions; see the verdicts file", 1)
-    print(f"crucible demo 2/2: {args.seeds} stdlib seeds -> problems -> verified dialogues -> dedup -> "
+    print(f"crucible demo 2/3: {args.seeds} stdlib seeds -> problems -> verified dialogues -> dedup -> "
           f"decontamination, with the bundled teacher ({args.teacher}; the first run assembles it) ...", flush=True)
     teacher = TeacherLLM(local=LocalTeacher(model=args.teacher))
     try:
@@ -137,6 +139,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     except (SandboxUnavailable, LocalTeacherError) as exc:
         return _fail(str(exc))
     print(json.dumps(summary, indent=2))
+    print("crucible demo 3/3: the SFT dataset (train/test split, dataset card) and its Hub staging ...", flush=True)
+    dataset = run_datasets(HubPublisher())
+    print(json.dumps(dataset, indent=2))
     data = home / "data"
     print(f"""
 Results (Parquet, one file per partition):
@@ -145,6 +150,8 @@ Results (Parquet, one file per partition):
   verified dialogues {data / 'verified_dialogues'}   (rejects: {data / 'dialogue_rejects'})
   clean dialogues    {data / 'decontaminated_dialogues'}
   contamination      {data / 'contamination_report'}
+  SFT dataset        {dataset['release']}   (card: README.md there; Hub staging: {dataset['hub']['staged']})
+  catalog            duckdb {dataset['catalog']}   (a view per asset; or `crucible catalog --sql ...`)
   plots              {home / 'reports'}
 Open the UI with `make ui` (http://127.0.0.1:3000); the run above is in its run history.""")
     return 0
@@ -200,6 +207,55 @@ def cmd_decontam(args: argparse.Namespace) -> int:
             }) + "\n")
     flagged = len({m.row for m in found})
     print(f"crucible decontam: {flagged} of {len(rows)} rows contaminated -> {args.output}", file=sys.stderr)
+    return 0
+
+
+def cmd_dataset(args: argparse.Namespace) -> int:
+    import os
+
+    from assets.dataset_run import run_datasets
+    from assets.datasets import SftConfig
+    from resources.hub import HubPublisher
+
+    hub = HubPublisher(token=os.environ.get("HF_TOKEN"), dataset_repo=args.repo or
+                       os.environ.get("CRUCIBLE_HUB_DATASET_REPO"), private=not args.public,
+                       endpoint=os.environ.get("HF_ENDPOINT"))
+    try:
+        summary = run_datasets(hub, SftConfig(partitions=args.sources or [], test_fraction=args.test_fraction))
+    except Exception as exc:  # a failed step: report the user-facing cause, not Dagster's wrapper
+        return _fail(_root_cause(exc), 1)
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _root_cause(exc: BaseException) -> str:
+    """The message meant for the user in an exception chain, one line: the first dg.Failure (its description),
+    else the innermost exception."""
+    import dagster as dg
+
+    while not isinstance(exc, dg.Failure) and exc.__cause__ is not None:
+        exc = exc.__cause__
+    text = getattr(exc, "description", None) or str(exc)
+    return " ".join(text.split())
+
+
+def cmd_catalog(args: argparse.Namespace) -> int:
+    import duckdb
+
+    from resources.store import catalog_path, refresh_catalog
+
+    views = refresh_catalog()
+    with duckdb.connect(str(catalog_path()), read_only=True) as con:
+        if args.sql:
+            try:
+                print(con.sql(args.sql))
+            except duckdb.Error as exc:
+                return _fail(f"--sql: {str(exc).splitlines()[0]}")
+            return 0
+        for view in views:
+            rows, parts = con.execute(f'SELECT count(*), count(DISTINCT partition) FROM "{view}"').fetchone()
+            print(f"{view:28} {rows:8} rows  {parts:3} partition(s)")
+    print(f"catalog: {catalog_path()}  (open it with: duckdb {catalog_path()})", file=sys.stderr)
     return 0
 
 
@@ -266,6 +322,22 @@ def build_parser() -> argparse.ArgumentParser:
     decontam.add_argument("--backend", choices=BACKENDS, default="bwrap", help="sandbox for the execution layer")
     decontam.add_argument("--workers", type=int, default=2)
     decontam.set_defaults(func=cmd_decontam)
+
+    from eval.cli import add_eval_parser
+    add_eval_parser(sub)
+
+    dataset = sub.add_parser("dataset", help="build the SFT dataset (train/test Parquet, dataset card) from every "
+                                             "curated source and publish it (staged under $CRUCIBLE_HOME/hub "
+                                             "without HF_TOKEN)")
+    dataset.add_argument("--sources", nargs="*", metavar="SOURCE", help="seed sources to include (default: all)")
+    dataset.add_argument("--test-fraction", type=float, default=0.1, help="share of problems held out (default 0.1)")
+    dataset.add_argument("--repo", help="Hub dataset repo id (default: $CRUCIBLE_HUB_DATASET_REPO)")
+    dataset.add_argument("--public", action="store_true", help="create the Hub repo public (default: private)")
+    dataset.set_defaults(func=cmd_dataset)
+
+    catalog = sub.add_parser("catalog", help="refresh the DuckDB catalog (a view per asset) and list it, or query it")
+    catalog.add_argument("--sql", help="a query to run, e.g. \"SELECT split, count(*) FROM sft_dataset GROUP BY ALL\"")
+    catalog.set_defaults(func=cmd_catalog)
 
     demo = sub.add_parser("demo", help="run what the pipeline has so far, offline, and say where the results are")
     demo.add_argument("--home", default=".crucible", help="CRUCIBLE_HOME for the demo's outputs")

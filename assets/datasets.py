@@ -16,6 +16,7 @@ is a fingerprint of the rows and the split settings.
 import hashlib
 import os
 import shutil
+import warnings
 from pathlib import Path
 
 import dagster as dg
@@ -163,13 +164,16 @@ def sft_dataset(context: dg.AssetExecutionContext, config: SftConfig, hub: HubPu
     plots = write_release(table, folder, config.name, config.pretty_name, partitions, hub.dataset_repo)
     counts = {s: int((table["split"] == s).sum()) for s in SPLITS}
     context.log.info(f"{len(table)} rows from {len(partitions)} partition(s) ({counts}); release {folder}")
-    yield dg.Output(table, data_version=dg.DataVersion(version), metadata={
+    with warnings.catch_warnings():  # data_version is a beta parameter; its warning would fill every run's log
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        output = dg.Output(table, data_version=dg.DataVersion(version), metadata={
         "rows": len(table), **{f"rows_{s}": n for s, n in counts.items()}, "dataset_version": version,
         "partitions": dg.MetadataValue.json(partitions), "release": dg.MetadataValue.path(str(folder)),
         "card": dg.MetadataValue.path(str(folder / "README.md")),
         "preview": markdown_preview(table, ["id", "split", "source", "turns", "passed_turn", "instruction"]),
         **plots,
     })
+    yield output
     yield schema_result(SFT_DATASET, table, SFT)
     yield not_empty_result(SFT_DATASET, table, severity=dg.AssetCheckSeverity.WARN)
     both = table.group_by("problem_id").agg(pl.col("split").n_unique().alias("n")).filter(pl.col("n") > 1)

@@ -18,9 +18,8 @@ leaves the previous version of the partition intact.
 
 from __future__ import annotations
 
-import logging
 import os
-import time
+import threading
 from pathlib import Path
 
 import dagster as dg
@@ -31,8 +30,7 @@ from resources.home import crucible_home
 
 UNPARTITIONED = "_all"
 CATALOG_FILE = "crucible.duckdb"
-
-log = logging.getLogger(__name__)
+CATALOG_STORAGE = "v1.4.0"  # readable by the duckdb-cli shell as well as the Python library
 
 
 def data_dir() -> Path:
@@ -92,38 +90,34 @@ def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def refresh_catalog(attempts: int = 5) -> list[str]:
-    """(Re)create one DuckDB view per asset folder under data/ and drop views whose folder is gone; returns the view
-    names. The views read the Parquet files at query time, so new partitions show up without a refresh; a refresh
-    is needed for a new asset and keeps views bound to the current columns.
+def refresh_catalog() -> list[str]:
+    """Rebuild the DuckDB catalog: one view per asset folder under data/; returns the view names. The views read the
+    Parquet files at query time, so new partitions show up without a refresh; a refresh adds new assets, drops gone
+    ones and rebinds views to the current columns.
 
-    DuckDB lets one process write the file at a time: another writer (a parallel run, or a `duckdb` shell left
-    open) makes this retry briefly and then give up with a warning; the catalog is derived data and the next
-    refresh catches up."""
+    The catalog is derived data, so it is built in a temporary file and renamed over the old one: no writer ever
+    waits for DuckDB's file lock (parallel runs, or a `duckdb` shell left open on the old file, which keeps reading
+    the version it opened). It is written in DuckDB's v1.4 storage format so the `duckdb` shell from the duckdb-cli
+    package (a release behind the Python library) opens it."""
     root = data_dir()
     tables = sorted(d.name for d in root.iterdir() if d.is_dir() and any(d.glob("*.parquet"))) \
         if root.is_dir() else []
     path = catalog_path()
     path.parent.mkdir(parents=True, exist_ok=True)
-    for attempt in range(attempts):
-        try:
-            with duckdb.connect(str(path)) as con:
-                views = {r[0] for r in con.execute(
-                    "SELECT view_name FROM duckdb_views() WHERE NOT internal AND schema_name = 'main'").fetchall()}
-                for gone in sorted(views - set(tables)):
-                    con.execute(f"DROP VIEW {_ident(gone)}")
-                for table in tables:
-                    files = str((root / table).resolve() / "*.parquet").replace("'", "''")
-                    con.execute(
-                        f"CREATE OR REPLACE VIEW {_ident(table)} AS SELECT * EXCLUDE (filename), "
-                        f"regexp_extract(filename, '([^/]+)\\.parquet$', 1) AS partition "
-                        f"FROM read_parquet('{files}', union_by_name = true, filename = true)")
-            return tables
-        except duckdb.IOException as err:  # the file is locked by another process
-            if attempt == attempts - 1:
-                log.warning("DuckDB catalog %s not refreshed: %s", path, str(err).splitlines()[0])
-                return tables
-            time.sleep(0.2 * (attempt + 1))
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    tmp.unlink(missing_ok=True)
+    try:
+        with duckdb.connect(str(tmp), config={"storage_compatibility_version": CATALOG_STORAGE}) as con:
+            for table in tables:
+                files = str((root / table).resolve() / "*.parquet").replace("'", "''")
+                con.execute(
+                    f"CREATE VIEW {_ident(table)} AS SELECT * EXCLUDE (filename), "
+                    f"regexp_extract(filename, '([^/]+)\\.parquet$', 1) AS partition "
+                    f"FROM read_parquet('{files}', union_by_name = true, filename = true)")
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+        tmp.with_name(tmp.name + ".wal").unlink(missing_ok=True)
     return tables
 
 

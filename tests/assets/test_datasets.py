@@ -4,6 +4,7 @@ with `datasets`, polars and DuckDB; the card validated; staging and upload (agai
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import dagster as dg
 import duckdb
@@ -229,21 +230,25 @@ def test_empty_input_gives_an_empty_dataset_and_hub_refuses_it(home):
     assert "sft_dataset is empty" in failure.step_failure_data.error.message
 
 
-def test_catalog_refresh_survives_a_locked_file_and_drops_vanished_assets(home):
+def test_catalog_opens_in_the_duckdb_shell_and_refreshes_under_an_open_reader(home):
     write_dialogues("stdlib", range(3))
     assert "verified_dialogues" in refresh_catalog()
-    holder = subprocess.Popen([sys.executable, "-c", (
-        "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); print('locked', flush=True); time.sleep(30)"),
+    shell = subprocess.run([str(Path(sys.executable).parent / "duckdb"), "-readonly", "-csv", str(catalog_path()),
+                            "-c", "SELECT partition, count(*) AS n FROM verified_dialogues GROUP BY ALL"],
+                           capture_output=True, text=True, timeout=60)
+    assert shell.returncode == 0, shell.stderr
+    assert shell.stdout.split() == ["partition,n", "stdlib,3"]
+    reader = subprocess.Popen([sys.executable, "-c", (
+        "import duckdb, sys, time; con = duckdb.connect(sys.argv[1]); print('open', flush=True); time.sleep(30)"),
         str(catalog_path())], stdout=subprocess.PIPE, text=True)
     try:
-        assert holder.stdout.readline().strip() == "locked"
-        assert "verified_dialogues" in refresh_catalog(attempts=2)  # warns, does not raise
+        assert reader.stdout.readline().strip() == "open"
+        for p in table_path("verified_dialogues", "stdlib").parent.glob("*.parquet"):
+            p.unlink()
+        assert "verified_dialogues" not in refresh_catalog()
     finally:
-        holder.kill()
-        holder.wait()
-    for p in table_path("verified_dialogues", "stdlib").parent.glob("*.parquet"):
-        p.unlink()
-    refresh_catalog()
+        reader.kill()
+        reader.wait()
     with duckdb.connect(str(catalog_path()), read_only=True) as con:
         views = {r[0] for r in con.execute("SELECT view_name FROM duckdb_views() WHERE NOT internal").fetchall()}
     assert "verified_dialogues" not in views and "decontaminated_dialogues" in views

@@ -231,3 +231,30 @@ def test_teacher_outage_becomes_rejects_and_a_rerun_recovers(tmp_path, monkeypat
         assert second.success
     assert sorted(read_table(PROBLEM_REJECTS_TABLE)["reason"]) == ["no_tests_code", "tests_pass_trivial_solution"]
     assert len(read_table(VERIFIED_DIALOGUES)) == 4
+
+
+def test_generated_dialogues_make_an_sft_dataset_whose_card_names_their_settings(scripted):
+    """The pipeline's own rows through sft_dataset (curation is skipped: it has its own tests): the release loads with
+    `datasets`, and the card prints the generation settings recorded under each row's fingerprint."""
+    from datasets import load_dataset
+
+    from assets.datasets import SftConfig, release_dir, sft_dataset
+    from resources.hub import HubPublisher
+    from resources.store import table_path, write_table
+
+    server, _, _, home = scripted
+    assert materialize(server.base_url).success
+    dialogues = read_table(VERIFIED_DIALOGUES)
+    write_table(dialogues, table_path("decontaminated_dialogues", PARTITION))
+    result = dg.materialize([sft_dataset], instance=dg.DagsterInstance.ephemeral(),
+                            resources={"io_manager": ParquetIOManager(), "hub": HubPublisher()})
+    assert result.success and all(c.passed for c in result.get_asset_check_evaluations())
+    sft = read_table("sft_dataset")
+    folder = release_dir(SftConfig().name, sft["dataset_version"][0])
+    ds = load_dataset("parquet", data_dir=str(folder / "data"), cache_dir=str(home / "hf-cache"))
+    assert sum(ds[s].num_rows for s in ds) == len(dialogues) == 4
+    card = (folder / "README.md").read_text()
+    fingerprint = dialogues["config_fingerprint"][0]
+    assert f"### `{fingerprint}`" in card and "not recorded" not in card
+    assert '"stage": "verified_dialogues"' in card and '"stage": "oss_instruct_problems"' in card
+    assert '"max_turns": 4' in card and '"programmer_model": "scripted"' in card
