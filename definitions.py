@@ -8,6 +8,7 @@ import os
 
 import dagster as dg
 
+from assets.automation import curate_job, dataset_job, generate_job, ingest_job, nightly_generation, seed_source_sensor
 from assets.datasets import sft_dataset
 from assets.decontamination import decontaminated_dialogues
 from assets.dedup import deduplicated_dialogues
@@ -33,6 +34,9 @@ def _env(name: str, default=None, kind=str):
 defs = dg.Definitions(
     assets=[seed_snippets, oss_instruct_problems, verified_dialogues, deduplicated_dialogues,
             decontaminated_dialogues, sft_dataset, hub_dataset],
+    jobs=[generate_job, curate_job, ingest_job, dataset_job],
+    schedules=[nightly_generation],
+    sensors=[seed_source_sensor],
     resources={
         "io_manager": ParquetIOManager(),
         "sandbox": Sandbox(

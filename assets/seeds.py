@@ -5,7 +5,7 @@ import time
 import dagster as dg
 from pydantic import Field
 
-from assets.partitions import seed_source_partitions
+from assets.partitions import seed_source_partitions, source_of
 from assets.schemas import SEED_REJECTS, SEEDS, frame
 from assets.seed_extract import DEFAULT_LICENSES, ExtractConfig, SeedExtraction
 from assets.seed_sources import iter_files, require_source
@@ -73,14 +73,15 @@ def extract_seeds(source: str, config: SeedsConfig, known_ids=()) -> SeedExtract
 )
 def seed_snippets(context: dg.AssetExecutionContext, config: SeedsConfig):
     """Seed snippets of one source (partition): stdlib by default, any local tree or Hugging Face dataset."""
-    source = context.partition_key
+    partition = context.partition_key
+    source = source_of(partition)
     started = time.monotonic()
-    known = read_table(SEED_SNIPPETS, exclude=[source], columns=["seed_id"])
+    known = read_table(SEED_SNIPPETS, exclude=[partition], columns=["seed_id"])
     known_ids = known["seed_id"].to_list() if len(known) else []
     extraction = extract_seeds(source, config, known_ids)
     seeds = frame(extraction.seeds, SEEDS)
     rejects = frame(extraction.rejects, SEED_REJECTS)
-    context.log.info(f"{source}: {extraction.files_seen} files read, {extraction.files_kept} parsed, "
+    context.log.info(f"{partition}: {extraction.files_seen} files read, {extraction.files_kept} parsed, "
                      f"{len(seeds)} seeds kept, {len(rejects)} dropped")
     yield dg.Output(seeds, output_name=SEED_SNIPPETS, metadata={
         "seeds": len(seeds), "files_seen": extraction.files_seen, "files_kept": extraction.files_kept,

@@ -1,0 +1,155 @@
+"""Jobs, the nightly schedule and the sensor that turns new seed sources into partitions and runs.
+
+Default statuses (set here, shown in the UI's Automation tab, switchable there):
+- `seed_source_sensor` RUNNING: a source dropped into $CRUCIBLE_HOME/inbox (a source tree as a folder, or a .parquet /
+  .jsonl file of Stack-style rows) is registered in sources.yaml; every registered source that is not a partition
+  yet becomes one, and a generate + curate run is requested for it. The built-in `stdlib` partition is added
+  without a run (500 seeds with the offline teacher take hours; start it from the UI or `crucible generate`).
+- `nightly_generation` STOPPED: at 02:00 UTC a new round partition per source in CRUCIBLE_NIGHTLY_SOURCES (default
+  `stdlib`), e.g. `stdlib~20261123`, which draws seeds the source's earlier partitions have not used. Off by
+  default because every night spends teacher compute; turn it on in the UI.
+"""
+
+import os
+import re
+import time
+from pathlib import Path
+
+import dagster as dg
+
+from assets.partitions import DEFAULT_SOURCE, SEED_SOURCE, round_partition, seed_source_partitions
+from assets.seed_sources import SourceError, load_sources, register_source
+from resources.home import crucible_home
+
+GENERATE, CURATE, DATASETS, PUBLISH = "generate", "curate", "datasets", "publish"
+INBOX_MIN_AGE_S = 10  # an inbox entry changed more recently than this may still be copying in: next tick
+INBOX_DATA_FILES = {".parquet": "parquet", ".jsonl": "json", ".json": "json"}
+# Licence files of dropped source trees: a few unambiguous phrases -> SPDX id. No library maps licence texts to SPDX
+# offline with a small footprint; a tree whose licence is not recognised gets none and its seeds are dropped by the
+# licence filter (with the reason), unless its source.yaml names one.
+LICENSE_PHRASES = [
+    ("Apache License", "Apache-2.0"), ("MIT License", "MIT"), ("Permission is hereby granted, free of charge", "MIT"),
+    ("Redistribution and use in source and binary forms", "BSD-3-Clause"), ("Mozilla Public License", "MPL-2.0"),
+    ("PYTHON SOFTWARE FOUNDATION LICENSE", "PSF-2.0"), ("This is free and unencumbered software", "Unlicense"),
+    ("ISC License", "ISC"),
+]
+
+generate_job = dg.define_asset_job(
+    "generate", dg.AssetSelection.groups(GENERATE), partitions_def=seed_source_partitions,
+    description="Seeds -> OSS-Instruct problems -> verified dialogues for one seed source.")
+curate_job = dg.define_asset_job(
+    "curate", dg.AssetSelection.groups(CURATE), partitions_def=seed_source_partitions,
+    description="Dedup and decontamination of one seed source's dialogues.")
+ingest_job = dg.define_asset_job(
+    "generate_and_curate", dg.AssetSelection.groups(GENERATE, CURATE), partitions_def=seed_source_partitions,
+    description="A seed source end to end up to its decontaminated dialogues (the sensor and schedule run this).")
+dataset_job = dg.define_asset_job(
+    "dataset", dg.AssetSelection.groups(DATASETS) | dg.AssetSelection.assets("hub_dataset"),
+    description="The SFT dataset over every curated source, its card, and its Hub staging or upload.")
+
+
+def source_name(path: Path) -> str:
+    """A partition-safe name for an inbox entry: lowercase letters, digits, - and _."""
+    stem = path.name if path.is_dir() else path.name.split(".")[0]
+    return re.sub(r"[^a-z0-9_-]+", "-", stem.lower()).strip("-") or "source"
+
+
+def detect_license(tree: Path) -> str | None:
+    for candidate in sorted(tree.glob("*")):
+        if candidate.is_file() and candidate.name.upper().startswith(("LICENSE", "LICENCE", "COPYING")):
+            text = candidate.read_text(errors="replace")[:5000]
+            for phrase, spdx in LICENSE_PHRASES:
+                if phrase.lower() in text.lower():
+                    return spdx
+    return None
+
+
+def inbox_entry(path: Path) -> dict | None:
+    """The sources.yaml entry for an inbox folder or data file (None for anything else)."""
+    if path.is_dir():
+        entry = {"kind": "local", "path": str(path.resolve())}
+        license_id = detect_license(path)
+        if license_id:
+            entry["license"] = license_id
+        overrides = path / "source.yaml"
+        if overrides.is_file():
+            import yaml
+
+            entry.update(yaml.safe_load(overrides.read_text()) or {})
+            entry["exclude"] = list(entry.get("exclude") or []) + ["source.yaml"]
+        return entry
+    builder = INBOX_DATA_FILES.get(path.suffix.lower())
+    return {"kind": "hf", "dataset": builder, "data_files": [str(path.resolve())]} if builder else None
+
+
+def _settled(path: Path, now: float) -> bool:
+    """Nothing in the entry changed in the last INBOX_MIN_AGE_S seconds."""
+    newest = max([path.stat().st_mtime] + ([p.stat().st_mtime for p in path.rglob("*")] if path.is_dir() else []))
+    return now - newest >= INBOX_MIN_AGE_S
+
+
+def register_inbox(inbox: Path, now: float | None = None) -> list[str]:
+    """Register every settled, unregistered inbox entry as a source; returns the new names."""
+    if not inbox.is_dir():
+        return []
+    now = time.time() if now is None else now
+    known = load_sources()
+    added = []
+    for path in sorted(inbox.iterdir()):
+        if path.name.startswith(".") or not _settled(path, now):
+            continue
+        name, entry = source_name(path), inbox_entry(path)
+        if entry is None or name in known:
+            continue
+        register_source(entry, name)
+        known[name] = entry
+        added.append(name)
+    return added
+
+
+def plan_new_sources(existing: set[str], inbox: Path, now: float | None = None) -> tuple[list[str], list[str]]:
+    """(partitions to add, partitions to run): registered sources that are not partitions yet. The built-in
+    stdlib is added without a run."""
+    register_inbox(inbox, now)
+    new = [name for name in load_sources() if name not in existing]
+    return new, [name for name in new if name != DEFAULT_SOURCE]
+
+
+@dg.sensor(job=ingest_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
+           description="New seed sources (inbox drops, sources.yaml entries) become partitions with a generate + "
+                       "curate run.")
+def seed_source_sensor(context: dg.SensorEvaluationContext):
+    existing = set(context.instance.get_dynamic_partitions(SEED_SOURCE))
+    try:
+        new, to_run = plan_new_sources(existing, crucible_home() / "inbox")
+    except SourceError as err:
+        return dg.SkipReason(f"sources file problem: {err}")
+    if not new:
+        return dg.SkipReason(f"no new seed sources (inbox: {crucible_home() / 'inbox'})")
+    return dg.SensorResult(
+        run_requests=[dg.RunRequest(partition_key=name, run_key=f"new-source:{name}") for name in to_run],
+        dynamic_partitions_requests=[seed_source_partitions.build_add_request(new)],
+    )
+
+
+def nightly_sources() -> list[str]:
+    return [s.strip() for s in os.environ.get("CRUCIBLE_NIGHTLY_SOURCES", DEFAULT_SOURCE).split(",") if s.strip()]
+
+
+@dg.schedule(job=ingest_job, cron_schedule="0 2 * * *", execution_timezone="UTC",
+             default_status=dg.DefaultScheduleStatus.STOPPED,
+             description="A new round partition per nightly source (CRUCIBLE_NIGHTLY_SOURCES), generated and "
+                         "curated.")
+def nightly_generation(context: dg.ScheduleEvaluationContext):
+    registered = load_sources()
+    unknown = [s for s in nightly_sources() if s not in registered]
+    if unknown:
+        return dg.SkipReason(f"CRUCIBLE_NIGHTLY_SOURCES names unregistered sources {unknown}; register them in "
+                             f"sources.yaml")
+    day = context.scheduled_execution_time.strftime("%Y%m%d")
+    keys = [round_partition(s, day) for s in nightly_sources()]
+    # Schedules cannot return partition requests (sensors can); adding them here is idempotent.
+    new = [k for k in keys if k not in set(context.instance.get_dynamic_partitions(SEED_SOURCE))]
+    if new:
+        context.instance.add_dynamic_partitions(SEED_SOURCE, new)
+    return [dg.RunRequest(partition_key=k, run_key=f"nightly:{k}") for k in keys]
