@@ -34,14 +34,19 @@ LICENSE_PHRASES = [
     ("ISC License", "ISC"),
 ]
 
+# Runs that call the teacher carry this tag, so a deployment's run queue can cap how many hit one server at once
+# (deploy/docker/dagster.yaml, deploy/k8s/dagster.yaml).
+TEACHER_TAG = {"crucible/teacher": "true"}
+
 generate_job = dg.define_asset_job(
-    "generate", dg.AssetSelection.groups(GENERATE), partitions_def=seed_source_partitions,
+    "generate", dg.AssetSelection.groups(GENERATE), partitions_def=seed_source_partitions, tags=TEACHER_TAG,
     description="Seeds -> OSS-Instruct problems -> verified dialogues for one seed source.")
 curate_job = dg.define_asset_job(
     "curate", dg.AssetSelection.groups(CURATE), partitions_def=seed_source_partitions,
     description="Dedup and decontamination of one seed source's dialogues.")
 ingest_job = dg.define_asset_job(
     "generate_and_curate", dg.AssetSelection.groups(GENERATE, CURATE), partitions_def=seed_source_partitions,
+    tags=TEACHER_TAG,
     description="A seed source end to end up to its decontaminated dialogues (the sensor and schedule run this).")
 dataset_job = dg.define_asset_job(
     "dataset", dg.AssetSelection.groups(DATASETS) | dg.AssetSelection.assets("hub_dataset"),
