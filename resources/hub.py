@@ -51,9 +51,9 @@ def staging_dir(kind: str, name: str) -> Path:
     return crucible_home() / "hub" / f"{kind}s" / name
 
 
-def stage_folder(source: Path, kind: str, name: str) -> Path:
-    """Copy `source` to the staging folder for (kind, name), replacing an earlier staging of it (atomically: the
-    copy is made beside it and renamed in place)."""
+def stage_folder(source: Path, kind: str, name: str, ignore: tuple[str, ...] = ()) -> Path:
+    """Copy `source` (less files matching `ignore` globs) to the staging folder for (kind, name), replacing an
+    earlier staging of it (atomically: the copy is made beside it and renamed in place)."""
     source = Path(source)
     if not source.is_dir():
         raise HubError(f"cannot stage {kind} {name!r}: {source} is not a folder; materialize it first")
@@ -61,13 +61,23 @@ def stage_folder(source: Path, kind: str, name: str) -> Path:
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
-    shutil.copytree(source, tmp)
+    shutil.copytree(source, tmp, ignore=shutil.ignore_patterns(*ignore) if ignore else None)
     old = dest.with_name(f".{dest.name}.{os.getpid()}.old")
     if dest.exists():
         os.replace(dest, old)
     os.replace(tmp, dest)
     shutil.rmtree(old, ignore_errors=True)
     return dest
+
+
+def load_card(card_class, readme: Path, remedy: str):
+    """A DatasetCard or ModelCard from README.md, or HubError naming the file and what to do."""
+    if not readme.is_file():
+        raise HubError(f"{readme.parent}: no README.md ({card_class.__name__}); {remedy}")
+    try:
+        return card_class.load(readme)
+    except Exception as err:  # huggingface_hub raises ValueError/yaml errors for bad front matter
+        raise HubError(f"{readme}: the card does not parse: {str(err).splitlines()[0]}") from err
 
 
 def validate_dataset_folder(folder: Path) -> DatasetCheck:
@@ -78,13 +88,7 @@ def validate_dataset_folder(folder: Path) -> DatasetCheck:
 
     folder = Path(folder)
     readme = folder / "README.md"
-    if not readme.is_file():
-        raise HubError(f"{folder}: no README.md (dataset card); rematerialize sft_dataset")
-    try:
-        card = DatasetCard.load(readme)
-    except Exception as err:  # huggingface_hub raises ValueError/yaml errors for bad front matter
-        raise HubError(f"{readme}: the card does not parse: {str(err).splitlines()[0]}") from err
-    data = card.data.to_dict()
+    data = load_card(DatasetCard, readme, "rematerialize sft_dataset").data.to_dict()
     configs = data.get("configs") or []
     if not configs:
         raise HubError(f"{readme}: the front matter names no configs; the Hub would not know the splits")
@@ -116,6 +120,22 @@ def _quiet_datasets():
     finally:
         if was_enabled:
             ds_logging.enable_progress_bar()
+
+
+def validate_model_folder(folder: Path) -> dict:
+    """A checkpoint the Hub and transformers can use: a model card that parses, config.json (or a PEFT adapter's
+    adapter_config.json), weights and a tokenizer. Returns the card's front matter; raises HubError (one line)."""
+    from huggingface_hub import ModelCard
+
+    folder = Path(folder)
+    card = load_card(ModelCard, folder / "README.md", "retrain or write one")
+    if not ((folder / "config.json").is_file() or (folder / "adapter_config.json").is_file()):
+        raise HubError(f"{folder}: no config.json or adapter_config.json; not a model folder")
+    if not any(folder.glob("*.safetensors")) and not any(folder.glob("*.bin")):
+        raise HubError(f"{folder}: no weights (*.safetensors)")
+    if not any((folder / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json")):
+        raise HubError(f"{folder}: no tokenizer files")
+    return card.data.to_dict()
 
 
 def folder_size(folder: Path) -> tuple[int, int]:
@@ -161,10 +181,11 @@ class HubPublisher(dg.ConfigurableResource):
         validate_dataset_folder(staged)
         return self._publish(staged, DATASET, self.dataset_repo, message or f"Crucible dataset {name}")
 
-    def publish_folder(self, folder: Path, kind: str, name: str, repo_id: str | None,
-                       message: str) -> PublishResult:
-        """Stage and (when configured) upload a folder the caller has validated, e.g. a model checkpoint."""
-        return self._publish(stage_folder(folder, kind, name), kind, repo_id, message)
+    def publish_model(self, folder: Path, name: str, message: str | None = None) -> PublishResult:
+        """A checkpoint folder, without the trainer's intermediate checkpoint-N folders."""
+        staged = stage_folder(folder, MODEL, name, ignore=("checkpoint-*",))
+        validate_model_folder(staged)
+        return self._publish(staged, MODEL, self.model_repo, message or f"Crucible model {name}")
 
     def _publish(self, staged: Path, kind: str, repo_id: str | None, message: str) -> PublishResult:
         files, size = folder_size(staged)
