@@ -109,20 +109,27 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     import os
+    import time
 
-    from assets.dataset_run import run_datasets
+    from assets.downstream_run import run_datasets, run_models
+    from assets.evaluation import EvalConfig
     from assets.generation_run import run_generation
+    from assets.training import TrainConfig
     from eval.sandbox_demo import run_sandbox_demo
-    from resources.hub import HubPublisher
     from resources.embedder import Embedder
+    from resources.hub import HubPublisher
     from resources.llm import TeacherLLM
     from resources.local_llm import LocalTeacher, LocalTeacherError
     from resources.sandbox import Sandbox, SandboxUnavailable
 
     home = Path(args.home).resolve()
     os.environ["CRUCIBLE_HOME"] = str(home)
-    print("crucible demo 1/3: HumanEval's 164 canonical solutions (and their `return None` variants) in the "
-          "sandbox ...", flush=True)
+    started = time.monotonic()
+
+    def step(n: int, text: str) -> None:
+        print(f"crucible demo {n}/4 [{time.monotonic() - started:5.0f} s]: {text} ...", flush=True)
+
+    step(1, "HumanEval's 164 canonical solutions (and their `return None` variants) in the sandbox")
     try:
         result = run_sandbox_demo(home)
     except SandboxUnavailable as exc:
@@ -131,29 +138,40 @@ def cmd_demo(args: argparse.Namespace) -> int:
           f"{result['tasks_per_s']:.0f} programs/s; verdicts: {result['path']}", flush=True)
     if result["canonical"] != {"passed": 164}:
         return _fail("the sandbox failed canonical HumanEval solutions; see the verdicts file", 1)
-    print(f"crucible demo 2/3: {args.seeds} stdlib seeds -> problems -> verified dialogues -> dedup -> "
-          f"decontamination, with the bundled teacher ({args.teacher}; the first run assembles it) ...", flush=True)
+    step(2, f"{args.seeds} stdlib seeds -> problems -> verified dialogues -> dedup -> decontamination, with the "
+            f"bundled teacher ({args.teacher}; the first run assembles it)")
     teacher = TeacherLLM(local=LocalTeacher(model=args.teacher))
     try:
         summary = run_generation("stdlib", teacher, Sandbox(), seeds=args.seeds, embedder=Embedder())
     except (SandboxUnavailable, LocalTeacherError) as exc:
         return _fail(str(exc))
     print(json.dumps(summary, indent=2))
-    print("crucible demo 3/3: the SFT dataset (train/test split, dataset card) and its Hub staging ...", flush=True)
+    step(3, "the SFT dataset (train/test split, dataset card) and its Hub staging")
     dataset = run_datasets(HubPublisher())
     print(json.dumps(dataset, indent=2))
-    data = home / "data"
+    if not (dataset["rows"]["train"] or 0):
+        return _fail("no dialogue survived generation and curation, so there is nothing to train on; rerun with "
+                     "more --seeds", 1)
+    step(4, f"fine-tuning ({args.recipe}, {args.train_steps} steps), the checkpoint's Hub staging, HumanEval "
+            f"pass@1 on the first {args.eval_limit} problems, and the student/teacher comparison")
+    try:
+        models = run_models({"hub": HubPublisher(), "teacher": teacher, "sandbox": Sandbox()},
+                            TrainConfig(recipe=args.recipe, max_steps=args.train_steps),
+                            EvalConfig(limit=args.eval_limit, evaluate_base=False, evaluate_teacher=False))
+    except Exception as exc:  # a failed step: its one-line cause
+        return _fail(_root_cause(exc), 1)
+    print(json.dumps(models, indent=2))
     print(f"""
-Results (Parquet, one file per partition):
-  seeds              {data / 'seed_snippets'}
-  problems           {data / 'oss_instruct_problems'}   (rejects: {data / 'problem_rejects'})
-  verified dialogues {data / 'verified_dialogues'}   (rejects: {data / 'dialogue_rejects'})
-  clean dialogues    {data / 'decontaminated_dialogues'}
-  contamination      {data / 'contamination_report'}
-  SFT dataset        {dataset['release']}   (card: README.md there; Hub staging: {dataset['hub']['staged']})
-  catalog            duckdb {dataset['catalog']}   (a view per asset; or `crucible catalog --sql ...`)
-  plots              {home / 'reports'}
-Open the UI with `make ui` (http://127.0.0.1:3000); the run above is in its run history.""")
+Done in {time.monotonic() - started:.0f} s. Results:
+  tables (Parquet)   {home / 'data'}/<asset>/<partition>.parquet
+  catalog            .venv/bin/duckdb {dataset['catalog']}   (a view per asset; or `crucible catalog`)
+  SFT dataset        {dataset['release']}   (card: README.md there)
+  contamination      {home / 'data' / 'contamination_report'}   (and in the dataset card)
+  checkpoint         {models['checkpoint']}   (model card: README.md there)
+  scores             benchmark_scores in the catalog, e.g. crucible catalog --sql "SELECT model_role, mode, pass_at_1, ci95_low, ci95_high FROM benchmark_scores"
+  Hub staging        {dataset['hub']['staged']} and {models['hub_model']['staged']}
+  plots and reports  {home / 'reports'}
+Open the UI with `make ui` (http://127.0.0.1:3000): these runs are in its run history.""")
     return 0
 
 
@@ -213,7 +231,7 @@ def cmd_decontam(args: argparse.Namespace) -> int:
 def cmd_dataset(args: argparse.Namespace) -> int:
     import os
 
-    from assets.dataset_run import run_datasets
+    from assets.downstream_run import run_datasets
     from assets.datasets import SftConfig
     from resources.hub import HubPublisher
 
@@ -343,6 +361,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--home", default=".crucible", help="CRUCIBLE_HOME for the demo's outputs")
     demo.add_argument("--seeds", type=int, default=6, help="stdlib seeds to turn into dialogues")
     demo.add_argument("--teacher", default="qwen2.5-coder-1.5b", help="bundled teacher model or a GGUF path")
+    demo.add_argument("--recipe", default="cpu-smollm2", help="fine-tuning recipe (finetune/recipes)")
+    demo.add_argument("--train-steps", type=int, default=5, help="training steps")
+    demo.add_argument("--eval-limit", type=int, default=5, help="HumanEval problems to score the checkpoint on")
     demo.set_defaults(func=cmd_demo)
     return parser
 

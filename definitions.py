@@ -8,13 +8,25 @@ import os
 
 import dagster as dg
 
-from assets.automation import curate_job, dataset_job, generate_job, ingest_job, nightly_generation, seed_source_sensor
+from assets.automation import (
+    curate_job,
+    dataset_job,
+    evaluate_job,
+    evaluate_new_checkpoint,
+    generate_job,
+    ingest_job,
+    nightly_generation,
+    seed_source_sensor,
+    train_job,
+)
 from assets.datasets import sft_dataset
 from assets.decontamination import decontaminated_dialogues
 from assets.dedup import deduplicated_dialogues
 from assets.dialogues import verified_dialogues
 from assets.problems import oss_instruct_problems
-from assets.publishing import hub_dataset
+from assets.evaluation import benchmark_scores, teacher_selection
+from assets.publishing import hub_dataset, hub_model
+from assets.training import finetuned_checkpoint
 from assets.seeds import seed_snippets
 from resources.embedder import Embedder
 from resources.hub import HubPublisher
@@ -33,14 +45,14 @@ def _env(name: str, default=None, kind=str):
 
 defs = dg.Definitions(
     assets=[seed_snippets, oss_instruct_problems, verified_dialogues, deduplicated_dialogues,
-            decontaminated_dialogues, sft_dataset, hub_dataset],
+            decontaminated_dialogues, sft_dataset, hub_dataset, finetuned_checkpoint, hub_model, benchmark_scores, teacher_selection],
     # In-process: a run's steps share one process, so the teacher server, sandbox pool and embedder start once per
     # run instead of once per step (a small dataset run: ~5 s instead of ~23 s). Partitions run in parallel as
     # separate runs (see README "Past one machine").
     executor=dg.in_process_executor,
-    jobs=[generate_job, curate_job, ingest_job, dataset_job],
+    jobs=[generate_job, curate_job, ingest_job, dataset_job, train_job, evaluate_job],
     schedules=[nightly_generation],
-    sensors=[seed_source_sensor],
+    sensors=[seed_source_sensor, evaluate_new_checkpoint],
     resources={
         "io_manager": ParquetIOManager(),
         "sandbox": Sandbox(

@@ -5,6 +5,8 @@ Default statuses (set here, shown in the UI's Automation tab, switchable there):
   .jsonl file of Stack-style rows) is registered in sources.yaml; every registered source that is not a partition
   yet becomes one, and a generate + curate run is requested for it. The built-in `stdlib` partition is added
   without a run (500 seeds with the offline teacher take hours; start it from the UI or `crucible generate`).
+- `evaluate_new_checkpoint` RUNNING: every new finetuned_checkpoint materialization requests an `evaluate` run
+  (benchmark_scores with its default config, teacher_selection).
 - `nightly_generation` STOPPED: at 02:00 UTC a new round partition per source in CRUCIBLE_NIGHTLY_SOURCES (default
   `stdlib`), e.g. `stdlib~20261123`, which draws seeds the source's earlier partitions have not used. Off by
   default because every night spends teacher compute; turn it on in the UI.
@@ -21,7 +23,8 @@ from assets.partitions import DEFAULT_SOURCE, SEED_SOURCE, round_partition, seed
 from assets.seed_sources import SourceError, load_sources, register_source
 from resources.home import crucible_home
 
-GENERATE, CURATE, DATASETS, PUBLISH = "generate", "curate", "datasets", "publish"
+GENERATE, CURATE, DATASETS, PUBLISH, TRAIN, EVALUATE = ("generate", "curate", "datasets", "publish", "train",
+                                                      "evaluate")
 INBOX_MIN_AGE_S = 10  # an inbox entry changed more recently than this may still be copying in: next tick
 INBOX_DATA_FILES = {".parquet": "parquet", ".jsonl": "json", ".json": "json"}
 # Licence files of dropped source trees: a few unambiguous phrases -> SPDX id. No library maps licence texts to SPDX
@@ -51,6 +54,15 @@ ingest_job = dg.define_asset_job(
 dataset_job = dg.define_asset_job(
     "dataset", dg.AssetSelection.groups(DATASETS) | dg.AssetSelection.assets("hub_dataset"),
     description="The SFT dataset over every curated source, its card, and its Hub staging or upload.")
+
+train_job = dg.define_asset_job(
+    "train", dg.AssetSelection.groups(TRAIN) | dg.AssetSelection.assets("hub_model"),
+    tags={"crucible/gpu": "true"},
+    description="Fine-tune on the SFT dataset (recipe in the run config) and stage or publish the checkpoint.")
+
+evaluate_job = dg.define_asset_job(
+    "evaluate", dg.AssetSelection.groups(EVALUATE), tags={"crucible/gpu": "true", **TEACHER_TAG},
+    description="Benchmark scores of the newest checkpoint, its base and the teacher; the student/teacher switch.")
 
 
 def source_name(path: Path) -> str:
@@ -135,6 +147,14 @@ def seed_source_sensor(context: dg.SensorEvaluationContext):
         run_requests=[dg.RunRequest(partition_key=name, run_key=f"new-source:{name}") for name in to_run],
         dynamic_partitions_requests=[seed_source_partitions.build_add_request(new)],
     )
+
+
+@dg.asset_sensor(asset_key=dg.AssetKey("finetuned_checkpoint"), job=evaluate_job,
+                 default_status=dg.DefaultSensorStatus.RUNNING,
+                 description="Each new checkpoint gets an evaluate run (benchmark scores, teacher selection).")
+def evaluate_new_checkpoint(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
+    return dg.RunRequest(run_key=f"evaluate:{asset_event.run_id}:{asset_event.timestamp}",
+                         tags={"crucible/checkpoint_run": asset_event.run_id})
 
 
 def nightly_sources() -> list[str]:

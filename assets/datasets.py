@@ -89,6 +89,16 @@ def release_dir(name: str, version: str) -> Path:
     return crucible_home() / "datasets" / name / version
 
 
+def release_folder(instance: dg.DagsterInstance, version: str) -> Path:
+    """The release folder of `version`: the one sft_dataset's latest materialization wrote (its `release`
+    metadata, which follows a renamed dataset), else the default name's."""
+    event = instance.get_latest_materialization_event(dg.AssetKey(SFT_DATASET))
+    entry = event.asset_materialization.metadata.get("release") if event and event.asset_materialization else None
+    if entry is not None and Path(entry.path).name == version:
+        return Path(entry.path)
+    return release_dir(SftConfig().name, version)
+
+
 def write_parquet(df: pl.DataFrame, path: Path) -> None:
     """Plain Arrow types (string, list) rather than polars' large ones, which every Parquet reader and the Hub
     viewer handle."""

@@ -57,6 +57,17 @@ def bar_png(counts: dict, title: str, xlabel: str, ylabel: str = "rows") -> byte
     return _png(fig, plt)
 
 
+def line_png(xs: list, ys: list, title: str, xlabel: str, ylabel: str) -> bytes:
+    plt = _figure()
+    fig, ax = plt.subplots(figsize=(5, 3.2), dpi=100)
+    ax.plot(xs, ys, marker="." if len(xs) < 50 else None)
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=9)
+    ax.grid(alpha=0.3)
+    return _png(fig, plt)
+
+
 def png_metadata(png: bytes, path: Path, alt: str) -> dg.MetadataValue:
     """Write `png` to `path` and return it as inline markdown (plus the file's path) for asset metadata."""
     path.parent.mkdir(parents=True, exist_ok=True)

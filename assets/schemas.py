@@ -155,3 +155,59 @@ SFT = {
     "completion_tokens": pl.Int64,
     "dataset_version": pl.Utf8,  # the fingerprint of this dataset: rows and split settings
 }
+
+# Fine-tuned checkpoints (assets/training.py): one row per training run.
+CHECKPOINTS = {
+    "checkpoint": pl.Utf8,  # the folder: model, tokenizer, README.md (model card), training_summary.json
+    "model_name": pl.Utf8,
+    "recipe": pl.Utf8,
+    "recipe_fingerprint": pl.Utf8,
+    "method": pl.Utf8,  # full | lora
+    "base_model": pl.Utf8,
+    "dataset_version": pl.Utf8,
+    "dataset_fingerprint": pl.Utf8,  # sha256 of the Parquet files trained on
+    "steps": pl.Int64,
+    "train_rows": pl.Int64,
+    "final_loss": pl.Float64,
+    "eval_loss": pl.Float64,  # on the test split, when the recipe evaluates at the end
+    "tokens_seen": pl.Int64,
+    "tokens_per_second": pl.Float64,
+    "wall_seconds": pl.Float64,
+    "device": pl.Utf8,
+    "precision": pl.Utf8,
+    "created_at": pl.Utf8,
+}
+
+# Benchmark scores (assets/evaluation.py): one row per (model, benchmark, mode) evaluation.
+SCORES = {
+    "model_role": pl.Utf8,  # checkpoint | base | teacher
+    "model": pl.Utf8,  # folder, bundled:<name>, or a served model name
+    "model_sha256": pl.Utf8,
+    "backend": pl.Utf8,  # transformers | openai | bundled
+    "benchmark": pl.Utf8,
+    "mode": pl.Utf8,  # single | exec_feedback | human_feedback
+    "pass_at_1": pl.Float64,
+    "ci95_low": pl.Float64,  # bootstrap over problems
+    "ci95_high": pl.Float64,
+    "tasks": pl.Int64,
+    "samples": pl.Int64,
+    "pass_at_1_by_round": pl.Utf8,  # JSON list: after the first answer and each feedback round
+    "fingerprint": pl.Utf8,  # what decided the answers (model, decoding, prompts, mode, seed)
+    "manifest": pl.Utf8,  # JSON: model, backend, prompts, decoding, sandbox limits, package versions, seed, times
+    "checkpoint": pl.Utf8,  # the checkpoint this evaluation round was for
+    "dataset_version": pl.Utf8,
+    "created_at": pl.Utf8,
+}
+
+# The self-learning switch (assets/evaluation.py): student vs teacher on the SFT test split.
+SELECTION = {
+    "student": pl.Utf8,
+    "teacher": pl.Utf8,
+    "student_pass_rate": pl.Float64,
+    "teacher_pass_rate": pl.Float64,
+    "test_rows": pl.Int64,
+    "selected": pl.Utf8,  # student | teacher
+    "next_teacher": pl.Utf8,  # the model that generates the next round
+    "dataset_version": pl.Utf8,
+    "created_at": pl.Utf8,
+}

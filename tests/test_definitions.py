@@ -16,7 +16,22 @@ def test_definitions_load():
     keys = {key.to_user_string() for key in repo.asset_graph.get_all_asset_keys()}
     assert {"seed_snippets", "seed_rejects", "oss_instruct_problems", "problem_rejects", "verified_dialogues",
             "dialogue_rejects", "deduplicated_dialogues", "dedup_rejects", "decontaminated_dialogues",
-            "contamination_report"} <= keys
+            "contamination_report", "sft_dataset", "hub_dataset", "finetuned_checkpoint", "hub_model",
+            "benchmark_scores", "teacher_selection"} <= keys
+
+
+def test_one_connected_lineage_from_seeds_to_the_hub_and_scores():
+    graph = definitions.defs.get_repository_def().asset_graph
+    downstream = {dg.AssetKey("seed_snippets")}
+    frontier = list(downstream)
+    while frontier:
+        for child in graph.get(frontier.pop()).child_keys:
+            if child not in downstream:
+                downstream.add(child)
+                frontier.append(child)
+    names = {k.to_user_string() for k in downstream}
+    assert {"sft_dataset", "hub_dataset", "finetuned_checkpoint", "hub_model", "benchmark_scores",
+            "teacher_selection"} <= names
 
 
 def test_generation_assets_share_the_seed_source_partitions():
