@@ -127,6 +127,10 @@ def size_category(n: int) -> str:
     return next((label for bound, label in SIZE_CATEGORIES if n < bound), "n>10M")
 
 
+def present_splits(rows: dict[str, int]) -> list[str]:
+    return [split for split in ("train", "test") if rows.get(split)]
+
+
 def front_matter(stats: CardStats, pretty_name: str) -> dict:
     total = sum(stats.rows.values())
     return {
@@ -136,8 +140,9 @@ def front_matter(stats: CardStats, pretty_name: str) -> dict:
         "task_categories": ["text-generation"],
         "tags": ["code", "synthetic", "execution-verified", "multi-turn", "python"],
         "size_categories": [size_category(total)],
+        # Only splits with rows: an empty Parquet file is not a loadable split (Arrow refuses a 0-row batch).
         "configs": [{"config_name": "default", "data_files": [
-            {"split": split, "path": f"data/{split}-*.parquet"} for split in ("train", "test")]}],
+            {"split": split, "path": f"data/{split}-*.parquet"} for split in present_splits(stats.rows)]}],
     }
 
 
@@ -173,8 +178,8 @@ def render_card(stats: CardStats, pretty_name: str, plots: dict[str, str], repo_
     """The README.md text. `plots`: name -> path relative to the card (pass_rate, turns)."""
     meta = yaml.safe_dump(front_matter(stats, pretty_name), sort_keys=False, allow_unicode=True)
     total = sum(stats.rows.values())
-    load = (f'load_dataset("{repo_id}")' if repo_id else
-            'load_dataset("parquet", data_files={"train": "data/train-*.parquet", "test": "data/test-*.parquet"})')
+    files = ", ".join(f'"{s}": "data/{s}-*.parquet"' for s in present_splits(stats.rows))
+    load = f'load_dataset("{repo_id}")' if repo_id else f'load_dataset("parquet", data_files={{{files}}})'
     rates = [[k, f"{100 * r:.1f}%"] for k, r in enumerate(stats.pass_rate_by_turn, start=1)]
     parts = [
         f"---\n{meta}---\n",
@@ -191,7 +196,7 @@ def render_card(stats: CardStats, pretty_name: str, plots: dict[str, str], repo_
         "## Splits\n",
         _table(["split", "rows", "problems"], [[s, stats.rows[s], stats.problems[s]] for s in stats.rows]),
         "\nThe test split is held out by problem (a hash of the problem id), for comparing a student with its "
-        "teacher.\n",
+        "teacher" + ("" if stats.rows.get("test") else "; this release is too small to have one") + ".\n",
         "## Statistics\n",
         "### Turns per dialogue\n",
         _table(["assistant turns", "rows"], [[k, v] for k, v in stats.turns.items()]),

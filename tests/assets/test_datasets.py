@@ -263,3 +263,18 @@ def test_recorded_configs_expand_fingerprints(home):
     assert expanded["problems_fingerprint"]["config"] == {"a": 1}
     assert expanded["dialogues_fingerprint"] == "unknown0"
     assert json.loads((home / "configs" / f"{inner}.json").read_text())["stage"] == "oss_instruct_problems"
+
+
+def test_a_one_problem_dataset_has_only_a_train_split_that_loads_and_stages(home):
+    write_dialogues("stdlib", range(1))
+    result = materialize()
+    assert result.success and all(c.passed for c in result.get_asset_check_evaluations())
+    table = read_table("sft_dataset")
+    folder = release_dir("crucible-code-feedback", table["dataset_version"][0])
+    assert table["split"].to_list() == ["train"]
+    assert [p.name for p in (folder / "data").iterdir()] == ["train-00000-of-00001.parquet"]
+    card = DatasetCard.load(folder / "README.md")
+    assert card.data.configs[0]["data_files"] == [{"split": "train", "path": "data/train-*.parquet"}]
+    assert "too small to have one" in card.text
+    staged = home / "hub" / "datasets" / "crucible-code-feedback"
+    assert validate_dataset_folder(staged).splits == {"train": 1}
