@@ -168,7 +168,8 @@ Done in {time.monotonic() - started:.0f} s. Results:
   SFT dataset        {dataset['release']}   (card: README.md there)
   contamination      {home / 'data' / 'contamination_report'}   (and in the dataset card)
   checkpoint         {models['checkpoint']}   (model card: README.md there)
-  scores             benchmark_scores in the catalog, e.g. crucible catalog --sql "SELECT model_role, mode, pass_at_1, ci95_low, ci95_high FROM benchmark_scores"
+  scores             benchmark_scores in the catalog:
+                     crucible catalog --sql "SELECT model_role, mode, pass_at_1, ci95_low, ci95_high FROM benchmark_scores"
   Hub staging        {dataset['hub']['staged']} and {models['hub_model']['staged']}
   plots and reports  {home / 'reports'}
 Open the UI with `make ui` (http://127.0.0.1:3000): these runs are in its run history.""")

@@ -45,7 +45,8 @@ def _env(name: str, default=None, kind=str):
 
 defs = dg.Definitions(
     assets=[seed_snippets, oss_instruct_problems, verified_dialogues, deduplicated_dialogues,
-            decontaminated_dialogues, sft_dataset, hub_dataset, finetuned_checkpoint, hub_model, benchmark_scores, teacher_selection],
+            decontaminated_dialogues, sft_dataset, hub_dataset, finetuned_checkpoint, hub_model, benchmark_scores,
+            teacher_selection],
     # In-process: a run's steps share one process, so the teacher server, sandbox pool and embedder start once per
     # run instead of once per step (a small dataset run: ~5 s instead of ~23 s). Partitions run in parallel as
     # separate runs (see README "Past one machine").

@@ -98,21 +98,30 @@ def benchmark_scores(context: dg.AssetExecutionContext, config: EvalConfig, chec
 
     checkpoint = checkpoints.row(-1, named=True)
     rows = []
-    with sandbox_runner(sandbox.backend, sandbox.workers, sandbox.limits()) as runner:
-        for role, model, base_url in models_to_score(checkpoint, config, teacher):
-            backend = make_backend(model, base_url, Decoding(max_tokens=config.max_tokens),
-                                   api_key=teacher.api_key if role == "teacher" else None)
-            try:
-                for benchmark in config.benchmarks:
-                    for mode in config.modes:
-                        mode_config = ModeConfig(mode, config.rounds, 1, config.seed)
-                        report = evaluate(benchmark, backend, runner, mode_config, config.limit,
-                                          teacher=backend if mode == "human_feedback" else None)
-                        rows.append(score_row(role, model, report, checkpoint))
-                        context.log.info(f"{role} {Path(model).name} {benchmark}/{mode}: "
-                                         f"pass@1={report['pass@1']:.3f} ci95={(report.get('ci95') or {}).get('pass@1')}")
-            finally:
-                backend.close()
+    # The simulated user of human_feedback is the teacher, for every model scored (as a strong model plays the user
+    # in Code-Feedback's evaluation); started only when that mode is asked for.
+    user = make_backend(*teacher_spec(teacher), Decoding(max_tokens=300), api_key=teacher.api_key) \
+        if "human_feedback" in config.modes else None
+    try:
+        with sandbox_runner(sandbox.backend, sandbox.workers, sandbox.limits()) as runner:
+            for role, model, base_url in models_to_score(checkpoint, config, teacher):
+                backend = make_backend(model, base_url, Decoding(max_tokens=config.max_tokens),
+                                       api_key=teacher.api_key if role == "teacher" else None)
+                try:
+                    for benchmark in config.benchmarks:
+                        for mode in config.modes:
+                            report = evaluate(benchmark, backend, runner, ModeConfig(mode, config.rounds, 1,
+                                                                                     config.seed),
+                                              config.limit, teacher=user if mode == "human_feedback" else None)
+                            rows.append(score_row(role, model, report, checkpoint))
+                            ci = (report.get("ci95") or {}).get("pass@1")
+                            context.log.info(f"{role} {Path(model).name} {benchmark}/{mode}: "
+                                             f"pass@1={report['pass@1']:.3f} ci95={ci}")
+                finally:
+                    backend.close()
+    finally:
+        if user is not None:
+            user.close()
     card_scores(checkpoint["checkpoint"], rows)
     earlier = read_table(BENCHMARK_SCORES)
     table = pl.concat([frame(earlier.to_dicts(), SCORES) if len(earlier) else frame([], SCORES),

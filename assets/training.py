@@ -136,7 +136,8 @@ def finetuned_checkpoint(context: dg.AssetExecutionContext, config: TrainConfig,
     earlier = earlier.filter(pl.col("checkpoint") != str(folder)) if len(earlier) else frame([], CHECKPOINTS)
     table = pl.concat([frame(earlier.to_dicts(), CHECKPOINTS), frame([row], CHECKPOINTS)])
     yield dg.Output(table, metadata={"runs": len(table),
-        "checkpoint": dg.MetadataValue.path(str(folder)), "model_card": dg.MetadataValue.path(str(folder / "README.md")),
+        "checkpoint": dg.MetadataValue.path(str(folder)),
+        "model_card": dg.MetadataValue.path(str(folder / "README.md")),
         "recipe": row["recipe"], "base_model": str(row["base_model"]), "dataset_version": version,
         "steps": row["steps"], "final_loss": row["final_loss"], "tokens_per_second": row["tokens_per_second"],
         "wall_seconds": row["wall_seconds"], "device": str(row["device"]), "loss_curve": plot,

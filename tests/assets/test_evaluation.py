@@ -49,7 +49,8 @@ def test_scores_and_teacher_selection(tmp_path, monkeypatch):
     with StubServer(StubState(responder=CanonicalTeacher())) as server:
         resources = {"io_manager": ParquetIOManager(), "hub": HubPublisher(), "sandbox": Sandbox(workers=2),
                      "teacher": TeacherLLM(base_url=server.base_url, model="canonical")}
-        eval_config = {"limit": 3, "max_tokens": 48, "modes": ["single", "exec_feedback"], "rounds": 1}
+        eval_config = {"limit": 3, "max_tokens": 48, "modes": ["single", "exec_feedback", "human_feedback"],
+                       "rounds": 1}
         result = dg.materialize(assets, instance=instance, resources=resources, run_config={"ops": {
             "finetuned_checkpoint": {"config": {"recipe": "cpu-tiny", "max_steps": 2}},
             "benchmark_scores": {"config": eval_config},
@@ -59,9 +60,13 @@ def test_scores_and_teacher_selection(tmp_path, monkeypatch):
     scores = read_table("benchmark_scores")
     assert scores.schema == pl.Schema(SCORES)
     assert sorted(set(scores["model_role"])) == ["base", "checkpoint", "teacher"]
-    assert len(scores) == 6 and set(scores["mode"]) == {"single", "exec_feedback"}
+    assert len(scores) == 9 and set(scores["mode"]) == {"single", "exec_feedback", "human_feedback"}
     teacher = scores.filter(pl.col("model_role") == "teacher")
-    assert teacher["pass_at_1"].to_list() == [1.0, 1.0] and (teacher["tasks"] == 3).all()
+    assert teacher["pass_at_1"].to_list() == [1.0, 1.0, 1.0] and (teacher["tasks"] == 3).all()
+    # The simulated user was the teacher: its prompts reached the stub (the canonical teacher answers them too).
+    human = scores.filter((pl.col("model_role") == "checkpoint") & (pl.col("mode") == "human_feedback"))
+    human = human.row(0, named=True)
+    assert json.loads(human["manifest"])["generation"]["teacher"]["model"] == "canonical"
     for row in scores.to_dicts():
         manifest = json.loads(row["manifest"])
         assert manifest["sandbox"]["backend"] == "bwrap" and manifest["n_tasks"] == 3

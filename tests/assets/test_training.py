@@ -29,8 +29,8 @@ def home(tmp_path, monkeypatch):
 
 def materialize(instance, assets, train_config: dict, raise_on_error=True):
     """Materialize `assets`, loading sft_dataset (and the checkpoint table) from the store."""
-    return dg.materialize([sft_dataset, finetuned_checkpoint, benchmark_scores, hub_model], selection=assets, instance=instance,
-                          raise_on_error=raise_on_error,
+    return dg.materialize([sft_dataset, finetuned_checkpoint, benchmark_scores, hub_model], selection=assets,
+                          instance=instance, raise_on_error=raise_on_error,
                           resources={"io_manager": ParquetIOManager(), "hub": HubPublisher(),
                                      # benchmark_scores is not selected here; its resources are declared, not used
                                      "sandbox": Sandbox(), "teacher": TeacherLLM(base_url="http://127.0.0.1:9/v1")},
