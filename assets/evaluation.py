@@ -154,7 +154,7 @@ def scores_markdown(rows: list[dict]) -> str:
     return "\n".join(lines)
 
 
-def heldout_pass_rate(backend, rows: list[dict], runner, max_tokens: int) -> tuple[float, list[bool]]:
+def heldout_pass_rate(backend, rows: list[dict], runner) -> float:
     """Ask the model each held-out problem (the dialogue's first user turn) and run its code against the row's
     tests in the sandbox."""
     from eval.backends import GenRequest
@@ -163,8 +163,7 @@ def heldout_pass_rate(backend, rows: list[dict], runner, max_tokens: int) -> tup
     answers = backend.generate(requests)
     verdicts = runner.run_checked([(row["id"], extract_code(answer) or "", row["tests"])
                                    for row, answer in zip(rows, answers)])
-    passed = [v.passed for v in verdicts]
-    return (sum(passed) / len(passed) if passed else 0.0), passed
+    return sum(v.passed for v in verdicts) / len(verdicts) if verdicts else 0.0
 
 
 @dg.asset(ins={"checkpoints": dg.AssetIn(FINETUNED_CHECKPOINT), "sft": dg.AssetIn(SFT_DATASET)},
@@ -188,7 +187,7 @@ def teacher_selection(context: dg.AssetExecutionContext, config: EvalConfig, che
                 backend = make_backend(model, base_url, decoding,
                                        api_key=teacher.api_key if role == "teacher" else None)
                 try:
-                    rates[role], _ = heldout_pass_rate(backend, test, runner, config.max_tokens)
+                    rates[role] = heldout_pass_rate(backend, test, runner)
                 finally:
                     backend.close()
     selected = "student" if test and rates["student"] > rates["teacher"] else "teacher"

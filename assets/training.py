@@ -28,7 +28,6 @@ from resources.store import read_table
 
 FINETUNED_CHECKPOINT = "finetuned_checkpoint"
 TRAIN, GPU_TAG = "train", {"crucible/gpu": "true"}
-PROGRESS = re.compile(r"^\[train\] (.*)$")
 SAVED = re.compile(r"^\[save\] (?:merged )?model -> (.*)$")
 DONE_OUTPUT = re.compile(r"^\[done\] .* output=(.*)$")
 SUMMARY_FILE = "training_summary.json"
@@ -51,19 +50,11 @@ def train_command(config: TrainConfig, dataset_dir: Path) -> list[str]:
     return command
 
 
-def parse_progress(line: str) -> dict | None:
-    """`[train] step=3/5 loss=2.1 ...` -> {"step": "3/5", "loss": "2.1", ...}; None for other lines."""
-    match = PROGRESS.match(line.strip())
-    if not match:
-        return None
-    return dict(part.split("=", 1) for part in match.group(1).split() if "=" in part)
-
-
-def run_training(command: list[str], log, cwd: Path) -> tuple[int, list[dict], list[str], Path | None]:
-    """Run the trainer, logging each progress line as it comes; (exit code, progress records, stderr tail,
-    output folder the trainer announced)."""
+def run_training(command: list[str], log, cwd: Path) -> tuple[int, list[str], Path | None]:
+    """Run the trainer, logging each of its `[stage] ...` lines as it comes; (exit code, stderr tail, output folder
+    the trainer announced). The numbers themselves are read from training_summary.json afterwards."""
     env = {**os.environ, "PYTHONUNBUFFERED": "1", "CRUCIBLE_HOME": str(crucible_home().resolve())}
-    records, output = [], None
+    output = None
     with subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           bufsize=1) as proc:
         stderr_tail: list[str] = []
@@ -77,18 +68,14 @@ def run_training(command: list[str], log, cwd: Path) -> tuple[int, list[dict], l
         reader.start()
         for line in proc.stdout:
             line = line.rstrip()
-            record = parse_progress(line)
-            if record is not None:
-                records.append(record)
-                log.info(line)
-            elif line.startswith("["):  # [setup], [eval], [done], [save], [warn]
+            if line.startswith("["):  # [setup], [base], [train], [eval], [save], [done], [warn]
                 log.info(line)
             saved = SAVED.match(line) or DONE_OUTPUT.search(line)
             if saved:
                 output = Path(saved.group(1).strip())
         proc.wait()
         reader.join(timeout=10)
-    return proc.returncode, records, stderr_tail, output
+    return proc.returncode, stderr_tail, output
 
 
 def checkpoint_row(summary: dict, folder: Path, dataset_version: str, config: TrainConfig) -> dict:
@@ -117,7 +104,7 @@ def finetuned_checkpoint(context: dg.AssetExecutionContext, config: TrainConfig,
     dataset_dir = release_folder(context.instance, version)
     command = train_command(config, dataset_dir)
     context.log.info("training: " + " ".join(command))
-    code, records, stderr_tail, announced = run_training(command, context.log, Path(__file__).resolve().parents[1])
+    code, stderr_tail, announced = run_training(command, context.log, Path(__file__).resolve().parents[1])
     if code != 0:
         last = next((line for line in reversed(stderr_tail) if line.strip()), f"exit status {code}")
         raise dg.Failure(description=f"training with recipe {config.recipe} failed: {last}",

@@ -12,7 +12,7 @@ from assets.datasets import sft_dataset
 from assets.evaluation import benchmark_scores
 from assets.publishing import hub_model
 from assets.schemas import CHECKPOINTS
-from assets.training import finetuned_checkpoint, parse_progress
+from assets.training import finetuned_checkpoint
 from resources.hub import HubPublisher
 from resources.llm import TeacherLLM
 from resources.sandbox import Sandbox
@@ -35,12 +35,6 @@ def materialize(instance, assets, train_config: dict, raise_on_error=True):
                                      # benchmark_scores is not selected here; its resources are declared, not used
                                      "sandbox": Sandbox(), "teacher": TeacherLLM(base_url="http://127.0.0.1:9/v1")},
                           run_config={"ops": {"finetuned_checkpoint": {"config": train_config}}})
-
-
-def test_progress_lines_parse():
-    assert parse_progress("[train] step=3/5 loss=2.1000 lr=0.001 tok_per_s=812.4") == \
-        {"step": "3/5", "loss": "2.1000", "lr": "0.001", "tok_per_s": "812.4"}
-    assert parse_progress("[setup] base=x") is None
 
 
 @pytest.mark.slow
