@@ -113,10 +113,12 @@ def register_inbox(inbox: Path, now: float | None = None) -> list[str]:
     known = load_sources()
     added = []
     for path in sorted(inbox.iterdir()):
-        if path.name.startswith(".") or not _settled(path, now):
+        name = source_name(path)
+        # Registered entries are skipped before anything reads them: a large tree is walked once, not every tick.
+        if path.name.startswith(".") or name in known or not _settled(path, now):
             continue
-        name, entry = source_name(path), inbox_entry(path)
-        if entry is None or name in known:
+        entry = inbox_entry(path)
+        if entry is None:
             continue
         register_source(entry, name)
         known[name] = entry
