@@ -178,10 +178,21 @@ Open the UI with `make ui` (http://127.0.0.1:3000): these runs are in its run hi
 
 def cmd_decontam(args: argparse.Namespace) -> int:
     import logging
+    from contextlib import ExitStack
 
-    from assets.contamination import EXECUTION, LAYERS, BenchmarkIndex, DecontamSettings, scan, verdicts
+    from assets.contamination import (
+        EXECUTION,
+        LAYERS,
+        BenchmarkIndex,
+        DecontamSettings,
+        needs_solution,
+        scan,
+        verdicts,
+    )
+    from assets.solution_synthesis import solver_session
     from eval.benchmarks import load_benchmarks
     from resources.embedder import TextEmbedder
+    from resources.local_llm import LocalTeacherError
     from resources.sandbox import Limits, SandboxPool, SandboxUnavailable
 
     logging.basicConfig(level=logging.WARNING, format="crucible: %(message)s")
@@ -203,19 +214,33 @@ def cmd_decontam(args: argparse.Namespace) -> int:
         rows.append(row)
     try:
         settings = DecontamSettings(layers=layers)
-        pool = SandboxPool(args.backend, args.workers, Limits(timeout_s=settings.exec_timeout_s, memory_mb=512)) \
-            if EXECUTION in layers else None
-    except (SandboxUnavailable, ValueError) as exc:
-        return _fail(f"{exc} (or run without the execution layer: --layers ngram,embedding)")
-    try:
-        embedder = TextEmbedder()
-        index = BenchmarkIndex.for_settings(load_benchmarks(online=args.online), embedder.encode, settings)
-        found = scan(index, rows, settings, embedder.encode, pool.run_batch if pool else None)
-    except (FileNotFoundError, ValueError) as exc:
+    except ValueError as exc:
         return _fail(str(exc))
-    finally:
-        if pool:
-            pool.close()
+    unsolved = sum(needs_solution(row) for row in rows) if EXECUTION in layers else 0
+    with ExitStack() as stack:
+        try:
+            pool = None
+            if EXECUTION in layers:
+                pool = SandboxPool(args.backend, args.workers,
+                                   Limits(timeout_s=settings.exec_timeout_s, memory_mb=512))
+                stack.callback(pool.close)
+        except (SandboxUnavailable, ValueError) as exc:
+            return _fail(f"{exc} (or run without the execution layer: --layers ngram,embedding)")
+        solve = None
+        if unsolved and (args.solver_base_url or args.solver != "none"):
+            try:
+                solve = stack.enter_context(solver_session(args.solver_base_url, args.solver_model, args.solver))
+            except LocalTeacherError as exc:
+                return _fail(f"--solver {args.solver}: {exc} (or pass --solver none to judge the {unsolved} rows "
+                             "without a function by the text layers only)")
+            print(f"crucible decontam: {unsolved} rows have no function to run; {solve.client.model} writes one for "
+                  "each", file=sys.stderr)
+        try:
+            embedder = TextEmbedder()
+            index = BenchmarkIndex.for_settings(load_benchmarks(online=args.online), embedder.encode, settings)
+            found = scan(index, rows, settings, embedder.encode, pool.run_batch if pool else None, solve)
+        except (FileNotFoundError, ValueError) as exc:
+            return _fail(str(exc))
     args.output.parent.mkdir(parents=True, exist_ok=True)
     with args.output.open("w", encoding="utf-8") as out:
         for row, match in zip(rows, verdicts(len(rows), found)):
@@ -340,6 +365,12 @@ def build_parser() -> argparse.ArgumentParser:
                                "mbpp_plus (skipped with a logged reason when offline)")
     decontam.add_argument("--backend", choices=BACKENDS, default="bwrap", help="sandbox for the execution layer")
     decontam.add_argument("--workers", type=int, default=2)
+    decontam.add_argument("--solver", default="qwen2.5-coder-1.5b",
+                          help="bundled model that writes a function for rows without one, so the execution layer "
+                               "can judge them ('none': judge those rows by the text layers only)")
+    decontam.add_argument("--solver-base-url", default=None,
+                          help="an OpenAI-compatible server to use as the solver instead of a bundled model")
+    decontam.add_argument("--solver-model", default=None, help="model name on that server")
     decontam.set_defaults(func=cmd_decontam)
 
     from eval.cli import add_eval_parser

@@ -9,13 +9,16 @@ problem.
    The description catches copies and close rewordings; the prompt view separates paraphrases from near misses
    better (a near miss shares the description's topic but not the signature and examples) and doubles the
    recall on rows that have no solution at the same false-positive rate.
-3. execution: the row's solution, bound to the entry points of the top-k most similar items of fitting arity, run
-   against their tests in the sandbox, then, where it passed, next to the canonical solution on perturbed test
-   inputs (benchmark tests are few, and a different function can pass them by chance); passing both is
-   contamination whatever the wording.
+3. execution: the row's solution, bound to the entry points of the top-k most similar items (both views summed)
+   of fitting arity, run against their tests in the sandbox, then, where it passed, next to the canonical solution
+   on perturbed test inputs (benchmark tests are few, and a different function can pass them by chance); passing
+   both is contamination whatever the wording. A row without a runnable function (no solution, or a script that
+   reads stdin) gets one written for it by a solver model when `solve` is given (assets/solution_synthesis.py):
+   the text layers alone catch few paraphrases (recall ~0.4 at 1.5% false positives on the labelled set), while a
+   working function is evidence no rewording hides.
 
     index = BenchmarkIndex(load_benchmarks(), embedder.encode)
-    matches = scan(index, rows, settings, sandbox=pool)   # rows: dicts with id, instruction, solution (optional)
+    found = scan(index, rows, settings, embedder.encode, pool.run_batch, solve)  # rows: id, instruction, solution?
 """
 
 from __future__ import annotations
@@ -52,13 +55,18 @@ class DecontamSettings:
     P=0.970 R=0.400 FPR=0.015, 0.39 / 0.03 with the embedding thresholds chosen out of sample (5-fold, LOO)."""
 
     ngram_threshold: float = 0.5  # share of an item field's n-grams found in the row
-    embedding_threshold: float = 0.9  # cosine similarity, row problem text vs item description
+    embedding_threshold: float = 0.95  # cosine similarity, row problem text vs item description
     prompt_threshold: float = 0.73  # cosine similarity, row problem text vs item prompt (the second view)
     ngram_size: int = 10  # tokens (words and punctuation marks, lower-cased)
     ngram_min: int = 4  # item fields with fewer n-grams are too short to judge by overlap
     ngram_max_df: int = 3  # n-grams shared by more benchmark problems are boilerplate, not evidence
-    top_k: int = 10  # benchmark items whose tests the execution layer runs per row
-    agreement: float = 0.75  # share of perturbed inputs on which a passing function must match the canonical one
+    top_k: int = 20  # benchmark items whose tests the execution layer runs per row
+    agreement: float = 0.9  # share of perturbed inputs on which a passing function must match the canonical one
+    # A function the solver wrote counts only against the items closest in wording: among its first solver_top_k
+    # candidates, summed cosine (description + prompt views) >= solver_min_similarity.
+    solver_top_k: int = 15
+    solver_min_similarity: float = 0.7
+    solver_attempts: int = 2  # functions the solver writes per row at most (the first greedy, then sampled)
     exec_timeout_s: float = 5.0
     layers: tuple[str, ...] = LAYERS
 
@@ -69,8 +77,8 @@ class DecontamSettings:
         if not 0 < self.ngram_threshold <= 1 or not all(-1 <= t <= 1 for t in (self.embedding_threshold,
                                                                                 self.prompt_threshold)):
             raise ValueError("ngram_threshold must be in (0, 1], embedding_threshold and prompt_threshold in [-1, 1]")
-        if self.top_k < 1 or self.ngram_size < 1:
-            raise ValueError("top_k and ngram_size must be >= 1")
+        if min(self.top_k, self.ngram_size, self.solver_top_k, self.solver_attempts) < 1:
+            raise ValueError("top_k, ngram_size, solver_top_k and solver_attempts must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -82,7 +90,19 @@ class Match:
     benchmark: str
     task_id: str
     score: float  # n-gram: share of the item field's n-grams; embedding: cosine; execution: 1.0 (tests passed)
-    detail: str  # n-gram: the field matched; embedding: the view (description, prompt); execution: the function
+    detail: str  # n-gram: the field; embedding: the view (description, prompt); execution: the function, with
+    # " (synthesized)" when the solver wrote it
+
+
+@dataclass(frozen=True)
+class ExecutionHit:
+    """A row's function that passed a benchmark item's tests."""
+
+    item: int
+    function: str  # the binding's label: the function's name, and how its arguments were adapted
+    rank: int  # the item's place among the row's candidates (by summed similarity of both views)
+    similarity: float  # that summed similarity (description + prompt view cosines, so up to 2)
+    agreement: float  # share of perturbed inputs on which it matched the canonical solution (-1: check failed)
 
 
 @dataclass
@@ -92,7 +112,9 @@ class LayerScores:
     ngram: list[tuple[float, int, str]] = field(default_factory=list)  # (score, item, field)
     embedding: np.ndarray | None = None  # rows x items cosine similarities to the item descriptions
     embedding_prompt: np.ndarray | None = None  # rows x items cosine similarities to the item prompts
-    execution: list[tuple[int, str] | None] = field(default_factory=list)  # (item, function) of the first pass
+    execution_hits: list[list[ExecutionHit]] = field(default_factory=list)  # per row, every item its code passed
+    execution: list[ExecutionHit | None] = field(default_factory=list)  # per row, the hit that counts (settings)
+    synthesized: dict[int, str | None] = field(default_factory=dict)  # row -> the solver's code (None: no answer)
 
 
 def tokens(text: str | None) -> list[str]:
@@ -178,52 +200,92 @@ class BenchmarkIndex:
         picked = []
         for i in order:
             arity = self.arities[i]
-            if arity is None or any(f.accepts(arity) for f in solution.functions):
+            if arity is None or any(f.accepts(arity) or (arity >= 2 and f.accepts(arity - 1))
+                                    for f in solution.functions):
                 picked.append(int(i))
                 if len(picked) == top_k:
                     break
         return picked
 
 
-def _execution(index: BenchmarkIndex, rows: Sequence[dict], sims: np.ndarray, settings: DecontamSettings,
-               run_batch: Callable[[list[dict]], list]) -> list[tuple[int, str] | None]:
+def _execution(index: BenchmarkIndex, solutions: Sequence[str | None], sims: np.ndarray, settings: DecontamSettings,
+               run_batch: Callable[[list[dict]], list]) -> list[list[ExecutionHit]]:
     """Stage 1: the benchmark's tests against each fitting function of the row's solution (top_k items).
-    Stage 2, for what passed: agreement with the canonical solution on perturbed test inputs (weak tests)."""
-    programs, owners, parsed_rows = [], [], {}
-    for r, row in enumerate(rows):
-        parsed = parse_solution(row.get("solution"))
+    Stage 2, for what passed: agreement with the canonical solution on perturbed test inputs (weak tests).
+    Returns, per row, every (item, function) that passed the tests, best candidate rank first."""
+    programs, owners = [], []
+    for r, solution in enumerate(solutions):
+        parsed = parse_solution(solution)
         if parsed is None:
             continue
-        parsed_rows[r] = parsed
         for rank, i in enumerate(index.candidates(sims[r], parsed, settings.top_k)):
-            for fn, code in binding_programs(parsed, index.items[i], index.arities[i]):
-                programs.append({"id": f"tests:{r}:{i}:{fn}", "code": code, "timeout_s": settings.exec_timeout_s})
-                owners.append((r, rank, i, fn))
+            for binding, code in binding_programs(parsed, index.items[i], index.arities[i]):
+                programs.append({"id": f"tests:{r}:{i}:{binding.name}", "code": code,
+                                 "timeout_s": settings.exec_timeout_s})
+                owners.append((r, rank, i, binding))
     passed = [o for o, v in zip(owners, run_batch(programs) if programs else []) if v.passed]
     checks, check_owners = [], []
-    for r, rank, i, fn in passed:
+    for r, rank, i, binding in passed:
         inputs = perturbed_inputs(index.items[i])
         if inputs:
-            code = agreement_program(parsed_rows[r], fn, index.items[i], inputs)
-            checks.append({"id": f"agree:{r}:{i}:{fn}", "code": code, "timeout_s": settings.exec_timeout_s})
-            check_owners.append((r, rank, i, fn))
-    disagreed = set()
+            code = agreement_program(binding.solution, binding.name, index.items[i], inputs)
+            checks.append({"id": f"agree:{r}:{i}:{binding.name}", "code": code, "timeout_s": settings.exec_timeout_s})
+            check_owners.append((r, rank, i, binding))
+    agreed = {}
     for owner, verdict in zip(check_owners, run_batch(checks) if checks else []):
         counts = agreement(verdict.stdout) if verdict.passed else None
-        if counts is None or (counts[0] and counts[1] / counts[0] < settings.agreement):
-            disagreed.add(owner)
-    found: list[tuple[int, str] | None] = [None] * len(rows)
-    best_rank: list[int | None] = [None] * len(rows)
-    for r, rank, i, fn in passed:
-        if (r, rank, i, fn) not in disagreed and (best_rank[r] is None or rank < best_rank[r]):
-            found[r], best_rank[r] = (i, fn), rank
-    return found
+        agreed[owner] = -1.0 if counts is None else (counts[1] / counts[0] if counts[0] else 1.0)
+    hits: list[list[ExecutionHit]] = [[] for _ in solutions]
+    for r, rank, i, binding in passed:
+        hits[r].append(ExecutionHit(i, binding.label, rank, float(sims[r, i]),
+                                    agreed.get((r, rank, i, binding), 1.0)))
+    for row_hits in hits:
+        row_hits.sort(key=lambda h: h.rank)
+    return hits
+
+
+def execution_verdicts(scores: LayerScores, settings: DecontamSettings) -> list[ExecutionHit | None]:
+    """Per row, the best-ranked hit that counts under the settings: agreement with the canonical solution, and for
+    a function the solver wrote, also a benchmark item close in wording (a buggy synthesized function can collapse
+    into a simpler benchmark's function: "PascalCase to kebab-case" done wrong is `str.lower`, Mbpp/477)."""
+    out: list[ExecutionHit | None] = []
+    for r, row_hits in enumerate(scores.execution_hits):
+        synthesized = r in scores.synthesized
+        out.append(next((h for h in row_hits if h.agreement >= settings.agreement and (
+            not synthesized or (h.rank < settings.solver_top_k and h.similarity >= settings.solver_min_similarity))),
+            None))
+    return out
+
+
+def _synthesize(index: BenchmarkIndex, rows: Sequence[dict], scores: LayerScores, fused: np.ndarray,
+                settings: DecontamSettings, run_batch, solve) -> None:
+    """The solver writes functions for the rows without one, up to solver_attempts times (the first greedy, later
+    ones sampled) for rows whose earlier functions matched nothing; their hits join scores.execution_hits."""
+    pending = [r for r, row in enumerate(rows) if needs_solution(row)]
+    for attempt in range(settings.solver_attempts):
+        if not pending:
+            return
+        written = solve([rows[r].get("instruction") or "" for r in pending], attempt)
+        hits = _execution(index, written, fused[pending], settings, run_batch)
+        for r, code, row_hits in zip(pending, written, hits):
+            if code is not None or r not in scores.synthesized:
+                scores.synthesized[r] = code
+            scores.execution_hits[r] = sorted(scores.execution_hits[r] + row_hits, key=lambda h: h.rank)
+        verdicts = execution_verdicts(scores, settings)
+        pending = [r for r in pending if verdicts[r] is None]
+
+
+def needs_solution(row: dict) -> bool:
+    """True when the row has no function the execution layer could run (no solution, a syntax error, a script)."""
+    return parse_solution(row.get("solution")) is None
 
 
 def score_layers(index: BenchmarkIndex, rows: Sequence[dict], settings: DecontamSettings,
                  embed: Callable[[Sequence[str]], np.ndarray] | None = None,
-                 run_batch: Callable[[list[dict]], list] | None = None) -> LayerScores:
-    """Every enabled layer's best evidence for every row. rows: dicts with `instruction` and optional `solution`."""
+                 run_batch: Callable[[list[dict]], list] | None = None,
+                 solve: Callable[[list[str], int], list[str | None]] | None = None) -> LayerScores:
+    """Every enabled layer's best evidence for every row. rows: dicts with `instruction` and optional `solution`.
+    solve: (instructions, attempt) -> code (None where it has none); used for the rows `needs_solution` picks."""
     scores = LayerScores()
     if NGRAM in settings.layers:
         scores.ngram = [index.ngram_best(row_text(r.get("instruction"), r.get("solution"))) for r in rows]
@@ -237,7 +299,12 @@ def score_layers(index: BenchmarkIndex, rows: Sequence[dict], settings: Decontam
     if EXECUTION in settings.layers:
         if run_batch is None:
             raise ValueError("the execution layer needs the sandbox (a SandboxPool's or Sandbox's run_batch)")
-        scores.execution = _execution(index, rows, scores.embedding, settings, run_batch)
+        # Candidates by both views: either one alone misses the labelled item in its top 10 more often.
+        fused = scores.embedding + scores.embedding_prompt
+        scores.execution_hits = _execution(index, [r.get("solution") for r in rows], fused, settings, run_batch)
+        if solve is not None:
+            _synthesize(index, rows, scores, fused, settings, run_batch, solve)
+        scores.execution = execution_verdicts(scores, settings)
     return scores
 
 
@@ -261,17 +328,19 @@ def matches(index: BenchmarkIndex, scores: LayerScores, settings: DecontamSettin
                     found.append(Match(r, EMBEDDING, item.benchmark, item.task_id, round(float(sims[r, i]), 4),
                                        view))
                     break
-    for r, hit in enumerate(scores.execution if EXECUTION in settings.layers else ()):
+    for r, hit in enumerate(execution_verdicts(scores, settings) if EXECUTION in settings.layers else ()):
         if hit is not None:
-            item = index.items[hit[0]]
-            found.append(Match(r, EXECUTION, item.benchmark, item.task_id, 1.0, hit[1]))
+            item = index.items[hit.item]
+            detail = f"{hit.function} (synthesized)" if r in scores.synthesized else hit.function
+            found.append(Match(r, EXECUTION, item.benchmark, item.task_id, 1.0, detail))
     return sorted(found, key=lambda m: (m.row, LAYERS.index(m.layer)))
 
 
 def scan(index: BenchmarkIndex, rows: Sequence[dict], settings: DecontamSettings = DecontamSettings(),
          embed: Callable[[Sequence[str]], np.ndarray] | None = None,
-         run_batch: Callable[[list[dict]], list] | None = None) -> list[Match]:
-    return matches(index, score_layers(index, rows, settings, embed, run_batch), settings)
+         run_batch: Callable[[list[dict]], list] | None = None,
+         solve: Callable[[list[str], int], list[str | None]] | None = None) -> list[Match]:
+    return matches(index, score_layers(index, rows, settings, embed, run_batch, solve), settings)
 
 
 def verdicts(n_rows: int, found: Iterable[Match]) -> list[Match | None]:

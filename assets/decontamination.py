@@ -2,8 +2,9 @@
 
 Each row is scanned by three layers (assets/contamination.py): n-gram overlap with the benchmarks' prompts,
 solutions and tests; embedding similarity to the benchmarks' descriptions and prompts; and execution of the row's
-solution against the tests of the most similar benchmark items in the sandbox. A row any layer flags is removed, and the
-report keeps one line per (row, layer) with the benchmark, task id and score.
+solution against the tests of the most similar benchmark items in the sandbox (a row without a runnable function gets
+one from the teacher, started only if such a row exists). A row any layer flags is removed, and the report keeps one
+line per (row, layer) with the benchmark, task id and score.
 """
 
 import time
@@ -28,9 +29,11 @@ from assets.contamination import (
 from assets.dedup import DEDUPLICATED_DIALOGUES
 from assets.partitions import seed_source_partitions
 from assets.schemas import CONTAMINATION_REPORT, DIALOGUES, frame
+from assets.solution_synthesis import LazySolver
 from assets.table_checks import markdown_preview, schema_result, schema_specs, stage_outs
 from eval.benchmarks import DEFAULT_ONLINE, OFFLINE, load_benchmarks
 from resources.embedder import Embedder
+from resources.llm import TeacherLLM
 from resources.sandbox import Sandbox
 
 DECONTAMINATED_DIALOGUES = "decontaminated_dialogues"
@@ -54,6 +57,9 @@ class DecontamConfig(dg.Config):
                              description="Share of perturbed test inputs on which a function that passed a "
                                          "benchmark's tests must also match its canonical solution.")
     layers: list[str] = Field(default=list(LAYERS), description="Which of ngram, embedding, execution to apply.")
+    synthesize_missing: bool = Field(default=True,
+                                     description="Rows without a runnable function (no solution, or a stdin script) "
+                                                 "get one written by the teacher for the execution layer.")
     benchmarks: list[str] = Field(default=list(OFFLINE), description="Offline benchmarks (always available).")
     online_benchmarks: list[str] = Field(default=list(DEFAULT_ONLINE),
                                          description="Benchmarks loaded through `datasets` when reachable; skipped "
@@ -71,7 +77,7 @@ def report_rows(found: list[Match], ids: list[str], instructions: list[str], id_
 
 
 def decontaminate_table(df: pl.DataFrame, index: BenchmarkIndex, settings: DecontamSettings, embed, run_batch,
-                        id_column: str = "dialogue_id"):
+                        id_column: str = "dialogue_id", solve=None):
     """(clean rows, report rows, flagged ids) for any table with an id column, `instruction` and optional
     `solution`."""
     missing = [c for c in (id_column, "instruction") if c not in df.columns]
@@ -79,7 +85,7 @@ def decontaminate_table(df: pl.DataFrame, index: BenchmarkIndex, settings: Decon
         raise ValueError(f"the table has no {' or '.join(missing)} column; decontamination needs an id column "
                          f"({id_column}), `instruction` and optionally `solution`")
     rows = df.to_dicts()
-    found = scan(index, rows, settings, embed, run_batch)
+    found = scan(index, rows, settings, embed, run_batch, solve)
     ids = [str(r.get(id_column)) for r in rows]
     flagged = {ids[m.row] for m in found}
     clean = df.filter(~pl.col(id_column).cast(pl.Utf8).is_in(list(flagged))) if len(df) else df
@@ -101,14 +107,16 @@ def decontaminate_table(df: pl.DataFrame, index: BenchmarkIndex, settings: Decon
     ],
 )
 def decontaminated_dialogues(context: dg.AssetExecutionContext, config: DecontamConfig, dialogues,
-                             embedder: Embedder, sandbox: Sandbox):
+                             embedder: Embedder, sandbox: Sandbox, teacher: TeacherLLM):
     """Deduplicated dialogues of one seed source with benchmark problems removed."""
     started = time.monotonic()
     settings = config.settings()
     items = load_benchmarks(config.benchmarks, config.online_benchmarks)
     index = BenchmarkIndex.for_settings(items, embedder.encode, settings)
     run_batch = sandbox.run_batch if EXECUTION in settings.layers else None
-    clean, report, flagged = decontaminate_table(dialogues, index, settings, embedder.encode, run_batch)
+    solve = LazySolver(teacher.client) if run_batch and config.synthesize_missing else None
+    clean, report, flagged = decontaminate_table(dialogues, index, settings, embedder.encode, run_batch,
+                                                 solve=solve)
     clean = frame(clean.to_dicts(), DIALOGUES)
     report_df = frame(report, CONTAMINATION_REPORT)
     per_layer = Counter(f"{r['benchmark']}/{r['layer']}" for r in report)
@@ -122,6 +130,8 @@ def decontaminated_dialogues(context: dg.AssetExecutionContext, config: Decontam
                                              "embedding": settings.embedding_threshold,
                                              "embedding_prompt": settings.prompt_threshold, "top_k": settings.top_k,
                                              "agreement": settings.agreement, "layers": list(settings.layers)}),
+        "rows_given_a_synthesized_solution": solve.asked if solve else 0,
+        "synthesized_without_usable_code": solve.unanswered if solve else 0,
         "seconds": round(time.monotonic() - started, 1),
     }
     yield dg.Output(clean, output_name=DECONTAMINATED_DIALOGUES, metadata=metadata)

@@ -73,19 +73,52 @@ def entry_arity(item: BenchmarkItem) -> int | None:
     return None
 
 
-def binding_programs(solution: ParsedSolution, item: BenchmarkItem, arity: int | None,
-                     max_functions: int = 4) -> list[tuple[str, str]]:
-    """(function name, program) for each of the solution's functions that could stand in for the entry point."""
-    fits = [f for f in solution.functions if arity is None or f.accepts(arity)]
+@dataclass(frozen=True)
+class Binding:
+    """One way a solution's function can stand in for a benchmark's entry point."""
+
+    label: str  # what reports show: the function, and how its arguments were adapted
+    name: str  # the callable in `solution` that the entry point is aliased to
+    solution: ParsedSolution  # the solution's definitions, plus the adapter when there is one
+
+
+def bindings(solution: ParsedSolution, item: BenchmarkItem, arity: int | None,
+             max_functions: int = 4) -> list[Binding]:
+    """Every function of the solution that could stand in for the entry point, as called directly and, because a
+    rewording may order or trim parameters differently, adapted: two arguments swapped, or the last argument
+    dropped (MBPP often passes a list's length next to the list: `find_Max_Num(arr, n)`)."""
+    fits = [f for f in solution.functions if arity is None or f.accepts(arity) or (arity >= 2 and f.accepts(arity - 1))]
     # A function named like the entry point goes first; then the solution's order (helpers usually come first,
     # so the last definitions are tried too when there are more than max_functions).
     fits.sort(key=lambda f: f.name != item.entry_point)
     if len(fits) > max_functions:
         fits = fits[:1] + fits[-(max_functions - 1):]
-    programs = []
+    out = []
     for fn in fits:
-        alias = "" if fn.name == item.entry_point else f"\n{item.entry_point} = {fn.name}\n"
-        programs.append((fn.name, item.check_program(solution.code + alias)))
+        if arity is None or fn.accepts(arity):
+            out.append(Binding(fn.name, fn.name, solution))
+        if arity == 2 and fn.accepts(2):
+            adapter = f"__{fn.name}_swapped"
+            out.append(Binding(f"{fn.name} (arguments swapped)", adapter, _adapted(
+                solution, f"def {adapter}(a, b):\n    return {fn.name}(b, a)\n")))
+        if arity is not None and arity >= 2 and not fn.accepts(arity) and fn.accepts(arity - 1):
+            adapter = f"__{fn.name}_without_last"
+            out.append(Binding(f"{fn.name} (last argument dropped)", adapter, _adapted(
+                solution, f"def {adapter}(*args):\n    return {fn.name}(*args[:-1])\n")))
+    return out
+
+
+def _adapted(solution: ParsedSolution, adapter: str) -> ParsedSolution:
+    return ParsedSolution(f"{solution.code}\n\n\n{adapter}", solution.functions)
+
+
+def binding_programs(solution: ParsedSolution, item: BenchmarkItem, arity: int | None,
+                     max_functions: int = 4) -> list[tuple[Binding, str]]:
+    """(binding, program) for each binding: the program runs the benchmark's tests against it."""
+    programs = []
+    for binding in bindings(solution, item, arity, max_functions):
+        alias = "" if binding.name == item.entry_point else f"\n{item.entry_point} = {binding.name}\n"
+        programs.append((binding, item.check_program(binding.solution.code + alias)))
     return programs
 
 

@@ -1,16 +1,19 @@
 """Calibrate the decontamination thresholds on the hand-written labelled set (tests/data/decontam_labelled.jsonl).
 
-Scores every row once with each layer (n-gram, embedding, execution in the bwrap sandbox), then sweeps the
-thresholds and prints precision, recall and false-positive rate per layer and for the layers combined (a row is
-flagged when any layer fires). The embedding layer has two views of each benchmark item. The description
-threshold is chosen for the highest combined recall (ties: fewer false positives, then the higher threshold); the
-prompt threshold, which serves rows without a solution, on the text layers alone (as if no row had a solution) for
-the largest recall minus false-positive rate. Both are chosen within half the 5% false-positive goal in-sample, and
-    python benchmarks/calibrate_decontam.py [--precision bfloat16] [--no-exec] [--max-fpr 0.05] [--fit-fpr F]
-text-only and on the rows without a solution, which text to embed for a benchmark item, float32 vs bfloat16, whether
-the matched task is the labelled one, and the similarities that set the dedup embedding threshold.
+Scores every row once with each layer (n-gram, embedding, execution in the bwrap sandbox; rows without a function
+get one from the solver, the bundled model by default), and once more with every solution taken away ("bare": the
+solver writes them all, which is what `crucible decontam` sees for text-only input). Then it sweeps the thresholds
+and prints precision, recall and false-positive rate per layer and for the layers combined (a row is flagged when
+any layer fires). The embedding layer has two views of each benchmark item: the description threshold is chosen for
+the highest combined recall on the rows as given, the prompt threshold for recall minus false-positive rate on the
+bare rows, both within half the 5% false-positive goal in-sample, and both are checked out of sample (5-fold and
+leave-one-out). Also printed: recall by paraphrase distance, the misses and false positives, which text to embed for
+a benchmark item, float32 vs bfloat16, and the similarities that set the dedup embedding threshold.
 
-    python benchmarks/calibrate_decontam.py [--precision bfloat16] [--no-exec] [--max-fpr 0.05] [--fit-fpr F]
+    python benchmarks/calibrate_decontam.py [--precision bfloat16] [--no-exec] [--solver bundled|none]
+        [--solver-base-url URL --solver-model M] [--top-k K] [--max-fpr 0.05] [--fit-fpr F]
+
+The solver's answers are cached ($CRUCIBLE_HOME/cache/llm.sqlite): a second run takes about a minute.
 """
 
 from __future__ import annotations
@@ -19,13 +22,15 @@ import argparse
 import json
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from assets.contamination import BenchmarkIndex, DecontamSettings, score_layers  # noqa: E402
+from assets.contamination import BenchmarkIndex, DecontamSettings, execution_verdicts, score_layers  # noqa: E402
+from assets.solution_synthesis import solver_session  # noqa: E402
 from eval.benchmarks import load_benchmarks  # noqa: E402
 from resources.embedder import TextEmbedder  # noqa: E402
 
@@ -63,13 +68,14 @@ def choose(candidates: list[tuple], max_fpr: float) -> tuple | None:
 
 
 def fit_thresholds(ngram_flags: np.ndarray, emb: np.ndarray, prompt: np.ndarray, executed: np.ndarray,
-                   labels: np.ndarray, rows: np.ndarray, budget: float) -> tuple[float, float] | None:
+                   executed_bare: np.ndarray, labels: np.ndarray, rows: np.ndarray,
+                   budget: float) -> tuple[float, float] | None:
     """(description, prompt) thresholds chosen on `rows` within the false-positive budget.
 
-    The description threshold: the highest recall of all layers together (ties: fewer false positives, then the
-    higher threshold). The prompt threshold serves rows the execution layer cannot judge (no solution), so it is
-    chosen on the text layers alone, as if no row had a solution: the largest recall minus false-positive rate
-    (a threshold that buys one true positive with one false positive is not taken; ties: the higher threshold)."""
+    The description threshold: the highest recall of all layers on the rows as given (ties: fewer false positives,
+    then the higher threshold). The prompt threshold: on the rows with their solutions taken away (execution then
+    only has the solver's functions), the largest recall minus false-positive rate (a threshold that buys one true
+    positive with one false positive is not taken; ties: the higher threshold)."""
     lab = labels[rows]
     combos = []
     for b in EMBED_GRID:
@@ -80,32 +86,53 @@ def fit_thresholds(ngram_flags: np.ndarray, emb: np.ndarray, prompt: np.ndarray,
         return None
     best = None
     for c in PROMPT_GRID:
-        _, r, f = prf((ngram_flags | (emb >= pick[2]) | (prompt >= c))[rows], lab)
+        _, r, f = prf((ngram_flags | (emb >= pick[2]) | (prompt >= c) | executed_bare)[rows], lab)
         if f <= budget and (best is None or (round(r - f, 6), c) > best):
             best = (round(r - f, 6), c)
     return (pick[2], best[1]) if best else None
 
 
-def cross_validated(ngram_flags, emb, prompt, executed, labels, k: int, budget: float, seeds):
-    """Both thresholds chosen on the other folds and applied to the held-out one: (text-layer flags, all-layer
-    flags) per shuffle."""
+def cross_validated(ngram_flags, emb, prompt, executed, executed_bare, labels, k: int, budget: float, seeds):
+    """Both thresholds chosen on the other folds and applied to the held-out one: (flags with the solutions taken
+    away, flags on the rows as given) per shuffle."""
     n, out = len(labels), []
     for seed in seeds:
         order = np.random.default_rng(seed).permutation(n)
-        text, every = np.zeros(n, bool), np.zeros(n, bool)
+        bare, given = np.zeros(n, bool), np.zeros(n, bool)
         for fold in np.array_split(order, k):
-            b, c = fit_thresholds(ngram_flags, emb, prompt, executed, labels, np.setdiff1d(order, fold), budget) \
-                or (2.0, 2.0)
+            b, c = fit_thresholds(ngram_flags, emb, prompt, executed, executed_bare, labels,
+                                  np.setdiff1d(order, fold), budget) or (2.0, 2.0)
             flags = ngram_flags | (emb >= b) | (prompt >= c)
-            text[fold], every[fold] = flags[fold], (flags | executed)[fold]
-        out.append((text, every))
+            bare[fold], given[fold] = (flags | executed_bare)[fold], (flags | executed)[fold]
+        out.append((bare, given))
     return out
+
+
+def report_choice(pick, ngram_flags, emb, prompt, executed, executed_bare, labels, fit_fpr) -> None:
+    b, c = pick
+    text = ngram_flags | (emb >= b) | (prompt >= c)
+    print(f"  description >= {b}, prompt >= {c}: rows as given {fmt(*prf(text | executed, labels))}; solutions taken "
+          f"away {fmt(*prf(text | executed_bare, labels))}; text layers only {fmt(*prf(text, labels))}")
+    for name, k in (("5-fold, 10 shuffles", 5), ("leave-one-out", len(labels))):
+        cv = cross_validated(ngram_flags, emb, prompt, executed, executed_bare, labels, k, fit_fpr,
+                             seeds=range(10) if k < len(labels) else range(1))
+        line = []
+        for what, j in (("solutions taken away", 0), ("rows as given", 1)):
+            recall = np.mean([prf(flags[j], labels)[1] for flags in cv])
+            fpr = np.mean([prf(flags[j], labels)[2] for flags in cv])
+            line.append(f"{what} R={recall:.3f} FPR={fpr:.3f}")
+        print(f"  both thresholds chosen out of sample ({name}): " + "; ".join(line))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--precision", default="bfloat16", choices=("float32", "bfloat16"))
-    parser.add_argument("--no-exec", action="store_true", help="skip the execution layer (no sandbox)")
+    parser.add_argument("--no-exec", action="store_true", help="skip the execution layer (no sandbox, no solver)")
+    parser.add_argument("--solver", default="bundled", choices=("bundled", "none"),
+                        help="who writes functions for rows without one: the bundled model, or nobody")
+    parser.add_argument("--solver-base-url", default=None,
+                        help="an OpenAI-compatible server to use as the solver instead of the bundled model")
+    parser.add_argument("--solver-model", default=None)
     parser.add_argument("--max-fpr", type=float, default=0.05, help="the false-positive goal")
     parser.add_argument("--fit-fpr", type=float, default=None,
                         help="in-sample false-positive budget the thresholds are chosen within (default: half of "
@@ -127,25 +154,64 @@ def main() -> int:
     layers = ("ngram", "embedding") if args.no_exec else ("ngram", "embedding", "execution")
     settings = DecontamSettings(layers=layers, top_k=args.top_k)
     index = BenchmarkIndex.for_settings(items, embedder.encode, settings)
+    bare_rows = [{"instruction": r["instruction"]} for r in rows]  # the same problems, their solutions taken away
     start = time.monotonic()
-    pool = None
-    if not args.no_exec:
-        from resources.sandbox import Limits, SandboxPool
+    with ExitStack() as stack:
+        pool = solve = None
+        if not args.no_exec:
+            from resources.sandbox import Limits, SandboxPool
 
-        pool = SandboxPool("bwrap", workers=2, limits=Limits(timeout_s=settings.exec_timeout_s, memory_mb=512))
-    try:
-        scores = score_layers(index, rows, settings, embedder.encode, pool.run_batch if pool else None)
-    finally:
-        if pool:
-            pool.close()
+            pool = SandboxPool("bwrap", workers=2, limits=Limits(timeout_s=settings.exec_timeout_s, memory_mb=512))
+            stack.callback(pool.close)
+            if args.solver != "none" or args.solver_base_url:
+                solve = stack.enter_context(solver_session(args.solver_base_url, args.solver_model))
+        run_batch = pool.run_batch if pool else None
+        scores = score_layers(index, rows, settings, embedder.encode, run_batch, solve)
+        bare = score_layers(index, bare_rows, DecontamSettings(layers=("execution",), top_k=args.top_k),
+                            embedder.encode, run_batch, solve) if not args.no_exec else None
+    solver_note = "no solver" if solve is None else f"solver {solve.client.model}, {solve.unanswered} unanswered"
     print(f"scored {len(rows)} rows with {', '.join(layers)} in {time.monotonic() - start:.1f} s "
-          f"({args.precision} embeddings, execution top_k={settings.top_k})\n")
+          f"({args.precision} embeddings, execution top_k={settings.top_k}, {solver_note})\n")
 
     ngram = np.array([s for s, _, _ in scores.ngram])
     emb = best_score(scores.embedding)
     prompt = best_score(scores.embedding_prompt)
-    executed = np.array([hit is not None for hit in scores.execution]) if scores.execution else np.zeros(len(rows),
-                                                                                                         bool)
+    no_exec = np.zeros(len(rows), bool)
+
+    def executed_under(layer_scores, **rule) -> np.ndarray:
+        if layer_scores is None or not layer_scores.execution_hits:
+            return no_exec
+        verdicts = execution_verdicts(layer_scores, DecontamSettings(**{**settings.__dict__, **rule}))
+        return np.array([hit is not None for hit in verdicts])
+
+    fit_fpr = args.max_fpr / 2 if args.fit_fpr is None else args.fit_fpr
+    if scores.execution_hits:
+        # A function that passed a benchmark's tests must also agree with its canonical solution on perturbed
+        # inputs; the share required separates real rewordings (nearly all agree on every input) from functions
+        # that pass weak tests by coincidence.
+        print("execution layer by required agreement with the canonical solution on perturbed inputs")
+        for share in (0.5, 0.6, 0.75, 0.8, 0.85, 0.9, 0.95, 1.0):
+            print(f"  >= {share:.2f}: rows as given {fmt(*prf(executed_under(scores, agreement=share), labels))}; "
+                  f"bare {fmt(*prf(executed_under(bare, agreement=share), labels))}")
+    if bare is not None and bare.synthesized:
+        # The rule for the solver's functions: chosen on the bare rows (every function synthesized), the highest
+        # recall within the in-sample false-positive budget (ties: fewer false positives, then the stricter rule).
+        print("execution layer on the solver's functions (bare rows): item among the first K candidates with "
+              "summed similarity >= S")
+        rules = []
+        for k in (3, 5, 10, 15, 20):
+            line = []
+            for sim in (0.0, 0.6, 0.7, 0.8, 0.9):
+                _, r, f = prf(executed_under(bare, solver_top_k=k, solver_min_similarity=sim), labels)
+                rules.append((r, f, -k, sim))
+                line.append(f"S>={sim}: R={r:.3f} FPR={f:.3f}")
+            print(f"  K={k:<2} " + "  ".join(line))
+        best_rule = choose(rules, fit_fpr)
+        if best_rule:
+            print(f"  chosen within FPR <= {fit_fpr}: K={-best_rule[2]}, S>={best_rule[3]} "
+                  f"(defaults: K={defaults.solver_top_k}, S>={defaults.solver_min_similarity})")
+    executed = executed_under(scores)
+    executed_bare = executed_under(bare)
     print("n-gram layer (share of an item field's 10-grams found in the row)")
     for t in NGRAM_GRID:
         print(f"  >= {t:.2f}: {fmt(*prf(ngram >= t, labels))}")
@@ -157,59 +223,53 @@ def main() -> int:
         print(f"  >= {t:.2f}: {fmt(*prf(prompt >= t, labels))}")
     if scores.execution:
         p, r, f = prf(executed, labels)
-        r_sol = (executed & labels).sum() / max((labels & has_solution).sum(), 1)
-        print(f"execution layer: {fmt(p, r, f)}; recall among contaminated rows with a solution: {r_sol:.3f}")
+        own = labels & has_solution
+        r_sol = (executed & own).sum() / max(own.sum(), 1)
+        print(f"execution layer, rows as given (the solver writes for rows without a function): {fmt(p, r, f)}; "
+              f"recall among contaminated rows with their own solution: {r_sol:.3f}")
+        print(f"execution layer, every solution taken away (the solver writes all): {fmt(*prf(executed_bare, labels))}")
 
     # The n-gram layer exists for copies; on paraphrases it has no false positives anywhere on the grid, so its
     # default (the middle of that range) is kept. The embedding thresholds are chosen in-sample within half the
     # false-positive budget: chosen at the full budget they land above it out of sample (5-fold: 5.3-7.4%).
     a = defaults.ngram_threshold
-    fit_fpr = args.max_fpr / 2 if args.fit_fpr is None else args.fit_fpr
     every = np.arange(len(rows))
-    pick = fit_thresholds(ngram >= a, emb, prompt, executed, labels, every, fit_fpr)
-    print(f"\nchosen (ngram >= {a}; description for all layers' recall, prompt for the text layers' recall minus "
-          f"FPR; both within FPR <= {fit_fpr} in-sample, the goal being <= {args.max_fpr}):")
+    pick = fit_thresholds(ngram >= a, emb, prompt, executed, executed_bare, labels, every, fit_fpr)
+    print(f"\nchosen (ngram >= {a}; description for all layers' recall on the rows as given, prompt for recall minus "
+          f"FPR with the solutions taken away; both within FPR <= {fit_fpr} in-sample, the goal being "
+          f"<= {args.max_fpr}):")
     if pick is None:
         print("  no setting reaches that false-positive rate")
-        return 1
-    b, c = pick
-    text = (ngram >= a) | (emb >= b) | (prompt >= c)
-    print(f"  description >= {b}, prompt >= {c}: all layers {fmt(*prf(text | executed, labels))}; text layers only "
-          f"{fmt(*prf(text, labels))}")
-    for name, k in (("5-fold, 10 shuffles", 5), ("leave-one-out", len(rows))):
-        cv = cross_validated(ngram >= a, emb, prompt, executed, labels, k, fit_fpr,
-                             seeds=range(10) if k < len(rows) else range(1))
-        line = []
-        for what, j in (("text layers", 0), ("all layers", 1)):
-            recall = np.mean([prf(flags[j], labels)[1] for flags in cv])
-            fpr = np.mean([prf(flags[j], labels)[2] for flags in cv])
-            line.append(f"{what} R={recall:.3f} FPR={fpr:.3f}")
-        print(f"  both thresholds chosen out of sample ({name}): " + "; ".join(line))
+    else:
+        report_choice(pick, ngram >= a, emb, prompt, executed, executed_bare, labels, fit_fpr)
 
     d_ngram, d_emb, d_prompt = ngram >= defaults.ngram_threshold, emb >= defaults.embedding_threshold, \
         prompt >= defaults.prompt_threshold
     d_text = d_ngram | d_emb | d_prompt
-    d_flags = d_text | executed
+    d_flags, d_bare = d_text | executed, d_text | executed_bare
     print(f"\ndefaults in DecontamSettings (ngram >= {defaults.ngram_threshold}, description >= "
-          f"{defaults.embedding_threshold}, prompt >= {defaults.prompt_threshold}); text-only: the text layers as if "
-          f"no row had a solution; no-solution rows: the {int((~has_solution).sum())} rows that have none")
-    print(f"  {'layer':<26} {'all rows':<28} {'text-only':<28} no-solution rows")
-    for layer, fl, text_fl in (("ngram", d_ngram, d_ngram), ("embedding: description", d_emb, d_emb),
+          f"{defaults.embedding_threshold}, prompt >= {defaults.prompt_threshold}, agreement >= "
+          f"{defaults.agreement}, solver K={defaults.solver_top_k} S>={defaults.solver_min_similarity}; "
+          f"top_k {settings.top_k} in this run); "
+          f"bare: every row's solution taken away (the solver writes them all)")
+    print(f"  {'layer':<26} {'rows as given':<28} {'bare':<28} no-solution rows ({int((~has_solution).sum())})")
+    for layer, fl, bare_fl in (("ngram", d_ngram, d_ngram), ("embedding: description", d_emb, d_emb),
                                ("embedding: prompt", d_prompt, d_prompt),
                                ("embedding (either view)", d_emb | d_prompt, d_emb | d_prompt),
-                               ("execution", executed, np.zeros(len(rows), bool)), ("combined", d_flags, d_text)):
-        print(f"  {layer:<26} {fmt(*prf(fl, labels)):<28} {fmt(*prf(text_fl, labels)):<28} "
+                               ("execution", executed, executed_bare), ("text layers", d_text, d_text),
+                               ("combined", d_flags, d_bare)):
+        print(f"  {layer:<26} {fmt(*prf(fl, labels)):<28} {fmt(*prf(bare_fl, labels)):<28} "
               f"{fmt(*prf(fl[~has_solution], labels[~has_solution]))}")
-    for name_, fl in (("all layers", d_flags), ("text layers only", d_text)):
+    for name_, fl in (("rows as given", d_flags), ("bare", d_bare), ("text layers only", d_text)):
         by_distance: dict[str, list[bool]] = {}
         for row, flag in zip(rows, fl):
             if row["contaminated"]:
                 by_distance.setdefault(row["distance"], []).append(bool(flag))
         print(f"  recall by distance, {name_}: "
               + ", ".join(f"{k} {sum(v)}/{len(v)}" for k, v in sorted(by_distance.items())))
-    print(f"  missed: {[r['id'] for r, f in zip(rows, d_flags) if r['contaminated'] and not f]}")
-    print(f"  false positives: {[r['id'] for r, f in zip(rows, d_flags) if not r['contaminated'] and f]}")
-    print(f"  text-only false positives: {[r['id'] for r, f in zip(rows, d_text) if not r['contaminated'] and f]}")
+    for name_, fl in (("rows as given", d_flags), ("bare", d_bare)):
+        print(f"  {name_}, missed: {[r['id'] for r, f in zip(rows, fl) if r['contaminated'] and not f]}")
+        print(f"  {name_}, false positives: {[r['id'] for r, f in zip(rows, fl) if not r['contaminated'] and f]}")
     right = wrong = 0
     for r, row in enumerate(rows):
         if not row["contaminated"] or not d_flags[r]:
@@ -222,7 +282,7 @@ def main() -> int:
         if d_prompt[r]:
             got.add(index.items[int(scores.embedding_prompt[r].argmax())].task_id)
         if scores.execution and scores.execution[r]:
-            got.add(index.items[scores.execution[r][0]].task_id)
+            got.add(index.items[scores.execution[r].item].task_id)
         right += row["task_id"] in got
         wrong += row["task_id"] not in got
     print(f"  flagged contaminated rows naming the labelled task: {right}/{right + wrong}")

@@ -1,0 +1,104 @@
+"""The execution layer's solver: rows without a runnable function get one written by a model, and that function is
+judged like any other (benchmark tests, then agreement with the canonical solution) in the real sandbox."""
+
+from collections import Counter
+
+import pytest
+
+from assets.contamination import EXECUTION, BenchmarkIndex, DecontamSettings, matches, needs_solution, score_layers
+from assets.solution_synthesis import LazySolver, SolutionSolver
+from eval.benchmarks import load_benchmarks
+from resources.embedder import TextEmbedder
+from resources.llm import TeacherClient
+from resources.llm_cache import LLMCache
+from tests.openai_stub_server import StubServer, StubState
+
+BIGGEST = "Return the biggest element of a list of numbers."
+STDIN_SCRIPT = "import sys\nprint(max(int(x) for x in sys.stdin))\n"
+ANSWERS = {  # problem text -> the scripted model's reply
+    BIGGEST: "```python\ndef biggest(values):\n    return max(values)\n```",
+    "Read numbers from standard input and print the largest one.":
+        "Sure.\n```python\ndef largest(numbers):\n    best = numbers[0]\n    for n in numbers:\n"
+        "        if n > best:\n            best = n\n    return best\n```",
+    "Return the smallest element of a list, plus one.": "```python\ndef f(xs):\n    return min(xs) + 1\n```",
+    "Explain recursion.": "Recursion is when a function calls itself.",  # no code at all
+}
+
+
+def scripted(messages):
+    return ANSWERS[messages[-1]["content"]]
+
+
+@pytest.fixture(scope="module")
+def embedder(tmp_path_factory):
+    return TextEmbedder(cache_path=tmp_path_factory.getbasetemp() / "embedding-cache.sqlite")
+
+
+@pytest.fixture(scope="module")
+def index(embedder):
+    return BenchmarkIndex.for_settings(load_benchmarks(), embedder.encode, DecontamSettings())
+
+
+def client(server, tmp_path, **kw):
+    return TeacherClient(server.base_url, "scripted", cache=LLMCache(tmp_path / "llm.sqlite"), **kw)
+
+
+def test_solver_sends_the_versioned_prompt_and_keeps_the_code(tmp_path):
+    state = StubState(responder=scripted)
+    with StubServer(state) as server:
+        solve = SolutionSolver(client(server, tmp_path))
+        codes = solve([BIGGEST, "Explain recursion."])
+    assert codes == ["def biggest(values):\n    return max(values)", None]
+    assert solve.unanswered == 1 and solve.prompt.version.startswith("decontam_solver.v1@")
+    request = solve.requests([BIGGEST])[0]
+    assert request.messages[0]["role"] == "system" and "parameters" in request.messages[0]["content"]
+    assert request.messages[-1] == {"role": "user", "content": BIGGEST}
+    assert request.temperature == 0.0
+
+
+def test_a_failed_request_leaves_that_row_without_code(tmp_path):
+    with StubServer(StubState(responder=scripted, faults=["500"])) as server:
+        solve = SolutionSolver(client(server, tmp_path, max_attempts=1))
+        assert solve([BIGGEST]) == [None]
+    assert solve.unanswered == 1
+
+
+def test_rows_without_a_function_are_judged_on_the_solvers_code(tmp_path, index, embedder, bwrap_pool):
+    rows = [
+        {"instruction": BIGGEST},  # HumanEval/35 in other words, text only
+        {"instruction": "Read numbers from standard input and print the largest one.", "solution": STDIN_SCRIPT},
+        {"instruction": "Return the smallest element of a list, plus one."},  # not a benchmark function
+        {"instruction": "Explain recursion."},  # the model answers without code
+        {"instruction": "Return the n-th Fibonacci number.", "solution": "def fib(n):\n    return n\n"},
+    ]
+    assert [needs_solution(r) for r in rows] == [True, True, True, True, False]
+    state = StubState(responder=scripted)
+    with StubServer(state) as server:
+        made = Counter()
+
+        def make_client():
+            made["clients"] += 1
+            return client(server, tmp_path)
+
+        solve = LazySolver(make_client)
+        scores = score_layers(index, rows, DecontamSettings(), embedder.encode, bwrap_pool.run_batch, solve)
+    # Only the rows without a function were sent; the row with its own solution was not.
+    assert sorted(p for p, _ in state.log) == sorted(r["instruction"] for r in rows[:4])
+    assert made["clients"] == 1 and solve.asked == 4 and solve.unanswered == 1
+    assert set(scores.synthesized) == {0, 1, 2, 3} and scores.synthesized[3] is None
+    found = [m for m in matches(index, scores, DecontamSettings()) if m.layer == EXECUTION]
+    assert [(m.row, m.task_id, m.detail) for m in found] == [(0, "HumanEval/35", "biggest (synthesized)"),
+                                                             (1, "HumanEval/35", "largest (synthesized)")]
+
+
+def test_no_rows_to_solve_never_starts_the_solver(index, embedder, bwrap_pool):
+    def refuse():
+        raise AssertionError("the solver's client must not be made when every row has a function")
+
+    solve = LazySolver(refuse)
+    rows = [{"instruction": BIGGEST, "solution": "def top(xs):\n    return max(xs)\n"}]
+    found = matches(index, score_layers(index, rows, DecontamSettings(), embedder.encode, bwrap_pool.run_batch,
+                                        solve), DecontamSettings())
+    assert [(m.layer, m.task_id, m.detail) for m in found if m.layer == EXECUTION] == [
+        (EXECUTION, "HumanEval/35", "top")]
+    assert solve.asked == 0
