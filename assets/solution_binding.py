@@ -218,11 +218,24 @@ def _mutations(value) -> list:
     return []
 
 
+def _with_lengths(args: tuple, i: int, new) -> tuple:
+    """args with args[i] replaced by `new`, and any argument that was args[i]'s length (MBPP's `f(arr, n)` with
+    n == len(arr)) updated to the new length, so the call stays as consistent as the tests' own calls."""
+    old = args[i]
+    out = list(args)
+    out[i] = new
+    if isinstance(old, (list, tuple, str)):
+        for j, a in enumerate(args):
+            if j != i and type(a) is int and a == len(old):
+                out[j] = len(new)
+    return tuple(out)
+
+
 def perturbed_inputs(item: BenchmarkItem, limit: int = MAX_INPUTS) -> list[tuple]:
     """Perturbed copies of the tests' argument tuples, one argument changed at a time, interleaved across calls."""
     per_call = []
     for args in call_arguments(item):
-        per_call.append([args[:i] + (m,) + args[i + 1:] for i, a in enumerate(args) for m in _mutations(a)])
+        per_call.append([_with_lengths(args, i, m) for i, a in enumerate(args) for m in _mutations(a)])
     out, seen = [], set()
     for round_ in range(max((len(v) for v in per_call), default=0)):
         for variants in per_call:

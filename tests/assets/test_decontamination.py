@@ -39,6 +39,7 @@ from assets.solution_binding import (
 )
 from eval.benchmarks import load_benchmarks
 from resources.embedder import Embedder, TextEmbedder
+from resources.llm import TeacherLLM
 from resources.sandbox import Sandbox
 from resources.store import ParquetIOManager, read_table, table_path, write_table
 
@@ -223,9 +224,38 @@ def test_binding_aliases_the_entry_point(by_task, bwrap_pool):
     parsed = parse_solution("def helper(x):\n    return abs(x)\n\ndef my_gcd(a, b):\n    while b:\n"
                             "        a, b = b, a % b\n    return helper(a)\n")
     programs = binding_programs(parsed, item, entry_arity(item))
-    assert [name for name, _ in programs] == ["my_gcd"]  # helper takes one argument; the tests pass two
-    assert "greatest_common_divisor = my_gcd" in programs[0][1]
-    assert bwrap_pool.run_batch([{"id": "a", "code": programs[0][1]}])[0].passed
+    # helper takes one argument where the tests pass two: only with the last one dropped.
+    assert [b.label for b, _ in programs] == ["helper (last argument dropped)", "my_gcd", "my_gcd (arguments swapped)"]
+    direct = dict((b.label, code) for b, code in programs)["my_gcd"]
+    assert "greatest_common_divisor = my_gcd" in direct
+    verdicts = bwrap_pool.run_batch([{"id": b.label, "code": code} for b, code in programs])
+    assert [v.passed for v in verdicts] == [False, True, True]  # gcd is symmetric
+
+
+def test_adapters_catch_reordered_and_trimmed_parameters(index, embedder, bwrap_pool):
+    rows = [
+        # HumanEval/29 filter_by_prefix(strings, prefix), parameters the other way round.
+        {"instruction": "Keep the words of a list that start with a given prefix.",
+         "solution": "def starting_with(prefix, words):\n    return [w for w in words if w.startswith(prefix)]\n"},
+        # Mbpp/57 find_Max_Num(arr, n) passes the list's length too; this function takes the list only.
+        {"instruction": "Arrange a list of digits into the largest number they can form.",
+         "solution": "def biggest_number(digits):\n    return int(''.join(str(d) for d in sorted(digits, reverse=True)))\n"},
+        # Mbpp/42 find_Sum(arr, n) likewise.
+        {"instruction": "Add up the elements of a list that occur more than once, every copy counted.",
+         "solution": "def repeated_total(xs):\n    return sum(x for x in xs if xs.count(x) > 1)\n"},
+    ]
+    found = matches(index, score_layers(index, rows, DEFAULTS, embedder.encode, bwrap_pool.run_batch), DEFAULTS)
+    by_row = {m.row: m for m in found if m.layer == EXECUTION}
+    assert (by_row[0].task_id, by_row[0].detail) == ("HumanEval/29", "starting_with (arguments swapped)")
+    assert (by_row[1].task_id, by_row[1].detail) == ("Mbpp/57", "biggest_number (last argument dropped)")
+    assert (by_row[2].task_id, by_row[2].detail) == ("Mbpp/42", "repeated_total (last argument dropped)")
+
+
+def test_perturbed_inputs_keep_a_length_argument_consistent(by_task):
+    # find_Max_Num([1,2,3], 3): when the list changes, the 3 that was its length follows it.
+    inputs = perturbed_inputs(by_task["Mbpp/57"])
+    assert ([3, 2, 1], 3) in inputs and ([1, 2, 3, 3], 4) in inputs and ([2, 3], 2) in inputs
+    assert ([1, 2, 3], 4) in inputs  # the length alone still changes too
 
 
 def test_agreement_rejects_a_function_that_passes_weak_tests_by_chance(by_task, bwrap_pool):
@@ -278,7 +308,7 @@ def test_asset_removes_flagged_rows_and_reports_them(tmp_path, monkeypatch, by_t
     result = dg.materialize(
         [upstream, decontaminated_dialogues], partition_key="stdlib", instance=instance,
         selection=[DECONTAMINATED_DIALOGUES, CONTAMINATION_REPORT_TABLE],
-        resources={"io_manager": ParquetIOManager(), "sandbox": Sandbox(workers=2),
+        resources={"io_manager": ParquetIOManager(), "sandbox": Sandbox(workers=2), "teacher": TeacherLLM(),
                    "embedder": Embedder(cache_path=str(tmp_path.parent / "embedding-cache.sqlite"))})
     assert result.success
     out = read_table(DECONTAMINATED_DIALOGUES, ["stdlib"])

@@ -53,7 +53,11 @@ def test_solver_sends_the_versioned_prompt_and_keeps_the_code(tmp_path):
     request = solve.requests([BIGGEST])[0]
     assert request.messages[0]["role"] == "system" and "parameters" in request.messages[0]["content"]
     assert request.messages[-1] == {"role": "user", "content": BIGGEST}
-    assert request.temperature == 0.0
+    assert request.temperature == 0.0 and request.params() == {"temperature": 0.0, "max_tokens": 512}
+    # Later attempts sample, seeded by the attempt, so a rerun asks the same and is answered from the cache.
+    second = solve.requests([BIGGEST], attempt=1)[0]
+    assert second.params() == {"temperature": 0.8, "max_tokens": 512, "seed": 1}
+    assert second.messages == request.messages and second.id != request.id
 
 
 def test_a_failed_request_leaves_that_row_without_code(tmp_path):
@@ -82,9 +86,11 @@ def test_rows_without_a_function_are_judged_on_the_solvers_code(tmp_path, index,
 
         solve = LazySolver(make_client)
         scores = score_layers(index, rows, DecontamSettings(), embedder.encode, bwrap_pool.run_batch, solve)
-    # Only the rows without a function were sent; the row with its own solution was not.
-    assert sorted(p for p, _ in state.log) == sorted(r["instruction"] for r in rows[:4])
-    assert made["clients"] == 1 and solve.asked == 4 and solve.unanswered == 1
+    # Only the rows without a function were sent, not the row with its own solution; the two whose first function
+    # matched nothing were sent a second time (a sampled attempt).
+    assert Counter(p for p, _ in state.log) == Counter({rows[0]["instruction"]: 1, rows[1]["instruction"]: 1,
+                                                        rows[2]["instruction"]: 2, rows[3]["instruction"]: 2})
+    assert made["clients"] == 1 and solve.asked == 4 and solve.unanswered == 2
     assert set(scores.synthesized) == {0, 1, 2, 3} and scores.synthesized[3] is None
     found = [m for m in matches(index, scores, DecontamSettings()) if m.layer == EXECUTION]
     assert [(m.row, m.task_id, m.detail) for m in found] == [(0, "HumanEval/35", "biggest (synthesized)"),
