@@ -342,6 +342,8 @@ def test_asset_removes_flagged_rows_and_reports_them(tmp_path, monkeypatch, by_t
     metadata = result.asset_materializations_for_node("decontaminated_dialogues")[0].metadata
     assert metadata["rows_removed"].value == 2 and metadata["removed_humaneval"].value == 1
     assert metadata["benchmarks"].value == ["humaneval", "mbpp"]
+    assert metadata["thresholds"].value["solver_top_k"] == DEFAULTS.solver_top_k
+    assert metadata["rows_given_a_synthesized_solution"].value == 0  # every row came with a function
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert checks[NO_CONTAMINATION_CHECK].passed and checks["schema_matches"].passed
     assert checks[NO_CONTAMINATION_CHECK].severity == dg.AssetCheckSeverity.ERROR

@@ -108,3 +108,43 @@ def test_no_rows_to_solve_never_starts_the_solver(index, embedder, bwrap_pool):
     assert [(m.layer, m.task_id, m.detail) for m in found if m.layer == EXECUTION] == [
         (EXECUTION, "HumanEval/35", "top")]
     assert solve.asked == 0
+
+
+def test_the_asset_asks_the_teacher_for_rows_without_a_function(tmp_path, monkeypatch):
+    import dagster as dg
+
+    from assets.decontamination import CONTAMINATION_REPORT_TABLE, DECONTAMINATED_DIALOGUES, decontaminated_dialogues
+    from assets.dedup import DEDUPLICATED_DIALOGUES
+    from assets.partitions import seed_source_partitions
+    from assets.schemas import DIALOGUES, frame
+    from resources.embedder import Embedder
+    from resources.llm import TeacherLLM
+    from resources.sandbox import Sandbox
+    from resources.store import ParquetIOManager, read_table, table_path, write_table
+    from tests.assets.test_decontamination import dialogue
+
+    monkeypatch.setenv("CRUCIBLE_HOME", str(tmp_path))
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("seed_source", ["stdlib"])
+    rows = [dialogue(0, BIGGEST, None),
+            dialogue(1, "Parse an INI file into sections.", "def parse_ini(text):\n    return {}\n")]
+    write_table(frame(rows, DIALOGUES), table_path(DEDUPLICATED_DIALOGUES, "stdlib"))
+    state = StubState(responder=scripted)
+    with StubServer(state) as server:
+        result = dg.materialize(
+            [dg.AssetSpec(DEDUPLICATED_DIALOGUES, partitions_def=seed_source_partitions), decontaminated_dialogues],
+            partition_key="stdlib", instance=instance,
+            selection=[DECONTAMINATED_DIALOGUES, CONTAMINATION_REPORT_TABLE],
+            resources={"io_manager": ParquetIOManager(), "sandbox": Sandbox(workers=1),
+                       "embedder": Embedder(cache_path=str(tmp_path / "embeddings.sqlite")),
+                       "teacher": TeacherLLM(base_url=server.base_url, model="scripted")})
+    assert result.success
+    assert [p for p, _ in state.log] == [BIGGEST]  # the row with a function was not sent
+    assert read_table(DECONTAMINATED_DIALOGUES, ["stdlib"])["dialogue_id"].to_list() == ["d1"]
+    report = read_table(CONTAMINATION_REPORT_TABLE, ["stdlib"]).to_dicts()
+    assert [(r["dialogue_id"], r["layer"], r["task_id"], r["detail"]) for r in report] == [
+        ("d0", "execution", "HumanEval/35", "biggest (synthesized)")]
+    metadata = result.asset_materializations_for_node("decontaminated_dialogues")[0].metadata
+    assert metadata["rows_given_a_synthesized_solution"].value == 1
+    assert metadata["synthesized_without_usable_code"].value == 0
