@@ -168,7 +168,7 @@ def test_combined_on_labelled_set(index, labelled_scores, labelled):
 
 def test_combined_with_the_bundled_solver_on_labelled_set(index, labelled, embedder, bwrap_pool2):
     """The defaults as `crucible decontam` applies them: Qwen2.5-Coder-1.5B writes functions for the 36 rows that
-    come without one (and the 2 whose solution is not a function). Calibrated: P=1.0 R=0.963 FPR=0 (the goal: R >= 0.95 at <= 5% false positives); the bound
+    come without one (and the 2 whose solution is not a function). Calibrated: P=1.0 R=0.975 FPR=0 (the goal: R >= 0.95 at <= 5% false positives); the bound
     below leaves two rows of slack for llama.cpp answers that differ under load."""
     with solver_session() as solve:
         scores = score_layers(index, labelled, DEFAULTS, embedder.encode, bwrap_pool2.run_batch, solve)
