@@ -14,7 +14,7 @@ problem.
    on perturbed test inputs (benchmark tests are few, and a different function can pass them by chance); passing
    both is contamination whatever the wording. A row without a runnable function (no solution, or a script that
    reads stdin) gets one written for it by a solver model when `solve` is given (assets/solution_synthesis.py):
-   the text layers alone catch few paraphrases (recall ~0.4 at 1.5% false positives on the labelled set), while a
+   the text layers alone catch few paraphrases (recall 0.34 at 0 false positives on the labelled set), while a
    working function is evidence no rewording hides.
 
     index = BenchmarkIndex(load_benchmarks(), embedder.encode)
@@ -51,8 +51,9 @@ _TOKEN = re.compile(r"\w+|[^\w\s]")
 @dataclass(frozen=True)
 class DecontamSettings:
     """Defaults chosen by benchmarks/calibrate_decontam.py on tests/data/decontam_labelled.jsonl (148 rows, bfloat16
-    all-MiniLM-L6-v2): all layers P=0.986 R=0.850 FPR=0.015; the text layers alone (as if no row had a solution)
-    P=0.970 R=0.400 FPR=0.015, 0.39 / 0.03 with the embedding thresholds chosen out of sample (5-fold, LOO)."""
+    all-MiniLM-L6-v2, the bundled Qwen2.5-Coder-1.5B as solver): all layers P=1.000 R=0.975 FPR=0 (embedding
+    thresholds chosen out of sample: 5-fold R=0.970 FPR=0.013); with every solution taken away (text-only input)
+    P=0.986 R=0.887 FPR=0.015; the text layers alone P=1.000 R=0.338 FPR=0."""
 
     ngram_threshold: float = 0.5  # share of an item field's n-grams found in the row
     embedding_threshold: float = 0.95  # cosine similarity, row problem text vs item description
