@@ -133,6 +133,8 @@ def main() -> int:
     parser.add_argument("--solver-base-url", default=None,
                         help="an OpenAI-compatible server to use as the solver instead of the bundled model")
     parser.add_argument("--solver-model", default=None)
+    parser.add_argument("--solver-attempts", type=int, default=DecontamSettings().solver_attempts,
+                        help="functions the solver writes per row at most (the first greedy, then sampled)")
     parser.add_argument("--max-fpr", type=float, default=0.05, help="the false-positive goal")
     parser.add_argument("--fit-fpr", type=float, default=None,
                         help="in-sample false-positive budget the thresholds are chosen within (default: half of "
@@ -152,7 +154,7 @@ def main() -> int:
     embedder = embedders[args.precision]
     defaults = DecontamSettings()
     layers = ("ngram", "embedding") if args.no_exec else ("ngram", "embedding", "execution")
-    settings = DecontamSettings(layers=layers, top_k=args.top_k)
+    settings = DecontamSettings(layers=layers, top_k=args.top_k, solver_attempts=args.solver_attempts)
     index = BenchmarkIndex.for_settings(items, embedder.encode, settings)
     bare_rows = [{"instruction": r["instruction"]} for r in rows]  # the same problems, their solutions taken away
     start = time.monotonic()
@@ -167,7 +169,7 @@ def main() -> int:
                 solve = stack.enter_context(solver_session(args.solver_base_url, args.solver_model))
         run_batch = pool.run_batch if pool else None
         scores = score_layers(index, rows, settings, embedder.encode, run_batch, solve)
-        bare = score_layers(index, bare_rows, DecontamSettings(layers=("execution",), top_k=args.top_k),
+        bare = score_layers(index, bare_rows, DecontamSettings(**{**settings.__dict__, "layers": ("execution",)}),
                             embedder.encode, run_batch, solve) if not args.no_exec else None
     solver_note = "no solver" if solve is None else f"solver {solve.client.model}, {solve.unanswered} unanswered"
     print(f"scored {len(rows)} rows with {', '.join(layers)} in {time.monotonic() - start:.1f} s "
