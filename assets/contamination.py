@@ -34,6 +34,7 @@ from assets.solution_binding import (
     agreement,
     agreement_program,
     binding_programs,
+    can_bind,
     entry_arity,
     parse_solution,
     perturbed_inputs,
@@ -201,8 +202,7 @@ class BenchmarkIndex:
         picked = []
         for i in order:
             arity = self.arities[i]
-            if arity is None or any(f.accepts(arity) or (arity >= 2 and f.accepts(arity - 1))
-                                    for f in solution.functions):
+            if any(can_bind(f, arity) for f in solution.functions):
                 picked.append(int(i))
                 if len(picked) == top_k:
                     break

@@ -82,12 +82,18 @@ class Binding:
     solution: ParsedSolution  # the solution's definitions, plus the adapter when there is one
 
 
+def can_bind(fn: Signature, arity: int | None) -> bool:
+    """Whether `fn` can stand in for an entry point called with `arity` arguments: directly, or with the last
+    argument dropped (see `bindings`)."""
+    return arity is None or fn.accepts(arity) or (arity >= 2 and fn.accepts(arity - 1))
+
+
 def bindings(solution: ParsedSolution, item: BenchmarkItem, arity: int | None,
              max_functions: int = 4) -> list[Binding]:
     """Every function of the solution that could stand in for the entry point, as called directly and, because a
     rewording may order or trim parameters differently, adapted: two arguments swapped, or the last argument
     dropped (MBPP often passes a list's length next to the list: `find_Max_Num(arr, n)`)."""
-    fits = [f for f in solution.functions if arity is None or f.accepts(arity) or (arity >= 2 and f.accepts(arity - 1))]
+    fits = [f for f in solution.functions if can_bind(f, arity)]
     # A function named like the entry point goes first; then the solution's order (helpers usually come first,
     # so the last definitions are tried too when there are more than max_functions).
     fits.sort(key=lambda f: f.name != item.entry_point)
