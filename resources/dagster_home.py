@@ -9,8 +9,11 @@ import dagster as dg
 
 from resources.home import crucible_home
 
-# Telemetry off: Crucible runs offline by default and sends nothing anywhere.
-DAGSTER_YAML = "telemetry:\n  enabled: false\n"
+# Telemetry off: Crucible runs offline by default and sends nothing anywhere. The first-visit "community" dialog (nux)
+# off too: it asks for an e-mail address to send to Dagster, and it can cover the asset graph a user opens first.
+DAGSTER_YAML = "telemetry:\n  enabled: false\nnux:\n  enabled: false\n"
+# What earlier versions wrote; such a file is upgraded in place (any other file is the user's and is left alone).
+OLDER_DEFAULTS = ("telemetry:\n  enabled: false\n",)
 
 
 def dagster_home() -> Path:
@@ -18,7 +21,7 @@ def dagster_home() -> Path:
     home = Path(os.environ.get("DAGSTER_HOME") or crucible_home().resolve() / "dagster")
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
-    if not config.exists():
+    if not config.exists() or config.read_text() in OLDER_DEFAULTS:
         config.write_text(DAGSTER_YAML)
     return home
 
