@@ -135,6 +135,7 @@ def decontaminated_dialogues(context: dg.AssetExecutionContext, config: Decontam
                                              "solver_attempts": settings.solver_attempts}),
         "rows_given_a_synthesized_solution": solve.asked if solve else 0,
         "synthesized_without_usable_code": solve.unanswered if solve else 0,
+        "synthesized_repairs_asked_kept": dg.MetadataValue.json(list(solve.repairs) if solve else [0, 0]),
         "seconds": round(time.monotonic() - started, 1),
     }
     yield dg.Output(clean, output_name=DECONTAMINATED_DIALOGUES, metadata=metadata)

@@ -168,14 +168,15 @@ def test_combined_on_labelled_set(index, labelled_scores, labelled):
 
 def test_combined_with_the_bundled_solver_on_labelled_set(index, labelled, embedder, bwrap_pool2):
     """The defaults as `crucible decontam` applies them: Qwen2.5-Coder-1.5B writes functions for the 36 rows that
-    come without one (and the 2 whose solution is not a function). Calibrated: P=1.0 R=0.975 FPR=0 (the goal: R >= 0.95 at <= 5% false positives); the bound
-    below leaves two rows of slack for llama.cpp answers that differ under load."""
+    come without one (and the 2 whose solution is not a function), its code reviewed and repaired. Calibrated:
+    P=1.0 R=0.988 FPR=0; the bound below is the goal itself (R >= 0.95 at <= 5% false positives), which leaves three
+    rows of slack for llama.cpp answers that differ under load."""
     with solver_session() as solve:
         scores = score_layers(index, labelled, DEFAULTS, embedder.encode, bwrap_pool2.run_batch, solve)
     found = matches(index, scores, DEFAULTS)
     labels = [r["contaminated"] for r in labelled]
     precision, recall, fpr = rates([d is not None for d in verdicts(len(labelled), found)], labels)
-    assert recall >= 0.935 and fpr <= 0.05 and precision >= 0.95
+    assert recall >= 0.95 and fpr <= 0.05 and precision >= 0.95
     # The 36 without a solution and 2 whose solution defines no function (a class, a stdin script).
     assert sorted(scores.synthesized) == [i for i, r in enumerate(labelled) if needs_solution(r)]
     assert len(scores.synthesized) == 38

@@ -25,8 +25,22 @@ ANSWERS = {  # problem text -> the scripted model's reply
 }
 
 
+PRINTS = "Print every word of a sentence, one per line."
+ANSWERS[PRINTS] = "```python\ndef words(sentence):\n    for w in sentence.split():\n        print(w)\n```"
+REPAIRED = {PRINTS: "```python\ndef words(sentence):\n    return sentence.split()\n```"}
+SQRT = "Return the square root of a number, rounded down."
+ANSWERS[SQRT] = "```python\ndef isqrt_down(n):\n    return floor(math.sqrt(n))\n```"
+
+
 def scripted(messages):
+    """The scripted model: a repair turn gets the REPAIRED answer of the problem, else the same reply again."""
+    if messages[-1]["content"].startswith("This function cannot be used yet"):
+        return REPAIRED.get(messages[-3]["content"], messages[-2]["content"])
     return ANSWERS[messages[-1]["content"]]
+
+
+def repairs(state: StubState) -> int:
+    return sum(p.startswith("This function cannot be used yet") for p, _ in state.log)
 
 
 @pytest.fixture(scope="module")
@@ -50,6 +64,8 @@ def test_solver_sends_the_versioned_prompt_and_keeps_the_code(tmp_path):
         codes = solve([BIGGEST, "Explain recursion."])
     assert codes == ["def biggest(values):\n    return max(values)", None]
     assert solve.unanswered == 1 and solve.prompt.version.startswith("decontam_solver.v1@")
+    # The answer without code was sent back once; the same answer again is not kept.
+    assert repairs(state) == 1 and (solve.repairs_asked, solve.repairs_kept) == (1, 0)
     request = solve.requests([BIGGEST])[0]
     assert request.messages[0]["role"] == "system" and "parameters" in request.messages[0]["content"]
     assert request.messages[-1] == {"role": "user", "content": BIGGEST}
@@ -58,6 +74,24 @@ def test_solver_sends_the_versioned_prompt_and_keeps_the_code(tmp_path):
     second = solve.requests([BIGGEST], attempt=1)[0]
     assert second.params() == {"temperature": 0.8, "max_tokens": 512, "seed": 1}
     assert second.messages == request.messages and second.id != request.id
+
+
+def test_a_function_that_prints_gets_one_repair_turn_and_missing_imports_are_added(tmp_path):
+    conversations = []
+    state = StubState(responder=lambda messages: conversations.append(messages) or scripted(messages))
+    with StubServer(state) as server:
+        solve = SolutionSolver(client(server, tmp_path))
+        codes = solve([PRINTS, SQRT])
+    assert codes == ["def words(sentence):\n    return sentence.split()",
+                     "from math import floor\nimport math\n\ndef isqrt_down(n):\n    return floor(math.sqrt(n))"]
+    assert (solve.repairs_asked, solve.repairs_kept) == (1, 1)  # the imports needed no model
+    assert len(conversations) == 3
+    repair = conversations[-1]
+    # The repair turn continues the model's own conversation without the prompt's worked example, and names the
+    # problem in words it can act on.
+    assert [m["role"] for m in repair] == ["system", "user", "assistant", "user"]
+    assert repair[1]["content"] == PRINTS and "print(w)" in repair[2]["content"]
+    assert "delete every print() call and `return` what it printed" in repair[3]["content"]
 
 
 def test_a_failed_request_leaves_that_row_without_code(tmp_path):
@@ -88,8 +122,10 @@ def test_rows_without_a_function_are_judged_on_the_solvers_code(tmp_path, index,
         scores = score_layers(index, rows, DecontamSettings(), embedder.encode, bwrap_pool.run_batch, solve)
     # Only the rows without a function were sent, not the row with its own solution; the two whose first function
     # matched nothing were sent a second time (a sampled attempt).
-    assert Counter(p for p, _ in state.log) == Counter({rows[0]["instruction"]: 1, rows[1]["instruction"]: 1,
-                                                        rows[2]["instruction"]: 2, rows[3]["instruction"]: 2})
+    sent = Counter(p for p, _ in state.log if not p.startswith("This function cannot be used yet"))
+    assert sent == Counter({rows[0]["instruction"]: 1, rows[1]["instruction"]: 1, rows[2]["instruction"]: 2,
+                            rows[3]["instruction"]: 2})
+    assert repairs(state) == 2  # the answer without code, once per attempt
     assert made["clients"] == 1 and solve.asked == 4 and solve.unanswered == 2
     assert set(scores.synthesized) == {0, 1, 2, 3} and scores.synthesized[3] is None
     found = [m for m in matches(index, scores, DecontamSettings()) if m.layer == EXECUTION]
@@ -148,3 +184,4 @@ def test_the_asset_asks_the_teacher_for_rows_without_a_function(tmp_path, monkey
     metadata = result.asset_materializations_for_node("decontaminated_dialogues")[0].metadata
     assert metadata["rows_given_a_synthesized_solution"].value == 1
     assert metadata["synthesized_without_usable_code"].value == 0
+    assert metadata["synthesized_repairs_asked_kept"].value == [0, 0]
