@@ -46,6 +46,7 @@ from resources.sandbox import Sandbox
 from resources.store import ParquetIOManager, read_table, table_path, write_table
 
 LABELLED = Path(__file__).resolve().parent.parent / "data" / "decontam_labelled.jsonl"
+HELDOUT = LABELLED.with_name("decontam_heldout.jsonl")
 DEFAULTS = DecontamSettings()
 
 
@@ -94,6 +95,23 @@ def test_labelled_set_shape(labelled):
     assert {r["kind"] for r in clean} == {"near_miss", "unrelated"}
     assert any(r.get("solution") for r in contaminated) and any(r.get("solution") for r in clean)
     assert {r["benchmark"] for r in contaminated} == {"humaneval", "mbpp"}
+
+
+def test_the_held_out_set_is_disjoint_from_the_calibration_set(labelled, items):
+    """benchmarks/heldout_decontam.py scores the defaults on rows that played no part in choosing them: paraphrases
+    of other benchmark problems, and near misses of those."""
+    heldout = [json.loads(line) for line in HELDOUT.read_text().splitlines() if line.strip()]
+    ids = [r["id"] for r in labelled + heldout]
+    assert len(ids) == len(set(ids))
+    calibrated = {r["task_id"] for r in labelled if r["contaminated"]}
+    tasks = {it.task_id for it in items}
+    contaminated = [r for r in heldout if r["contaminated"]]
+    assert len(contaminated) >= 25 and len(heldout) - len(contaminated) >= 25
+    assert all(r["task_id"] in tasks for r in contaminated)
+    # One exception: ho-he026 was written as a near miss, turned out to be HumanEval/26 and was relabelled.
+    assert [r["id"] for r in contaminated if r["task_id"] in calibrated] == ["ho-he026"]
+    assert all(r["near"] in tasks for r in heldout if r.get("kind") == "near_miss")
+    assert sum(not r.get("solution") for r in heldout) >= 50  # mostly text only: the solver's case
 
 
 def per_layer_flags(index, scores, layer, labelled):

@@ -5,7 +5,17 @@ from collections import Counter
 
 import pytest
 
-from assets.contamination import EXECUTION, BenchmarkIndex, DecontamSettings, matches, needs_solution, score_layers
+from assets.contamination import (
+    EXECUTION,
+    BenchmarkIndex,
+    DecontamSettings,
+    ExecutionHit,
+    LayerScores,
+    execution_verdicts,
+    matches,
+    needs_solution,
+    score_layers,
+)
 from assets.solution_synthesis import LazySolver, SolutionSolver
 from eval.benchmarks import load_benchmarks
 from resources.embedder import TextEmbedder
@@ -185,3 +195,27 @@ def test_the_asset_asks_the_teacher_for_rows_without_a_function(tmp_path, monkey
     assert metadata["rows_given_a_synthesized_solution"].value == 1
     assert metadata["synthesized_without_usable_code"].value == 0
     assert metadata["synthesized_repairs_asked_kept"].value == [0, 0]
+
+
+# -- which of the solver's hits count -------------------------------------------------------------------------------
+def hit(item, rank, similarity, attempt, agreement=1.0):
+    return ExecutionHit(item, f"f{attempt}", rank, similarity, agreement, attempt)
+
+
+@pytest.mark.parametrize(("hits", "counted"), [
+    ([hit(7, 2, 1.3, 0)], 7),  # close in wording: one function is enough
+    ([hit(7, 9, 0.6, 0)], None),  # far from the wording, one attempt only: a buggy function's coincidence?
+    ([hit(7, 9, 0.6, 0), hit(7, 9, 0.6, 1)], 7),  # two independent answers land on the same item
+    ([hit(7, 9, 0.6, 0), hit(8, 4, 0.65, 1)], None),  # two attempts, two different items: no confirmation
+    ([hit(7, 9, 0.6, 0), hit(7, 9, 0.6, 1, agreement=0.5)], None),  # the second one does not agree on inputs
+    ([hit(7, 16, 1.2, 0), hit(7, 16, 1.2, 1)], None),  # beyond solver_top_k (15): never counts for the solver
+])
+def test_a_synthesized_function_counts_when_close_in_wording_or_confirmed_by_another_attempt(hits, counted):
+    scores = LayerScores(execution_hits=[hits, hits], synthesized={0: "def f(): ..."})
+    synthesized, given = execution_verdicts(scores, DecontamSettings())
+    assert (synthesized.item if synthesized else None) == counted
+    # The same hits on a row's own solution count whenever the function agrees with the canonical one.
+    assert given is not None and given.item == next(h.item for h in hits if h.agreement >= 0.9)
+    no_confirmation = DecontamSettings(solver_confirmations=3)
+    assert execution_verdicts(scores, no_confirmation)[0] is (synthesized if synthesized and
+                                                              synthesized.similarity >= 0.7 else None)
