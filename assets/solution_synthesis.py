@@ -83,9 +83,9 @@ class SolutionSolver:
         work = {r.id: replace(r, messages=_without_examples(r.messages))
                 for r in requests if replies.get(r.id) is not None}
         for _ in range(self.repair_turns):
-            follow_ups = []
+            follow_ups, found = [], {}
             for rid, request in work.items():
-                problems = review(codes[rid])
+                problems = found[rid] = review(codes[rid])
                 if problems:
                     follow_ups.append(replace(
                         request, id=f"{rid}:repair", prompt_version=f"{self.prompt.version}+{self.repair.version}",
@@ -98,7 +98,7 @@ class SolutionSolver:
                 rid = follow_up.id.removesuffix(":repair")
                 text = repaired.get(follow_up.id)
                 code = _code(text)
-                if code is not None and len(review(code)) < len(review(codes[rid])):
+                if code is not None and len(review(code)) < len(found[rid]):
                     codes[rid], replies[rid] = code, text
                     self.repairs_kept += 1
                     work[rid] = follow_up

@@ -40,6 +40,14 @@ EMBED_GRID = [round(x, 3) for x in np.arange(0.55, 0.951, 0.025)]
 PROMPT_GRID = [round(x, 2) for x in np.arange(0.6, 0.901, 0.01)]
 
 
+# solver_confirmations so large that no row reaches it: the confirmation rule switched off.
+CONFIRMATION_OFF = 1 << 30
+
+
+def confirmation_label(confirmations: int) -> str:
+    return "off" if confirmations == CONFIRMATION_OFF else str(confirmations)
+
+
 def load_labelled(path: Path = LABELLED) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
@@ -124,15 +132,31 @@ def report_choice(pick, ngram_flags, emb, prompt, executed, executed_bare, label
         print(f"  both thresholds chosen out of sample ({name}): " + "; ".join(line))
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--precision", default="bfloat16", choices=("float32", "bfloat16"))
-    parser.add_argument("--no-exec", action="store_true", help="skip the execution layer (no sandbox, no solver)")
+def add_solver_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--solver", default="bundled", choices=("bundled", "none"),
                         help="who writes functions for rows without one: the bundled model, or nobody")
     parser.add_argument("--solver-base-url", default=None,
                         help="an OpenAI-compatible server to use as the solver instead of the bundled model")
     parser.add_argument("--solver-model", default=None)
+
+
+def open_execution(stack: ExitStack, settings: DecontamSettings, args: argparse.Namespace):
+    """(the bwrap sandbox's run_batch, the solver or None) for the execution layer, both closed with `stack`."""
+    from resources.sandbox import Limits, SandboxPool
+
+    pool = SandboxPool("bwrap", workers=2, limits=Limits(timeout_s=settings.exec_timeout_s, memory_mb=512))
+    stack.callback(pool.close)
+    solve = None
+    if args.solver != "none" or args.solver_base_url:
+        solve = stack.enter_context(solver_session(args.solver_base_url, args.solver_model))
+    return pool.run_batch, solve
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--precision", default="bfloat16", choices=("float32", "bfloat16"))
+    parser.add_argument("--no-exec", action="store_true", help="skip the execution layer (no sandbox, no solver)")
+    add_solver_arguments(parser)
     parser.add_argument("--solver-attempts", type=int, default=DecontamSettings().solver_attempts,
                         help="functions the solver writes per row at most (the first greedy, then sampled)")
     parser.add_argument("--max-fpr", type=float, default=0.05, help="the false-positive goal")
@@ -159,15 +183,7 @@ def main() -> int:
     bare_rows = [{"instruction": r["instruction"]} for r in rows]  # the same problems, their solutions taken away
     start = time.monotonic()
     with ExitStack() as stack:
-        pool = solve = None
-        if not args.no_exec:
-            from resources.sandbox import Limits, SandboxPool
-
-            pool = SandboxPool("bwrap", workers=2, limits=Limits(timeout_s=settings.exec_timeout_s, memory_mb=512))
-            stack.callback(pool.close)
-            if args.solver != "none" or args.solver_base_url:
-                solve = stack.enter_context(solver_session(args.solver_base_url, args.solver_model))
-        run_batch = pool.run_batch if pool else None
+        run_batch, solve = (None, None) if args.no_exec else open_execution(stack, settings, args)
         scores = score_layers(index, rows, settings, embedder.encode, run_batch, solve)
         bare = score_layers(index, bare_rows, DecontamSettings(**{**settings.__dict__, "layers": ("execution",)}),
                             embedder.encode, run_batch, solve) if not args.no_exec else None
@@ -201,7 +217,7 @@ def main() -> int:
         print("execution layer on the solver's functions (bare rows): item among the first K candidates with "
               "summed similarity >= S, or (C=2) passed by functions of both attempts")
         rules = []
-        for confirmations in (2, 1 << 30):
+        for confirmations in (2, CONFIRMATION_OFF):
             for k in (3, 5, 10, 15, 20):
                 line = []
                 for sim in (0.0, 0.6, 0.7, 0.8, 0.9):
@@ -212,12 +228,11 @@ def main() -> int:
                     # (benchmarks/heldout_decontam.py).
                     rules.append((r, f, -k, sim, -confirmations))
                     line.append(f"S>={sim}: R={r:.3f} FPR={f:.3f}")
-                print(f"  C={confirmations if confirmations < 99 else 'off'} K={k:<2} " + "  ".join(line))
+                print(f"  C={confirmation_label(confirmations)} K={k:<2} " + "  ".join(line))
         best_rule = choose(rules, fit_fpr)
         if best_rule:
-            conf = -best_rule[4]
             print(f"  chosen within FPR <= {fit_fpr}: K={-best_rule[2]}, S>={best_rule[3]}, "
-                  f"C={conf if conf < 99 else 'off'} (defaults: K={defaults.solver_top_k}, "
+                  f"C={confirmation_label(-best_rule[4])} (defaults: K={defaults.solver_top_k}, "
                   f"S>={defaults.solver_min_similarity}, C={defaults.solver_confirmations})")
     executed = executed_under(scores)
     executed_bare = executed_under(bare)

@@ -33,11 +33,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 import numpy as np  # noqa: E402
 
 from assets.contamination import LAYERS, BenchmarkIndex, DecontamSettings, matches, score_layers, verdicts  # noqa: E402
-from assets.solution_synthesis import solver_session  # noqa: E402
-from benchmarks.calibrate_decontam import fmt, load_labelled, prf  # noqa: E402
+from benchmarks.calibrate_decontam import add_solver_arguments, fmt, load_labelled, open_execution, prf  # noqa: E402
 from eval.benchmarks import load_benchmarks  # noqa: E402
 from resources.embedder import TextEmbedder  # noqa: E402
-from resources.sandbox import Limits, SandboxPool  # noqa: E402
 
 HELDOUT = Path(__file__).resolve().parent.parent / "tests" / "data" / "decontam_heldout.jsonl"
 
@@ -45,9 +43,7 @@ HELDOUT = Path(__file__).resolve().parent.parent / "tests" / "data" / "decontam_
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--labelled", type=Path, default=HELDOUT)
-    parser.add_argument("--solver", default="bundled", choices=("bundled", "none"))
-    parser.add_argument("--solver-base-url", default=None)
-    parser.add_argument("--solver-model", default=None)
+    add_solver_arguments(parser)
     args = parser.parse_args()
 
     rows = load_labelled(args.labelled)
@@ -60,12 +56,8 @@ def main() -> int:
     index = BenchmarkIndex.for_settings(load_benchmarks(), embedder.encode, settings)
     start = time.monotonic()
     with ExitStack() as stack:
-        pool = SandboxPool("bwrap", workers=2, limits=Limits(timeout_s=settings.exec_timeout_s, memory_mb=512))
-        stack.callback(pool.close)
-        solve = None
-        if args.solver != "none" or args.solver_base_url:
-            solve = stack.enter_context(solver_session(args.solver_base_url, args.solver_model))
-        scores = score_layers(index, rows, settings, embedder.encode, pool.run_batch, solve)
+        run_batch, solve = open_execution(stack, settings, args)
+        scores = score_layers(index, rows, settings, embedder.encode, run_batch, solve)
     found = matches(index, scores, settings)
     decided = verdicts(len(rows), found)
     note = "no solver" if solve is None else (f"solver {solve.client.model}: {solve.unanswered} unanswered, "

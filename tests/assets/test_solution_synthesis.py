@@ -42,15 +42,19 @@ SQRT = "Return the square root of a number, rounded down."
 ANSWERS[SQRT] = "```python\ndef isqrt_down(n):\n    return floor(math.sqrt(n))\n```"
 
 
+# How the repair prompt (decontam_solver_repair.v1) opens: the scripted model tells repair turns apart by it.
+REPAIR_OPENING = "This function cannot be used yet"
+
+
 def scripted(messages):
     """The scripted model: a repair turn gets the REPAIRED answer of the problem, else the same reply again."""
-    if messages[-1]["content"].startswith("This function cannot be used yet"):
+    if messages[-1]["content"].startswith(REPAIR_OPENING):
         return REPAIRED.get(messages[-3]["content"], messages[-2]["content"])
     return ANSWERS[messages[-1]["content"]]
 
 
 def repairs(state: StubState) -> int:
-    return sum(p.startswith("This function cannot be used yet") for p, _ in state.log)
+    return sum(p.startswith(REPAIR_OPENING) for p, _ in state.log)
 
 
 @pytest.fixture(scope="module")
@@ -132,7 +136,7 @@ def test_rows_without_a_function_are_judged_on_the_solvers_code(tmp_path, index,
         scores = score_layers(index, rows, DecontamSettings(), embedder.encode, bwrap_pool.run_batch, solve)
     # Only the rows without a function were sent, not the row with its own solution; the two whose first function
     # matched nothing were sent a second time (a sampled attempt).
-    sent = Counter(p for p, _ in state.log if not p.startswith("This function cannot be used yet"))
+    sent = Counter(p for p, _ in state.log if not p.startswith(REPAIR_OPENING))
     assert sent == Counter({rows[0]["instruction"]: 1, rows[1]["instruction"]: 1, rows[2]["instruction"]: 2,
                             rows[3]["instruction"]: 2})
     assert repairs(state) == 2  # the answer without code, once per attempt
