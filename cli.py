@@ -82,8 +82,8 @@ def cmd_teacher_serve(args: argparse.Namespace) -> int:
 def cmd_generate(args: argparse.Namespace) -> int:
     import os
 
-    from assets.generation_run import run_generation
-    from assets.seed_sources import SourceError
+    from assets.generate.seed_sources import SourceError
+    from assets.runs import run_generation
     from resources.llm import TeacherLLM
     from resources.local_llm import LocalTeacher, LocalTeacherError
     from resources.sandbox import Sandbox, SandboxUnavailable
@@ -111,10 +111,9 @@ def cmd_demo(args: argparse.Namespace) -> int:
     import os
     import time
 
-    from assets.downstream_run import run_datasets, run_models
-    from assets.evaluation import EvalConfig
-    from assets.generation_run import run_generation
-    from assets.training import TrainConfig
+    from assets.models.evaluation import EvalConfig
+    from assets.models.training import TrainConfig
+    from assets.runs import run_datasets, run_generation, run_models
     from eval.sandbox_demo import run_sandbox_demo
     from resources.embedder import Embedder
     from resources.hub import HubPublisher
@@ -180,7 +179,7 @@ def cmd_decontam(args: argparse.Namespace) -> int:
     import logging
     from contextlib import ExitStack
 
-    from assets.contamination import (
+    from assets.curate.decontam_layers import (
         EXECUTION,
         LAYERS,
         BenchmarkIndex,
@@ -189,7 +188,7 @@ def cmd_decontam(args: argparse.Namespace) -> int:
         scan,
         verdicts,
     )
-    from assets.solution_synthesis import solver_session
+    from assets.curate.decontam_solver import solver_session
     from eval.benchmarks import load_benchmarks
     from resources.embedder import TextEmbedder
     from resources.local_llm import LocalTeacherError
@@ -257,8 +256,8 @@ def cmd_decontam(args: argparse.Namespace) -> int:
 def cmd_dataset(args: argparse.Namespace) -> int:
     import os
 
-    from assets.downstream_run import run_datasets
-    from assets.datasets import SftConfig
+    from assets.release.sft_dataset import SftConfig
+    from assets.runs import run_datasets
     from resources.hub import HubPublisher
 
     hub = HubPublisher(token=os.environ.get("HF_TOKEN"), dataset_repo=args.repo or

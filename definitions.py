@@ -19,15 +19,15 @@ from assets.automation import (
     seed_source_sensor,
     train_job,
 )
-from assets.datasets import sft_dataset
-from assets.decontamination import decontaminated_dialogues
-from assets.dedup import deduplicated_dialogues
-from assets.dialogues import verified_dialogues
-from assets.problems import oss_instruct_problems
-from assets.evaluation import benchmark_scores, teacher_selection
-from assets.publishing import hub_dataset, hub_model
-from assets.training import finetuned_checkpoint
-from assets.seeds import seed_snippets
+from assets.curate.decontamination import decontaminated_dialogues
+from assets.curate.dedup import deduplicated_dialogues
+from assets.generate.dialogues import verified_dialogues
+from assets.generate.problems import oss_instruct_problems
+from assets.generate.seeds import seed_snippets
+from assets.models.evaluation import benchmark_scores, teacher_selection
+from assets.models.training import finetuned_checkpoint
+from assets.release.publish import hub_dataset, hub_model
+from assets.release.sft_dataset import sft_dataset
 from resources.embedder import Embedder
 from resources.hub import HubPublisher
 from resources.llm import TeacherLLM

@@ -19,12 +19,11 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.generate.seed_sources import SourceError, load_sources, register_source
+from assets.keys import CURATE, DATASETS, EVALUATE, FINETUNED_CHECKPOINT, GENERATE, HUB_DATASET, HUB_MODEL, TRAIN
 from assets.partitions import DEFAULT_SOURCE, SEED_SOURCE, round_partition, seed_source_partitions
-from assets.seed_sources import SourceError, load_sources, register_source
 from resources.home import crucible_home
 
-GENERATE, CURATE, DATASETS, PUBLISH, TRAIN, EVALUATE = ("generate", "curate", "datasets", "publish", "train",
-                                                      "evaluate")
 INBOX_MIN_AGE_S = 10  # an inbox entry changed more recently than this may still be copying in: next tick
 INBOX_DATA_FILES = {".parquet": "parquet", ".jsonl": "json", ".json": "json"}
 # Licence files of dropped source trees: a few unambiguous phrases -> SPDX id. No library maps licence texts to SPDX
@@ -52,11 +51,11 @@ ingest_job = dg.define_asset_job(
     tags=TEACHER_TAG,
     description="A seed source end to end up to its decontaminated dialogues (the sensor and schedule run this).")
 dataset_job = dg.define_asset_job(
-    "dataset", dg.AssetSelection.groups(DATASETS) | dg.AssetSelection.assets("hub_dataset"),
+    "dataset", dg.AssetSelection.groups(DATASETS) | dg.AssetSelection.assets(HUB_DATASET),
     description="The SFT dataset over every curated source, its card, and its Hub staging or upload.")
 
 train_job = dg.define_asset_job(
-    "train", dg.AssetSelection.groups(TRAIN) | dg.AssetSelection.assets("hub_model"),
+    "train", dg.AssetSelection.groups(TRAIN) | dg.AssetSelection.assets(HUB_MODEL),
     tags={"crucible/gpu": "true"},
     description="Fine-tune on the SFT dataset (recipe in the run config) and stage or publish the checkpoint.")
 
@@ -151,7 +150,7 @@ def seed_source_sensor(context: dg.SensorEvaluationContext):
     )
 
 
-@dg.asset_sensor(asset_key=dg.AssetKey("finetuned_checkpoint"), job=evaluate_job,
+@dg.asset_sensor(asset_key=dg.AssetKey(FINETUNED_CHECKPOINT), job=evaluate_job,
                  default_status=dg.DefaultSensorStatus.RUNNING,
                  description="Each new checkpoint gets an evaluate run (benchmark scores, teacher selection).")
 def evaluate_new_checkpoint(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):

@@ -1,5 +1,5 @@
-"""The schema of every table, declared once. Assets build their frames with `frame(rows, SCHEMA)` and asset checks
-compare the stored table against the same dict (`schema_problems`)."""
+"""The schema of every table, declared once. Assets build their frames with `frame(rows, SCHEMA)`;
+`schema_problems` compares a table read back from storage against the same dict."""
 
 from __future__ import annotations
 
@@ -113,7 +113,7 @@ def schema_problems(df: pl.DataFrame, schema: dict) -> list[str]:
                  if name in df.columns and df.schema[name] != dtype]
     return problems
 
-# Dedup (assets/dedup.py): the rejected dialogues, each naming the kept row it duplicates.
+# Dedup (assets/curate/dedup.py): the rejected dialogues, each naming the kept row it duplicates.
 DEDUP_REJECTS = {
     **DIALOGUES,
     "reason": pl.Utf8,  # exact | minhash | embedding
@@ -121,7 +121,7 @@ DEDUP_REJECTS = {
     "similarity": pl.Float64,  # 1.0 exact, estimated Jaccard for minhash, cosine for embedding
 }
 
-# Decontamination (assets/decontamination.py): one row per (removed dialogue, layer that fired).
+# Decontamination (assets/curate/decontamination.py): one row per (removed dialogue, layer that fired).
 CONTAMINATION_REPORT = {
     "dialogue_id": pl.Utf8,
     "benchmark": pl.Utf8,  # humaneval | mbpp | humaneval_plus | mbpp_plus ...
@@ -132,8 +132,8 @@ CONTAMINATION_REPORT = {
     "instruction": pl.Utf8,
 }
 
-# The SFT dataset (assets/datasets.py): what users download and TRL trains on. `messages` is the chat as the model
-# sees it (TRL's SFTTrainer and the Hub viewer read it directly); the rest is provenance.
+# The SFT dataset (assets/release/sft_dataset.py): what users download and TRL trains on. `messages` is the chat as
+# the model sees it (TRL's SFTTrainer and the Hub viewer read it directly); the rest is provenance.
 SFT = {
     "id": pl.Utf8,  # the dialogue_id
     "split": pl.Utf8,  # train | test, by problem hash
@@ -156,7 +156,7 @@ SFT = {
     "dataset_version": pl.Utf8,  # the fingerprint of this dataset: rows and split settings
 }
 
-# Fine-tuned checkpoints (assets/training.py): one row per training run.
+# Fine-tuned checkpoints (assets/models/training.py): one row per training run.
 CHECKPOINTS = {
     "checkpoint": pl.Utf8,  # the folder: model, tokenizer, README.md (model card), training_summary.json
     "model_name": pl.Utf8,
@@ -178,7 +178,7 @@ CHECKPOINTS = {
     "created_at": pl.Utf8,
 }
 
-# Benchmark scores (assets/evaluation.py): one row per (model, benchmark, mode) evaluation.
+# Benchmark scores (assets/models/evaluation.py): one row per (model, benchmark, mode) evaluation.
 SCORES = {
     "model_role": pl.Utf8,  # checkpoint | base | teacher
     "model": pl.Utf8,  # folder, bundled:<name>, or a served model name
@@ -199,7 +199,7 @@ SCORES = {
     "created_at": pl.Utf8,
 }
 
-# The self-learning switch (assets/evaluation.py): student vs teacher on the SFT test split.
+# The self-learning switch (assets/models/evaluation.py): student vs teacher on the SFT test split.
 SELECTION = {
     "student": pl.Utf8,
     "teacher": pl.Utf8,

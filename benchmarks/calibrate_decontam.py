@@ -29,8 +29,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from assets.contamination import BenchmarkIndex, DecontamSettings, execution_verdicts, score_layers  # noqa: E402
-from assets.solution_synthesis import solver_session  # noqa: E402
+from assets.curate.decontam_layers import BenchmarkIndex, DecontamSettings, execution_verdicts, score_layers  # noqa: E402
+from assets.curate.decontam_solver import solver_session  # noqa: E402
 from eval.benchmarks import load_benchmarks  # noqa: E402
 from resources.embedder import TextEmbedder  # noqa: E402
 

@@ -21,8 +21,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from assets.contamination import EMBEDDING, BenchmarkIndex, DecontamSettings, score_layers  # noqa: E402
-from assets.near_dup import DedupSettings, find_duplicates  # noqa: E402
+from assets.curate.decontam_layers import EMBEDDING, BenchmarkIndex, DecontamSettings, score_layers  # noqa: E402
+from assets.curate.dedup_layers import DedupSettings, find_duplicates  # noqa: E402
 from eval.benchmarks import load_benchmarks  # noqa: E402
 from resources.embedder import TextEmbedder  # noqa: E402
 

@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from assets.contamination import LAYERS, BenchmarkIndex, DecontamSettings, matches, score_layers, verdicts  # noqa: E402
+from assets.curate.decontam_layers import LAYERS, BenchmarkIndex, DecontamSettings, matches, score_layers, verdicts  # noqa: E402
 from benchmarks.calibrate_decontam import add_solver_arguments, fmt, load_labelled, open_execution, prf  # noqa: E402
 from eval.benchmarks import load_benchmarks  # noqa: E402
 from resources.embedder import TextEmbedder  # noqa: E402

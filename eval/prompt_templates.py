@@ -1,6 +1,6 @@
 """Versioned prompt templates: `<dir>/<name>.v<N>.txt`; evaluation's live in eval/prompts, generation's in
-assets/prompts (assets/prompting.py reads them through this module, since assets/ may import eval/ but not the other
-way round).
+assets/prompts (assets/prompts/__init__.py reads them through this module, since assets/ may import eval/ but not
+the other way round).
 
 Lines `<<<system>>>`, `<<<user>>>` and `<<<assistant>>>` start turns, `#` lines before the first turn are comments, and
 `{{name}}` is replaced by a variable. A template's version is `<name>.v<N>@<sha256 of the file, 8 hex>`, recorded in

@@ -14,9 +14,10 @@ from assets.automation import (
     plan_new_sources,
     seed_source_sensor,
 )
+from assets.generate.seed_sources import load_sources, register_source
+from assets.generate.seeds import seed_snippets
+from assets.keys import SEED_SNIPPETS
 from assets.partitions import SEED_SOURCE, add_seed_source, source_of
-from assets.seed_sources import load_sources, register_source
-from assets.seeds import SEED_SNIPPETS, seed_snippets
 from resources.store import ParquetIOManager, read_table
 
 FUNCTIONS = "".join(

@@ -1,0 +1,165 @@
+"""decontaminated_dialogues and contamination_report: deduplicated dialogues without benchmark problems.
+
+Each row is scanned by three layers (assets/curate/decontam_layers.py): n-gram overlap with the benchmarks' prompts,
+solutions and tests; embedding similarity to the benchmarks' descriptions and prompts; and execution of the row's
+solution against the tests of the most similar benchmark items in the sandbox (a row without a runnable function gets
+one from the teacher, started only if such a row exists). A row any layer flags is removed, and the report keeps one
+line per (row, layer) with the benchmark, task id and score.
+"""
+
+import time
+from collections import Counter
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+
+from assets.checks import markdown_preview, stage_outs
+from assets.curate.decontam_layers import (
+    EMBEDDING,
+    EXECUTION,
+    LAYERS,
+    NGRAM,
+    BenchmarkIndex,
+    DecontamSettings,
+    Match,
+    matches,
+    scan,
+    score_layers,
+)
+from assets.curate.decontam_solver import LazySolver
+from assets.keys import CONTAMINATION_REPORT_TABLE, DECONTAMINATED_DIALOGUES, DEDUPLICATED_DIALOGUES
+from assets.partitions import seed_source_partitions
+from assets.schemas import CONTAMINATION_REPORT, DIALOGUES, frame
+from eval.benchmarks import DEFAULT_ONLINE, OFFLINE, load_benchmarks
+from resources.embedder import Embedder
+from resources.llm import TeacherLLM
+from resources.sandbox import Sandbox
+
+NO_CONTAMINATION_CHECK = "no_contamination_remains"
+_DEFAULTS = DecontamSettings()
+
+
+class DecontamConfig(dg.Config):
+    ngram_threshold: float = Field(default=_DEFAULTS.ngram_threshold,
+                                   description="Share of a benchmark item field's 10-grams found in the row.")
+    embedding_threshold: float = Field(default=_DEFAULTS.embedding_threshold,
+                                       description="Cosine similarity of the instruction to a benchmark description "
+                                                   "(calibrated: benchmarks/calibrate_decontam.py).")
+    prompt_threshold: float = Field(default=_DEFAULTS.prompt_threshold,
+                                    description="Cosine similarity of the instruction to a benchmark prompt "
+                                                "(signature, docstring and examples; MBPP: text and asserts), the "
+                                                "embedding layer's second view (calibrated likewise).")
+    top_k: int = Field(default=_DEFAULTS.top_k, description="Benchmark items whose tests run against each solution.")
+    agreement: float = Field(default=_DEFAULTS.agreement,
+                             description="Share of perturbed test inputs on which a function that passed a "
+                                         "benchmark's tests must also match its canonical solution.")
+    layers: list[str] = Field(default=list(LAYERS), description="Which of ngram, embedding, execution to apply.")
+    synthesize_missing: bool = Field(default=True,
+                                     description="Rows without a runnable function (no solution, or a stdin script) "
+                                                 "get one written by the teacher for the execution layer.")
+    benchmarks: list[str] = Field(default=list(OFFLINE), description="Offline benchmarks (always available).")
+    online_benchmarks: list[str] = Field(default=list(DEFAULT_ONLINE),
+                                         description="Benchmarks loaded through `datasets` when reachable; skipped "
+                                                     "with a logged reason when not.")
+
+    def settings(self) -> DecontamSettings:
+        return DecontamSettings(ngram_threshold=self.ngram_threshold, embedding_threshold=self.embedding_threshold,
+                                prompt_threshold=self.prompt_threshold, top_k=self.top_k, agreement=self.agreement,
+                                layers=tuple(self.layers))
+
+
+def report_rows(found: list[Match], ids: list[str], instructions: list[str], id_column: str = "dialogue_id"):
+    return [{id_column: ids[m.row], "benchmark": m.benchmark, "task_id": m.task_id, "layer": m.layer,
+             "score": m.score, "detail": m.detail, "instruction": instructions[m.row]} for m in found]
+
+
+def decontaminate_table(df: pl.DataFrame, index: BenchmarkIndex, settings: DecontamSettings, embed, run_batch,
+                        id_column: str = "dialogue_id", solve=None):
+    """(clean rows, report rows, flagged ids) for any table with an id column, `instruction` and optional
+    `solution`."""
+    missing = [c for c in (id_column, "instruction") if c not in df.columns]
+    if missing and len(df.columns):
+        raise ValueError(f"the table has no {' or '.join(missing)} column; decontamination needs an id column "
+                         f"({id_column}), `instruction` and optionally `solution`")
+    rows = df.to_dicts()
+    found = scan(index, rows, settings, embed, run_batch, solve)
+    ids = [str(r.get(id_column)) for r in rows]
+    flagged = {ids[m.row] for m in found}
+    clean = df.filter(~pl.col(id_column).cast(pl.Utf8).is_in(list(flagged))) if len(df) else df
+    return clean, report_rows(found, ids, [r.get("instruction") for r in rows], id_column), flagged
+
+
+@dg.multi_asset(
+    outs=stage_outs("curate", {
+        DECONTAMINATED_DIALOGUES: "Deduplicated dialogues with every row that matches a HumanEval or MBPP problem "
+                                  "(n-gram, embedding or execution) removed.",
+        CONTAMINATION_REPORT_TABLE: "Per removed row and layer: benchmark, task id, score.",
+    }),
+    ins={"dialogues": dg.AssetIn(DEDUPLICATED_DIALOGUES)},
+    partitions_def=seed_source_partitions,
+    check_specs=[
+        dg.AssetCheckSpec(NO_CONTAMINATION_CHECK, asset=DECONTAMINATED_DIALOGUES, blocking=True,
+                          description="No row flagged by any layer remains: the output holds no reported id, and "
+                                      "the n-gram and embedding layers, run again on the output, flag nothing."),
+    ],
+)
+def decontaminated_dialogues(context: dg.AssetExecutionContext, config: DecontamConfig, dialogues,
+                             embedder: Embedder, sandbox: Sandbox, teacher: TeacherLLM):
+    """Deduplicated dialogues of one seed source with benchmark problems removed."""
+    started = time.monotonic()
+    settings = config.settings()
+    items = load_benchmarks(config.benchmarks, config.online_benchmarks)
+    index = BenchmarkIndex.for_settings(items, embedder.encode, settings)
+    run_batch = sandbox.run_batch if EXECUTION in settings.layers else None
+    solve = LazySolver(teacher.client) if run_batch and config.synthesize_missing else None
+    clean, report, flagged = decontaminate_table(dialogues, index, settings, embedder.encode, run_batch,
+                                                 solve=solve)
+    clean = frame(clean.to_dicts(), DIALOGUES)
+    report_df = frame(report, CONTAMINATION_REPORT)
+    per_layer = Counter(f"{r['benchmark']}/{r['layer']}" for r in report)
+    per_benchmark = Counter(b for b, _ in {(r["benchmark"], r["dialogue_id"]) for r in report})
+    metadata = {
+        "rows_in": len(dialogues), "rows_removed": len(flagged), "rows_out": len(clean),
+        "benchmark_items": len(items), "benchmarks": dg.MetadataValue.json(sorted({i.benchmark for i in items})),
+        "removed_by_benchmark_and_layer": dg.MetadataValue.json(dict(per_layer.most_common())),
+        **{f"removed_{b}": n for b, n in per_benchmark.items()},
+        "thresholds": dg.MetadataValue.json({"ngram": settings.ngram_threshold,
+                                             "embedding": settings.embedding_threshold,
+                                             "embedding_prompt": settings.prompt_threshold, "top_k": settings.top_k,
+                                             "agreement": settings.agreement, "layers": list(settings.layers),
+                                             "solver_top_k": settings.solver_top_k,
+                                             "solver_min_similarity": settings.solver_min_similarity,
+                                             "solver_attempts": settings.solver_attempts,
+                                             "solver_confirmations": settings.solver_confirmations}),
+        "rows_given_a_synthesized_solution": solve.asked if solve else 0,
+        "synthesized_without_usable_code": solve.unanswered if solve else 0,
+        "synthesized_repairs_asked_kept": dg.MetadataValue.json(list(solve.repairs) if solve else [0, 0]),
+        "seconds": round(time.monotonic() - started, 1),
+    }
+    yield dg.Output(clean, output_name=DECONTAMINATED_DIALOGUES, metadata=metadata)
+    yield dg.Output(report_df, output_name=CONTAMINATION_REPORT_TABLE, metadata={
+        "rows": len(report_df),
+        "preview": markdown_preview(report_df, ["dialogue_id", "benchmark", "task_id", "layer", "score"]),
+    })
+    yield remaining_contamination(clean, flagged, index, settings, embedder.encode)
+
+
+def remaining_contamination(clean: pl.DataFrame, flagged: set[str], index: BenchmarkIndex,
+                            settings: DecontamSettings, embed) -> dg.AssetCheckResult:
+    """The check: no flagged id in the output, and the cheap layers (n-gram, embedding; vectors come from the
+    cache) flag nothing when run again on the output. The execution layer's verdicts are covered by the ids."""
+    ids = set(clean["dialogue_id"].cast(pl.Utf8).to_list())
+    leaked = sorted(ids & flagged)
+    text_layers = tuple(layer for layer in settings.layers if layer in (NGRAM, EMBEDDING))
+    rescan = []
+    if text_layers and len(clean):
+        again = DecontamSettings(**{**settings.__dict__, "layers": text_layers})
+        rows = clean.select("instruction", "solution").to_dicts()
+        rescan = matches(index, score_layers(index, rows, again, embed), again)
+    rescanned = sorted({clean["dialogue_id"][m.row] for m in rescan})
+    return dg.AssetCheckResult(
+        check_name=NO_CONTAMINATION_CHECK, asset_key=DECONTAMINATED_DIALOGUES,
+        passed=not leaked and not rescanned, severity=dg.AssetCheckSeverity.ERROR,
+        metadata={"flagged_ids_in_output": dg.MetadataValue.json(leaked[:20]),
+                  "flagged_on_rescan": dg.MetadataValue.json(rescanned[:20]), "rows_checked": len(clean)})

@@ -1,0 +1,205 @@
+"""benchmark_scores and teacher_selection: what the newest checkpoint, its base model and the teacher score, and which
+of student and teacher generates the next round (AIEV-Instruct's self-learning switch).
+
+benchmark_scores runs eval/ (HumanEval/MBPP, single-turn or with leak-free execution or simulated human feedback) for
+each model and keeps one row per (model, benchmark, mode) with pass@1, its 95% bootstrap interval and the manifest.
+teacher_selection asks student and teacher the held-out test split of the SFT dataset and runs their answers against
+each row's tests in the sandbox; the student takes over only when it passes strictly more.
+"""
+
+import json
+import time
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+from pydantic import Field
+
+from assets.generate.replies import extract_code
+from assets.keys import BENCHMARK_SCORES, EVALUATE, FINETUNED_CHECKPOINT, SFT_DATASET, TEACHER_SELECTION
+from assets.schemas import SCORES, SELECTION, frame
+from resources.home import crucible_home
+from resources.llm import TeacherLLM
+from resources.sandbox import Sandbox
+from resources.store import read_table
+
+BELOW_BASE_CHECK = "student_not_below_base"
+SELECTION_FILE = "teacher_selection.json"
+
+
+class EvalConfig(dg.Config):
+    benchmarks: list[str] = Field(default=["humaneval"], description="humaneval, mbpp (offline); humaneval_plus, "
+                                                                     "mbpp_plus (need the Hub).")
+    modes: list[str] = Field(default=["single"], description="single, exec_feedback, human_feedback.")
+    limit: int | None = Field(default=None, description="First N problems of each benchmark; empty: all.")
+    rounds: int = Field(default=2, description="Feedback rounds after the first answer (feedback modes).")
+    max_tokens: int = Field(default=512, description="Answer length cap, tokens.")
+    evaluate_base: bool = Field(default=True, description="Also score the checkpoint's base model (when it is a "
+                                                          "local folder), for the below-base check.")
+    evaluate_teacher: bool = Field(default=True, description="Also score the teacher.")
+    seed: int = Field(default=0, description="Sampling and bootstrap seed.")
+
+
+def teacher_spec(teacher: TeacherLLM) -> tuple[str, str | None]:
+    """(model, base_url) of the teacher for eval.backends.make_backend: its server, or the bundled model."""
+    if teacher.base_url:
+        return teacher.model or "default", teacher.base_url
+    return f"bundled:{teacher.local.model}", None
+
+
+def models_to_score(checkpoint: dict, config: EvalConfig, teacher: TeacherLLM) -> list[tuple[str, str, str | None]]:
+    """(role, model, base_url) for the checkpoint, its base (a local folder only) and the teacher."""
+    models = [("checkpoint", checkpoint["checkpoint"], None)]
+    base = checkpoint.get("base_model")
+    if config.evaluate_base and base and Path(base).is_dir():
+        models.append(("base", base, None))
+    if config.evaluate_teacher:
+        models.append(("teacher", *teacher_spec(teacher)))
+    return models
+
+
+def score_row(role: str, model: str, report: dict, checkpoint: dict) -> dict:
+    manifest = report["manifest"]
+    ci = (report.get("ci95") or {}).get("pass@1") or [None, None]
+    return {
+        "model_role": role, "model": model, "model_sha256": manifest["generation"]["model"].get("model_sha256"),
+        "backend": manifest["generation"]["model"]["backend"], "benchmark": report["benchmark"],
+        "mode": report["mode"], "pass_at_1": report["pass@1"], "ci95_low": ci[0], "ci95_high": ci[1],
+        "tasks": report["tasks_scored"], "samples": report["n_samples"],
+        "pass_at_1_by_round": json.dumps(report.get("pass@1_by_round")),
+        "fingerprint": manifest["generation"]["fingerprint"], "manifest": json.dumps(manifest, default=str),
+        "checkpoint": checkpoint["checkpoint"], "dataset_version": checkpoint["dataset_version"],
+        "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    }
+
+
+def below_base(rows: list[dict]) -> list[str]:
+    """'benchmark/mode' where the checkpoint scored below its base model."""
+    base = {(r["benchmark"], r["mode"]): r["pass_at_1"] for r in rows if r["model_role"] == "base"}
+    return [f"{r['benchmark']}/{r['mode']}: {r['pass_at_1']:.3f} < {base[(r['benchmark'], r['mode'])]:.3f}"
+            for r in rows if r["model_role"] == "checkpoint" and (r["benchmark"], r["mode"]) in base
+            and r["pass_at_1"] < base[(r["benchmark"], r["mode"])]]
+
+
+@dg.asset(ins={"checkpoints": dg.AssetIn(FINETUNED_CHECKPOINT)}, group_name=EVALUATE,
+          check_specs=[dg.AssetCheckSpec(BELOW_BASE_CHECK, asset=BENCHMARK_SCORES,
+                                         description="The fine-tuned checkpoint scores at least its base model "
+                                                     "(WARN: a regression to look at, not a broken asset).")])
+def benchmark_scores(context: dg.AssetExecutionContext, config: EvalConfig, checkpoints: pl.DataFrame,
+                     teacher: TeacherLLM, sandbox: Sandbox):
+    """pass@1 with 95% CIs and manifests for the newest checkpoint, its base and the teacher."""
+    from eval.backends import Decoding, make_backend
+    from eval.evaluate import evaluate
+    from eval.modes import ModeConfig
+    from eval.scoring import sandbox_runner
+
+    checkpoint = checkpoints.row(-1, named=True)
+    rows = []
+    # The simulated user of human_feedback is the teacher, for every model scored (as a strong model plays the user
+    # in Code-Feedback's evaluation); started only when that mode is asked for.
+    user = make_backend(*teacher_spec(teacher), Decoding(max_tokens=300), api_key=teacher.api_key) \
+        if "human_feedback" in config.modes else None
+    try:
+        with sandbox_runner(sandbox.backend, sandbox.workers, sandbox.limits()) as runner:
+            for role, model, base_url in models_to_score(checkpoint, config, teacher):
+                backend = make_backend(model, base_url, Decoding(max_tokens=config.max_tokens),
+                                       api_key=teacher.api_key if role == "teacher" else None)
+                try:
+                    for benchmark in config.benchmarks:
+                        for mode in config.modes:
+                            report = evaluate(benchmark, backend, runner, ModeConfig(mode, config.rounds, 1,
+                                                                                     config.seed),
+                                              config.limit, teacher=user if mode == "human_feedback" else None)
+                            rows.append(score_row(role, model, report, checkpoint))
+                            ci = (report.get("ci95") or {}).get("pass@1")
+                            context.log.info(f"{role} {Path(model).name} {benchmark}/{mode}: "
+                                             f"pass@1={report['pass@1']:.3f} ci95={ci}")
+                finally:
+                    backend.close()
+    finally:
+        if user is not None:
+            user.close()
+    card_scores(checkpoint["checkpoint"], rows)
+    earlier = read_table(BENCHMARK_SCORES)
+    table = pl.concat([frame(earlier.to_dicts(), SCORES) if len(earlier) else frame([], SCORES),
+                       frame(rows, SCORES)])
+    yield dg.Output(table, metadata={
+        "scores": dg.MetadataValue.md(scores_markdown(rows)), "rows_added": len(rows),
+        **{f"{r['model_role']}_{r['benchmark']}_{r['mode']}_pass_at_1": r["pass_at_1"] for r in rows},
+    })
+    regressions = below_base(rows)
+    yield dg.AssetCheckResult(check_name=BELOW_BASE_CHECK, passed=not regressions,
+                              severity=dg.AssetCheckSeverity.WARN,
+                              metadata={"below_base": dg.MetadataValue.json(regressions)})
+
+
+def card_scores(checkpoint: str, rows: list[dict]) -> None:
+    """The checkpoint's model card gets its scores (its evaluation section said "not yet evaluated")."""
+    from finetune.model_card import set_eval_scores
+
+    card = Path(checkpoint) / "README.md"
+    scores = {f"{r['benchmark']} {r['mode']} pass@1 ({r['tasks']} tasks)": r["pass_at_1"]
+              for r in rows if r["model_role"] == "checkpoint"}
+    if card.is_file() and scores:
+        set_eval_scores(card, scores)
+
+
+def scores_markdown(rows: list[dict]) -> str:
+    lines = ["| model | benchmark | mode | pass@1 | 95% CI | tasks |", "|---|---|---|---|---|---|"]
+    lines += [f"| {r['model_role']} `{Path(r['model']).name}` | {r['benchmark']} | {r['mode']} | "
+              f"{r['pass_at_1']:.3f} | {r['ci95_low']:.3f}-{r['ci95_high']:.3f} | {r['tasks']} |" for r in rows]
+    return "\n".join(lines)
+
+
+def heldout_pass_rate(backend, rows: list[dict], runner) -> float:
+    """Ask the model each held-out problem (the dialogue's first user turn) and run its code against the row's
+    tests in the sandbox."""
+    from eval.backends import GenRequest
+
+    requests = [GenRequest(row["id"], [row["messages"][0]]) for row in rows]
+    answers = backend.generate(requests)
+    verdicts = runner.run_checked([(row["id"], extract_code(answer) or "", row["tests"])
+                                   for row, answer in zip(rows, answers)])
+    return sum(v.passed for v in verdicts) / len(verdicts) if verdicts else 0.0
+
+
+@dg.asset(ins={"checkpoints": dg.AssetIn(FINETUNED_CHECKPOINT), "sft": dg.AssetIn(SFT_DATASET)},
+          group_name=EVALUATE)
+def teacher_selection(context: dg.AssetExecutionContext, config: EvalConfig, checkpoints: pl.DataFrame,
+                      sft: pl.DataFrame, teacher: TeacherLLM, sandbox: Sandbox):
+    """Student (newest checkpoint) versus teacher on the SFT test split; the winner generates the next round."""
+    from eval.backends import Decoding, make_backend
+    from eval.scoring import sandbox_runner
+
+    checkpoint = checkpoints.row(-1, named=True)
+    test = [r for r in sft.to_dicts() if r["split"] == "test"]
+    decoding = Decoding(max_tokens=config.max_tokens)
+    rates = {"student": None, "teacher": None}
+    if not test:  # a dataset of one problem has no held-out split: nothing to compare, the teacher stays
+        context.log.warning("the SFT dataset's test split is empty: the teacher stays without a comparison")
+    else:
+        with sandbox_runner(sandbox.backend, sandbox.workers, sandbox.limits()) as runner:
+            for role, (model, base_url) in (("student", (checkpoint["checkpoint"], None)),
+                                            ("teacher", teacher_spec(teacher))):
+                backend = make_backend(model, base_url, decoding,
+                                       api_key=teacher.api_key if role == "teacher" else None)
+                try:
+                    rates[role] = heldout_pass_rate(backend, test, runner)
+                finally:
+                    backend.close()
+    selected = "student" if test and rates["student"] > rates["teacher"] else "teacher"
+    teacher_model = teacher_spec(teacher)[0]
+    row = {"student": checkpoint["checkpoint"], "teacher": teacher_model, "student_pass_rate": rates["student"],
+           "teacher_pass_rate": rates["teacher"], "test_rows": len(test), "selected": selected,
+           "next_teacher": checkpoint["checkpoint"] if selected == "student" else teacher_model,
+           "dataset_version": checkpoint["dataset_version"],
+           "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+    path = crucible_home() / SELECTION_FILE
+    path.write_text(json.dumps(row, indent=2) + "\n")
+    context.log.info(f"student {rates['student']} vs teacher {rates['teacher']} on {len(test)} held-out problems: "
+                     f"{selected} generates the next round")
+    earlier = read_table(TEACHER_SELECTION)
+    table = pl.concat([frame(earlier.to_dicts(), SELECTION) if len(earlier) else frame([], SELECTION),
+                       frame([row], SELECTION)])
+    return dg.Output(table, metadata={**{k: v for k, v in row.items() if k != "created_at" and v is not None},
+                                      "decision_file": dg.MetadataValue.path(str(path))})

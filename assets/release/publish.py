@@ -1,0 +1,51 @@
+"""hub_dataset and hub_model: the SFT release folder and the latest fine-tuned checkpoint published to the Hub, or
+staged and validated under $CRUCIBLE_HOME/hub/ when no token or repo is configured (resources/hub.py)."""
+
+from pathlib import Path
+
+import dagster as dg
+
+from assets.keys import BENCHMARK_SCORES, FINETUNED_CHECKPOINT, SFT_DATASET
+from assets.release.sft_dataset import release_folder
+from resources.hub import HubError, HubPublisher, PublishResult
+
+
+@dg.asset(ins={"sft": dg.AssetIn(SFT_DATASET)}, group_name="publish")
+def hub_dataset(context: dg.AssetExecutionContext, sft, hub: HubPublisher) -> dg.MaterializeResult:
+    """The dataset on the Hub (HF_TOKEN and CRUCIBLE_HUB_DATASET_REPO set) or staged for it."""
+    if not len(sft):
+        raise dg.Failure("sft_dataset is empty: nothing to publish; generate dialogues first")
+    version = sft["dataset_version"][0]
+    folder = release_folder(context.instance, version)
+    name = folder.parent.name
+    try:
+        result = hub.publish_dataset(folder, name, message=f"Crucible dataset {name} {version}")
+    except HubError as err:
+        # One line for the user; the staged folder (if staging got that far) is named in it and kept.
+        raise dg.Failure(description=str(err)) from err
+    return publish_metadata(context, result, {"dataset_version": version})
+
+
+# After benchmark_scores, so the published model card carries the scores.
+@dg.asset(ins={"checkpoints": dg.AssetIn(FINETUNED_CHECKPOINT)}, deps=[BENCHMARK_SCORES], group_name="publish")
+def hub_model(context: dg.AssetExecutionContext, checkpoints, hub: HubPublisher) -> dg.MaterializeResult:
+    """The latest fine-tuned checkpoint on the Hub (HF_TOKEN and CRUCIBLE_HUB_MODEL_REPO set) or staged for it."""
+    row = checkpoints.row(-1, named=True)
+    folder = Path(row["checkpoint"])
+    try:
+        result = hub.publish_model(folder, row["model_name"], message=f"Crucible model {row['model_name']} "
+                                                                      f"(dataset {row['dataset_version']})")
+    except HubError as err:
+        raise dg.Failure(description=str(err)) from err
+    return publish_metadata(context, result, {"checkpoint": dg.MetadataValue.path(str(folder)),
+                                              "dataset_version": row["dataset_version"]})
+
+
+def publish_metadata(context, result: PublishResult, extra: dict) -> dg.MaterializeResult:
+    context.log.info(f"{result.status}: {result.staged}" + (f" -> {result.url} @ {result.commit}"
+                                                              if result.url else ""))
+    return dg.MaterializeResult(metadata={
+        "status": result.status, "staged": dg.MetadataValue.path(str(result.staged)),
+        "repo_id": result.repo_id or "", "url": dg.MetadataValue.url(result.url) if result.url else "",
+        "commit": result.commit or "", "files": result.files, "bytes": result.bytes, **extra,
+    })

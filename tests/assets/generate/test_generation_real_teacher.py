@@ -1,0 +1,48 @@
+"""The generation phase with the real bundled teacher (Qwen2.5-Coder-1.5B on llama.cpp) on six stdlib seeds: the
+embedded defaults, as `crucible generate --seeds 6` runs them."""
+
+from __future__ import annotations
+
+import dagster as dg
+import pytest
+
+from assets.generate.dialogues import verified_dialogues
+from assets.generate.problems import oss_instruct_problems
+from assets.generate.seeds import seed_snippets
+from assets.keys import OSS_INSTRUCT_PROBLEMS, VERIFIED_DIALOGUES
+from resources.home import crucible_home
+from resources.llm import TeacherLLM
+from resources.local_llm import DEFAULT_MODEL, LocalTeacher, resolve_model
+from resources.sandbox import Sandbox
+from resources.store import ParquetIOManager, read_table
+from tests.conftest import require_bwrap
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(3000)
+def test_bundled_teacher_verifies_at_least_one_dialogue(tmp_path, monkeypatch):
+    require_bwrap()
+    # Assemble (or find) the model under the usual CRUCIBLE_HOME, so each test run does not copy 1.1 GB again.
+    model = resolve_model(DEFAULT_MODEL, crucible_home())
+    monkeypatch.setenv("CRUCIBLE_HOME", str(tmp_path / "home"))
+    instance = dg.DagsterInstance.ephemeral()
+    instance.add_dynamic_partitions("seed_source", ["stdlib"])
+    result = dg.materialize(
+        [seed_snippets, oss_instruct_problems, verified_dialogues], partition_key="stdlib", instance=instance,
+        run_config={"ops": {"seed_snippets": {"config": {"max_seeds": 6}}}},
+        resources={"io_manager": ParquetIOManager(), "sandbox": Sandbox(workers=2),
+                   "teacher": TeacherLLM(local=LocalTeacher(model=str(model.path)))},
+    )
+    assert result.success
+    problems = read_table(OSS_INSTRUCT_PROBLEMS)
+    dialogues = read_table(VERIFIED_DIALOGUES)
+    summary = {e.asset_key.to_user_string(): {k: v.value for k, v in e.materialization.metadata.items()
+                                              if not k.startswith(("preview", "pass_rate_by"))}
+               for e in result.get_asset_materialization_events()}
+    print(summary)  # shown with -s / on failure: what the teacher managed
+    assert len(dialogues) >= 1, summary
+    assert len(problems) >= len(dialogues)
+    row = dialogues.row(0, named=True)
+    assert row["messages"][0]["role"] == "user" and row["messages"][-1]["role"] == "assistant"
+    assert row["verdicts"][-1]["status"] == "passed" and row["verdicts"][-1]["backend"] == "bwrap"
+    assert row["teacher_model"] == model.name

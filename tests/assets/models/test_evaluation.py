@@ -1,0 +1,95 @@
+"""benchmark_scores and teacher_selection on a cpu-tiny checkpoint trained from pipeline-format dialogues, with a
+scripted teacher behind the OpenAI-compatible stub server and the real bwrap sandbox."""
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import polars as pl
+import pytest
+
+from assets.models.evaluation import BELOW_BASE_CHECK, below_base, benchmark_scores, teacher_selection
+from assets.models.training import finetuned_checkpoint
+from assets.release.sft_dataset import sft_dataset
+from assets.schemas import SCORES, SELECTION
+from eval.benchmarks import load_benchmarks
+from resources.hub import HubPublisher
+from resources.llm import TeacherLLM
+from resources.sandbox import Sandbox
+from resources.store import ParquetIOManager, read_table
+from tests.conftest import require_bwrap
+from tests.dialogue_rows import dialogue_row, write_dialogues
+from tests.openai_stub_server import StubServer, StubState
+
+ROWS = 16
+
+
+class CanonicalTeacher:
+    """Answers HumanEval prompts with the canonical solution and the SFT problems with their verified solution."""
+
+    def __init__(self) -> None:
+        self.humaneval = {item.entry_point: item.solution for item in load_benchmarks(offline=["humaneval"])}
+        self.rows = {row["instruction"]: row["solution"] for row in (dialogue_row(i) for i in range(ROWS))}
+
+    def __call__(self, messages: list[dict]) -> str:
+        text = next(m["content"] for m in messages if m["role"] == "user")
+        code = self.rows.get(text) or next((sol for name, sol in self.humaneval.items() if f"def {name}(" in text),
+                                           "pass")
+        return f"```python\n{code}\n```"
+
+
+@pytest.mark.slow
+def test_scores_and_teacher_selection(tmp_path, monkeypatch):
+    require_bwrap()
+    home = tmp_path / "home"
+    monkeypatch.setenv("CRUCIBLE_HOME", str(home))
+    write_dialogues("stdlib", range(ROWS))
+    instance = dg.DagsterInstance.ephemeral()
+    assets = [sft_dataset, finetuned_checkpoint, benchmark_scores, teacher_selection]
+    with StubServer(StubState(responder=CanonicalTeacher())) as server:
+        resources = {"io_manager": ParquetIOManager(), "hub": HubPublisher(), "sandbox": Sandbox(workers=2),
+                     "teacher": TeacherLLM(base_url=server.base_url, model="canonical")}
+        eval_config = {"limit": 3, "max_tokens": 48, "modes": ["single", "exec_feedback", "human_feedback"],
+                       "rounds": 1}
+        result = dg.materialize(assets, instance=instance, resources=resources, run_config={"ops": {
+            "finetuned_checkpoint": {"config": {"recipe": "cpu-tiny", "max_steps": 2}},
+            "benchmark_scores": {"config": eval_config},
+            "teacher_selection": {"config": {"max_tokens": 48}}}})
+    assert result.success
+
+    scores = read_table("benchmark_scores")
+    assert scores.schema == pl.Schema(SCORES)
+    assert sorted(set(scores["model_role"])) == ["base", "checkpoint", "teacher"]
+    assert len(scores) == 9 and set(scores["mode"]) == {"single", "exec_feedback", "human_feedback"}
+    teacher = scores.filter(pl.col("model_role") == "teacher")
+    assert teacher["pass_at_1"].to_list() == [1.0, 1.0, 1.0] and (teacher["tasks"] == 3).all()
+    # The simulated user was the teacher: its prompts reached the stub (the canonical teacher answers them too).
+    human = scores.filter((pl.col("model_role") == "checkpoint") & (pl.col("mode") == "human_feedback"))
+    human = human.row(0, named=True)
+    assert json.loads(human["manifest"])["generation"]["teacher"]["model"] == "canonical"
+    for row in scores.to_dicts():
+        manifest = json.loads(row["manifest"])
+        assert manifest["sandbox"]["backend"] == "bwrap" and manifest["n_tasks"] == 3
+        assert manifest["generation"]["prompts"] and manifest["seed"] == 0 and manifest["versions"]["python"]
+        assert row["ci95_low"] <= row["pass_at_1"] <= row["ci95_high"]
+    checkpoint = scores.filter(pl.col("model_role") == "checkpoint").row(0, named=True)
+    assert checkpoint["backend"] == "transformers" and len(checkpoint["model_sha256"]) == 64
+    card = (Path(checkpoint["checkpoint"]) / "README.md").read_text()
+    assert "humaneval single pass@1 (3 tasks)" in card and "Not yet evaluated" not in card
+    check = next(c for c in result.get_asset_check_evaluations() if c.check_name == BELOW_BASE_CHECK)
+    assert check.severity == dg.AssetCheckSeverity.WARN
+
+    selection = read_table("teacher_selection")
+    assert selection.schema == pl.Schema(SELECTION)
+    row = selection.row(0, named=True)
+    test_rows = int((read_table("sft_dataset")["split"] == "test").sum())
+    assert row["test_rows"] == test_rows and row["teacher_pass_rate"] == 1.0
+    assert row["selected"] == "teacher" and row["next_teacher"] == "canonical"
+    assert json.loads((home / "teacher_selection.json").read_text())["selected"] == "teacher"
+
+
+def test_below_base_names_the_regressions():
+    rows = [{"model_role": "base", "benchmark": "humaneval", "mode": "single", "pass_at_1": 0.5},
+            {"model_role": "checkpoint", "benchmark": "humaneval", "mode": "single", "pass_at_1": 0.25},
+            {"model_role": "checkpoint", "benchmark": "mbpp", "mode": "single", "pass_at_1": 0.1}]
+    assert below_base(rows) == ["humaneval/single: 0.250 < 0.500"]
