@@ -74,7 +74,7 @@ def cmd_teacher_ask(args: argparse.Namespace) -> int:
 
 
 def cmd_teacher_serve(args: argparse.Namespace) -> int:
-    from resources.local_llm import serve_foreground
+    from resources.llm_server import serve_foreground
 
     return serve_foreground(args.model, port=args.port, n_ctx=args.n_ctx, n_threads=args.threads)
 
@@ -84,8 +84,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
     from assets.generate.seed_sources import SourceError
     from assets.runs import run_generation
+    from resources.bundled_models import LocalTeacherError
     from resources.llm import TeacherLLM
-    from resources.local_llm import LocalTeacher, LocalTeacherError
+    from resources.llm_server import LocalTeacher
     from resources.sandbox import Sandbox, SandboxUnavailable
 
     if args.seeds is not None and args.seeds < 1:
@@ -109,69 +110,25 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     import os
-    import time
 
-    from assets.models.evaluation import EvalConfig
-    from assets.models.training import TrainConfig
-    from assets.runs import run_datasets, run_generation, run_models
-    from eval.sandbox_demo import run_sandbox_demo
-    from resources.embedder import Embedder
-    from resources.hub import HubPublisher
+    from assets.demo import DemoError, DemoSettings, run_demo, where_results_are
+    from resources.bundled_models import LocalTeacherError
     from resources.llm import TeacherLLM
-    from resources.local_llm import LocalTeacher, LocalTeacherError
-    from resources.sandbox import Sandbox, SandboxUnavailable
+    from resources.llm_server import LocalTeacher
+    from resources.sandbox import SandboxUnavailable
 
     home = Path(args.home).resolve()
-    os.environ["CRUCIBLE_HOME"] = str(home)
-    started = time.monotonic()
-
-    def step(n: int, text: str) -> None:
-        print(f"crucible demo {n}/4 [{time.monotonic() - started:5.0f} s]: {text} ...", flush=True)
-
-    step(1, "HumanEval's 164 canonical solutions (and their `return None` variants) in the sandbox")
+    os.environ["CRUCIBLE_HOME"] = str(home)  # the home is still read from the environment below this point
+    settings = DemoSettings(teacher=args.teacher, seeds=args.seeds, recipe=args.recipe, train_steps=args.train_steps,
+                            eval_limit=args.eval_limit)
     try:
-        result = run_sandbox_demo(home)
-    except SandboxUnavailable as exc:
-        return _fail(str(exc))
-    print(f"  canonical solutions: {result['canonical']}; `return None` bodies: {result['return_none']}; "
-          f"{result['tasks_per_s']:.0f} programs/s; verdicts: {result['path']}", flush=True)
-    if result["canonical"] != {"passed": 164}:
-        return _fail("the sandbox failed canonical HumanEval solutions; see the verdicts file", 1)
-    step(2, f"{args.seeds} stdlib seeds -> problems -> verified dialogues -> dedup -> decontamination, with the "
-            f"bundled teacher ({args.teacher}; the first run assembles it)")
-    teacher = TeacherLLM(local=LocalTeacher(model=args.teacher))
-    try:
-        summary = run_generation("stdlib", teacher, Sandbox(), seeds=args.seeds, embedder=Embedder())
+        result = run_demo(home, TeacherLLM(local=LocalTeacher(model=args.teacher)), settings,
+                          say=lambda line: print(line, flush=True))
     except (SandboxUnavailable, LocalTeacherError) as exc:
         return _fail(str(exc))
-    print(json.dumps(summary, indent=2))
-    step(3, "the SFT dataset (train/test split, dataset card) and its Hub staging")
-    dataset = run_datasets(HubPublisher())
-    print(json.dumps(dataset, indent=2))
-    if not (dataset["rows"]["train"] or 0):
-        return _fail("no dialogue survived generation and curation, so there is nothing to train on; rerun with "
-                     "more --seeds", 1)
-    step(4, f"fine-tuning ({args.recipe}, {args.train_steps} steps), the checkpoint's Hub staging, HumanEval "
-            f"pass@1 on the first {args.eval_limit} problems, and the student/teacher comparison")
-    try:
-        models = run_models({"hub": HubPublisher(), "teacher": teacher, "sandbox": Sandbox()},
-                            TrainConfig(recipe=args.recipe, max_steps=args.train_steps),
-                            EvalConfig(limit=args.eval_limit, evaluate_base=False, evaluate_teacher=False))
-    except Exception as exc:  # a failed step: its one-line cause
-        return _fail(_root_cause(exc), 1)
-    print(json.dumps(models, indent=2))
-    print(f"""
-Done in {time.monotonic() - started:.0f} s. Results:
-  tables (Parquet)   {home / 'data'}/<asset>/<partition>.parquet
-  catalog            .venv/bin/duckdb {dataset['catalog']}   (a view per asset; or `crucible catalog`)
-  SFT dataset        {dataset['release']}   (card: README.md there)
-  contamination      {home / 'data' / 'contamination_report'}   (and in the dataset card)
-  checkpoint         {models['checkpoint']}   (model card: README.md there)
-  scores             benchmark_scores in the catalog:
-                     crucible catalog --sql "SELECT model_role, mode, pass_at_1, ci95_low, ci95_high FROM benchmark_scores"
-  Hub staging        {dataset['hub']['staged']} and {models['hub_model']['staged']}
-  plots and reports  {home / 'reports'}
-Open the UI with `make ui` (http://127.0.0.1:3000): these runs are in its run history.""")
+    except DemoError as exc:
+        return _fail(str(exc), 1)
+    print(where_results_are(home, result))
     return 0
 
 
@@ -190,9 +147,11 @@ def cmd_decontam(args: argparse.Namespace) -> int:
     )
     from assets.curate.decontam_solver import solver_session
     from eval.benchmarks import load_benchmarks
+    from resources.bundled_models import LocalTeacherError
     from resources.embedder import TextEmbedder
-    from resources.local_llm import LocalTeacherError
     from resources.sandbox import Limits, SandboxPool, SandboxUnavailable
+    from resources.teacher_endpoint import TeacherEndpoint
+    from resources.verdict_cache import CachedRunner
 
     logging.basicConfig(level=logging.WARNING, format="crucible: %(message)s")
     if not args.input.is_file():
@@ -218,17 +177,19 @@ def cmd_decontam(args: argparse.Namespace) -> int:
     unsolved = sum(needs_solution(row) for row in rows) if EXECUTION in layers else 0
     with ExitStack() as stack:
         try:
-            pool = None
+            run_batch = None
             if EXECUTION in layers:
                 pool = SandboxPool(args.backend, args.workers,
                                    Limits(timeout_s=settings.exec_timeout_s, memory_mb=512))
                 stack.callback(pool.close)
+                run_batch = CachedRunner(pool).run
         except (SandboxUnavailable, ValueError) as exc:
             return _fail(f"{exc} (or run without the execution layer: --layers ngram,embedding)")
         solve = None
         if unsolved and (args.solver_base_url or args.solver != "none"):
             try:
-                solve = stack.enter_context(solver_session(args.solver_base_url, args.solver_model, args.solver))
+                endpoint = TeacherEndpoint(base_url=args.solver_base_url, model=args.solver_model, bundled=args.solver)
+                solve = stack.enter_context(solver_session(endpoint))
             except LocalTeacherError as exc:
                 return _fail(f"--solver {args.solver}: {exc} (or pass --solver none to judge the {unsolved} rows "
                              "without a function by the text layers only)")
@@ -237,7 +198,7 @@ def cmd_decontam(args: argparse.Namespace) -> int:
         try:
             embedder = TextEmbedder()
             index = BenchmarkIndex.for_settings(load_benchmarks(online=args.online), embedder.encode, settings)
-            found = scan(index, rows, settings, embedder.encode, pool.run_batch if pool else None, solve)
+            found = scan(index, rows, settings, embedder.encode, run_batch, solve)
         except (FileNotFoundError, ValueError) as exc:
             return _fail(str(exc))
     args.output.parent.mkdir(parents=True, exist_ok=True)
@@ -257,7 +218,7 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     import os
 
     from assets.release.sft_dataset import SftConfig
-    from assets.runs import run_datasets
+    from assets.runs import root_cause, run_datasets
     from resources.hub import HubPublisher
 
     hub = HubPublisher(token=os.environ.get("HF_TOKEN"), dataset_repo=args.repo or
@@ -266,20 +227,9 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     try:
         summary = run_datasets(hub, SftConfig(partitions=args.sources or [], test_fraction=args.test_fraction))
     except Exception as exc:  # a failed step: report the user-facing cause, not Dagster's wrapper
-        return _fail(_root_cause(exc), 1)
+        return _fail(root_cause(exc), 1)
     print(json.dumps(summary, indent=2))
     return 0
-
-
-def _root_cause(exc: BaseException) -> str:
-    """The message meant for the user in an exception chain, one line: the first dg.Failure (its description),
-    else the innermost exception."""
-    import dagster as dg
-
-    while not isinstance(exc, dg.Failure) and exc.__cause__ is not None:
-        exc = exc.__cause__
-    text = getattr(exc, "description", None) or str(exc)
-    return " ".join(text.split())
 
 
 def cmd_catalog(args: argparse.Namespace) -> int:
@@ -304,6 +254,7 @@ def cmd_catalog(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from resources.sandbox import BACKENDS
+    from sandbox_image.limits import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
 
     parser = argparse.ArgumentParser(prog="crucible", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -314,8 +265,11 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--input", type=Path, required=True, help='JSONL: {"id", "code", "timeout_s"?} per line')
     run.add_argument("--backend", choices=BACKENDS, default="bwrap")
     run.add_argument("--workers", type=int, default=2)
-    run.add_argument("--timeout", type=float, default=10.0, help="default wall-clock limit per program, seconds")
-    run.add_argument("--memory-mb", type=int, default=1024, help="address-space limit per program, MiB")
+    run.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
+                     help="wall-clock limit per program, seconds, where a program gives no timeout_s "
+                          "(default %(default)s)")
+    run.add_argument("--memory-mb", type=int, default=DEFAULT_MEMORY_MB,
+                     help="address-space limit per program, MiB (default %(default)s)")
     run.set_defaults(func=cmd_sandbox_run)
 
     teacher = sub.add_parser("teacher", help="the teacher LLM")

@@ -31,7 +31,7 @@ from assets.release.sft_dataset import sft_dataset
 from resources.embedder import Embedder
 from resources.hub import HubPublisher
 from resources.llm import TeacherLLM
-from resources.local_llm import LocalTeacher
+from resources.llm_server import LocalTeacher
 from resources.sandbox import Sandbox
 from resources.store import ParquetIOManager
 

@@ -22,7 +22,7 @@ import dagster as dg
 from assets.generate.seed_sources import SourceError, load_sources, register_source
 from assets.keys import CURATE, DATASETS, EVALUATE, FINETUNED_CHECKPOINT, GENERATE, HUB_DATASET, HUB_MODEL, TRAIN
 from assets.partitions import DEFAULT_SOURCE, SEED_SOURCE, round_partition, seed_source_partitions
-from resources.home import crucible_home
+from resources.home import Home
 
 INBOX_MIN_AGE_S = 10  # an inbox entry changed more recently than this may still be copying in: next tick
 INBOX_DATA_FILES = {".parquet": "parquet", ".jsonl": "json", ".json": "json"}
@@ -139,11 +139,11 @@ def plan_new_sources(existing: set[str], inbox: Path, now: float | None = None) 
 def seed_source_sensor(context: dg.SensorEvaluationContext):
     existing = set(context.instance.get_dynamic_partitions(SEED_SOURCE))
     try:
-        new, to_run = plan_new_sources(existing, crucible_home() / "inbox")
+        new, to_run = plan_new_sources(existing, Home.from_env().inbox)
     except SourceError as err:
         return dg.SkipReason(f"sources file problem: {err}")
     if not new:
-        return dg.SkipReason(f"no new seed sources (inbox: {crucible_home() / 'inbox'})")
+        return dg.SkipReason(f"no new seed sources (inbox: {Home.from_env().inbox})")
     return dg.SensorResult(
         run_requests=[dg.RunRequest(partition_key=name, run_key=f"new-source:{name}") for name in to_run],
         dynamic_partitions_requests=[seed_source_partitions.build_add_request(new)],

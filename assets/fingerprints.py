@@ -8,7 +8,7 @@ import json
 import os
 from pathlib import Path
 
-from resources.home import crucible_home
+from resources.home import Home
 
 
 def fingerprint(*parts) -> str:
@@ -19,7 +19,7 @@ def fingerprint(*parts) -> str:
 
 
 def configs_dir() -> Path:
-    return crucible_home() / "configs"
+    return Home.from_env().configs
 
 
 def record_config(fp: str, **parts) -> str:

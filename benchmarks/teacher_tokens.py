@@ -30,7 +30,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import openai  # noqa: E402
 
-from resources.local_llm import LocalTeacherServer, usable_cpus  # noqa: E402
+from resources.llm_server import LocalTeacherServer, usable_cpus  # noqa: E402
 
 # Two short prompts (decode dominates) and one OSS-Instruct style prompt carrying real stdlib source (~500 tokens,
 # so prompt processing is measured on a realistic length).

@@ -1,4 +1,4 @@
-"""Training throughput of our recipe path (`finetune.train.run`) against a plain TRL SFTTrainer run with TRL's default
+"""Training throughput of our recipe path (`finetune.sft_run.run`) against a plain TRL SFTTrainer run with TRL's default
 settings, on the same data and the same base model, measured in the same process, one after the other.
 
     python benchmarks/train_throughput.py [--model tiny|smollm2] [--steps N] [--rows N] [--repeats N] [--dataset DIR]
@@ -10,7 +10,7 @@ there), so it keeps TRL 1.16's defaults: batch 8, gradient checkpointing on, bf1
 autocast (also on CPU), full fine-tuning, loss on every token, the base's own chat template. Ours is the recipe as
 written (cpu-tiny: full fine-tuning, batch 2, a checkpoint every 4 steps; cpu-smollm2: LoRA, batch 2; fp32 on CPU;
 assistant-only loss). Each side runs `--repeats` times, alternating, and the best run counts. Both run under
-finetune.train's OMP_WAIT_POLICY=PASSIVE default (see there); OMP_WAIT_POLICY=ACTIVE measures torch's own default.
+finetune.sft_run's OMP_WAIT_POLICY=PASSIVE default (see there); OMP_WAIT_POLICY=ACTIVE measures torch's own default.
 Without --dataset, a synthetic set in the pipeline's format (tests/finetune/fixture_data.py) is written to a temporary
 folder.
 """
@@ -25,10 +25,10 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from finetune.train import quiet_libraries, run  # noqa: E402  (first: it sets OMP_WAIT_POLICY before torch loads)
 from finetune.base_models import resolve_base  # noqa: E402
 from finetune.data import load_split  # noqa: E402
 from finetune.recipe import load_recipe  # noqa: E402
+from finetune.sft_run import quiet_libraries, run  # noqa: E402  (first: it sets OMP_WAIT_POLICY before torch loads)
 
 RECIPES = {"tiny": "cpu-tiny", "smollm2": "cpu-smollm2"}
 
@@ -40,10 +40,9 @@ def ours(recipe, dataset: Path, steps: int, models_dir: Path | None, work: Path)
 
 
 def plain_trl(base: str, dataset: Path, steps: int, work: Path) -> tuple[float, int, float]:
+    import torch
     from transformers import PrinterCallback
     from trl import SFTConfig, SFTTrainer
-
-    import torch
 
     out = Path(tempfile.mkdtemp(dir=work, prefix="plain-"))
     # use_cpu on a CPU machine: TRL's default bf16=True is otherwise refused there ("Your setup doesn't support bf16").

@@ -1,28 +1,29 @@
 """Completion backends: chat conversations in, answer texts out, in batches.
 
-    backend = make_backend("bundled")                                  # the bundled offline teacher (llama.cpp)
-    backend = make_backend("gpt-4o-mini", base_url="https://api.openai.com/v1")   # any OpenAI-compatible server
-    backend = make_backend("/path/to/checkpoint")                      # a local transformers checkpoint
+    backend = make_backend(TeacherEndpoint(bundled="qwen2.5-coder-1.5b"))  # the bundled teacher, its own server
+    backend = make_backend(TeacherEndpoint(base_url="https://api.openai.com/v1", model="gpt-4o-mini"))
+    backend = make_backend("/path/to/checkpoint")                          # a local transformers checkpoint
+    backend = EndpointBackend.of_teacher(teacher, decoding)                # on the TeacherLLM resource's server
     texts = backend.generate([GenRequest("HumanEval/0#0", messages, seed=0)])
     backend.describe()      # for the manifest: backend, model, hash, decoding, batch size
 
-The OpenAI-compatible backends go through resources.llm.TeacherClient, so retries, bounded concurrency and the
-persistent response cache come with them. The transformers backend batches with left padding and the tokenizer's chat
-template, greedy at temperature 0 and sampled otherwise.
+Teacher endpoints (resources/teacher_endpoint.py) go through resources.llm.TeacherClient, so retries, the endpoint's
+concurrency and the persistent response cache come with them. The transformers backend batches with left padding and
+the tokenizer's chat template, greedy at temperature 0 and sampled otherwise.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import hashlib
+from collections.abc import Callable
+from contextlib import ExitStack
 from dataclasses import dataclass
 from pathlib import Path
 
 from resources.files import sha256_file
-from resources.llm import ChatRequest, TeacherClient, TeacherError
-from resources.local_llm import BUNDLED_MODELS, DEFAULT_MODEL, LocalTeacherServer
-
-BUNDLED = "bundled"
+from resources.llm import ChatRequest, TeacherClient, TeacherError, TeacherLLM
+from resources.teacher_endpoint import BUNDLED, TeacherEndpoint
 
 
 class BackendError(RuntimeError):
@@ -46,15 +47,26 @@ class GenRequest:
     seed: int = 0
 
 
-class OpenAIChatBackend:
-    """Any OpenAI-compatible chat endpoint (OpenAI, vLLM, llama.cpp's server)."""
+class EndpointBackend:
+    """A teacher endpoint answering chat: any OpenAI-compatible server, or a bundled model's llama.cpp server."""
 
-    kind = "openai"
+    def __init__(self, endpoint: TeacherEndpoint, client: TeacherClient, decoding: Decoding = Decoding(),
+                 on_close: Callable[[], object] | None = None) -> None:
+        self.endpoint, self.client, self.decoding = endpoint, client, decoding
+        self.kind = endpoint.kind
+        self._on_close = on_close
 
-    def __init__(self, base_url: str, model: str, decoding: Decoding = Decoding(), api_key: str | None = None,
-                 concurrency: int = 8, timeout_s: float = 300.0) -> None:
-        self.decoding = decoding
-        self.client = TeacherClient(base_url, model, api_key=api_key, concurrency=concurrency, timeout_s=timeout_s)
+    @classmethod
+    def open(cls, endpoint: TeacherEndpoint, decoding: Decoding = Decoding()) -> EndpointBackend:
+        """A backend of its own: a bundled model's server is started here and stopped by close()."""
+        stack = ExitStack()
+        return cls(endpoint, stack.enter_context(endpoint.serving()), decoding, stack.close)
+
+    @classmethod
+    def of_teacher(cls, teacher: TeacherLLM, decoding: Decoding = Decoding()) -> EndpointBackend:
+        """The TeacherLLM resource's endpoint and client: the server it runs (started once per run) answers, and
+        close() leaves that server to the resource."""
+        return cls(teacher.endpoint, teacher.client(), decoding)
 
     def generate(self, requests: list[GenRequest], prompt_version: str | None = None) -> list[str]:
         """One answer per request, in order. The seed goes to the server (distinct samples of one prompt get distinct
@@ -68,31 +80,14 @@ class OpenAIChatBackend:
             raise BackendError(str(exc)) from exc
 
     def describe(self) -> dict:
-        return {"backend": self.kind, "base_url": self.client.base_url, "model": self.client.model,
-                "model_sha256": None, "decoding": self.decoding.as_dict(), "concurrency": self.client.concurrency}
+        return {"backend": self.kind, "base_url": self.client.base_url, "model": self.endpoint.name,
+                "model_sha256": self.endpoint.model_sha256(), "decoding": self.decoding.as_dict(),
+                "concurrency": self.client.concurrency}
 
     def close(self) -> None:
-        pass
-
-
-class BundledBackend(OpenAIChatBackend):
-    """The bundled offline teacher (resources/local_llm.py), started here and stopped by close()."""
-
-    kind = "bundled"
-
-    def __init__(self, model: str = DEFAULT_MODEL, decoding: Decoding = Decoding()) -> None:
-        self.server = LocalTeacherServer(model).start()
-        # llama.cpp's server answers one request at a time; more in flight would only time out in its queue.
-        super().__init__(self.server.base_url, self.server.model, decoding, concurrency=1, timeout_s=900.0)
-        self.bundled = model
-
-    def describe(self) -> dict:
-        entry = BUNDLED_MODELS.get(self.bundled)
-        return {**super().describe(), "model": self.bundled,
-                "model_sha256": entry.sha256 if entry else sha256_file(Path(self.bundled))}
-
-    def close(self) -> None:
-        self.server.close()
+        on_close, self._on_close = self._on_close, None
+        if on_close is not None:
+            on_close()
 
 
 def checkpoint_sha256(folder: Path) -> str:
@@ -162,14 +157,11 @@ class TransformersBackend:
         pass
 
 
-def make_backend(model: str, base_url: str | None = None, decoding: Decoding = Decoding(),
-                 api_key: str | None = None, concurrency: int = 8, batch_size: int = 8):
-    """--base-url: an OpenAI-compatible server; a local folder: transformers; "bundled" or "bundled:NAME": the
-    offline teacher (NAME a bundled model or a GGUF path)."""
-    if base_url:
-        return OpenAIChatBackend(base_url, model, decoding, api_key=api_key, concurrency=concurrency)
-    if model == BUNDLED or model.startswith(BUNDLED + ":"):
-        return BundledBackend(model.partition(":")[2] or DEFAULT_MODEL, decoding)
+def make_backend(model: TeacherEndpoint | str, decoding: Decoding = Decoding(), batch_size: int = 8):
+    """A teacher endpoint: chat through it (a bundled model's server started here, stopped by close()); a local
+    folder: transformers."""
+    if isinstance(model, TeacherEndpoint):
+        return EndpointBackend.open(model, decoding)
     if Path(model).is_dir():
         return TransformersBackend(model, decoding, batch_size=batch_size)
     raise BackendError(f"--model {model!r} is not a local checkpoint folder: give --base-url for an OpenAI-compatible "

@@ -9,7 +9,7 @@ whose answer is fixed before it is built). Standard output is sent to /dev/null 
 swallows it, so a chatty solution cannot push the marker past the sandbox's output cap.
 
     code, marker = checked_program(solution, tests)
-    verdict = confirm(pool.run_one({"id": "x", "code": code}), marker)
+    verdict = confirm(runner.run([{"id": "x", "code": code}])[0], marker)   # runner: the cached runner
 """
 
 from __future__ import annotations

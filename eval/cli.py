@@ -57,6 +57,17 @@ def cmd_eval_score(args: argparse.Namespace) -> int:
     return 0
 
 
+def _model(model: str, base_url: str | None, concurrency: int):
+    """--model and --base-url as make_backend takes them: a teacher endpoint (a server, or 'bundled[:NAME]') or a
+    checkpoint folder."""
+    from resources.teacher_endpoint import TeacherEndpoint
+
+    if base_url:
+        return TeacherEndpoint(base_url=base_url, model=model, api_key=os.environ.get("OPENAI_API_KEY"),
+                               concurrency=concurrency)
+    return TeacherEndpoint.from_label(model) or model
+
+
 def _teacher(args: argparse.Namespace, backend):
     """The simulated human of human_feedback: its own model when one is given, else the evaluated model itself."""
     from eval.backends import Decoding, make_backend
@@ -65,15 +76,15 @@ def _teacher(args: argparse.Namespace, backend):
         return None
     if not (args.feedback_model or args.feedback_base_url):
         return backend
-    return make_backend(args.feedback_model or args.model, args.feedback_base_url, Decoding(max_tokens=300),
-                        api_key=os.environ.get("OPENAI_API_KEY"), concurrency=args.concurrency)
+    return make_backend(_model(args.feedback_model or args.model, args.feedback_base_url, args.concurrency),
+                        Decoding(max_tokens=300))
 
 
 def cmd_eval_run(args: argparse.Namespace) -> int:
     from eval.backends import BackendError, Decoding, make_backend
     from eval.evaluate import evaluate
     from eval.modes import ModeConfig
-    from resources.local_llm import LocalTeacherError
+    from resources.bundled_models import LocalTeacherError
     from resources.sandbox import SandboxUnavailable
 
     if args.limit is not None and args.limit < 1:
@@ -83,8 +94,8 @@ def cmd_eval_run(args: argparse.Namespace) -> int:
         config = ModeConfig(args.mode, args.rounds, args.n_samples, args.seed)
         decoding = Decoding(temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens)
         with _runner(args) as runner:
-            backend = make_backend(args.model, args.base_url, decoding, api_key=os.environ.get("OPENAI_API_KEY"),
-                                   concurrency=args.concurrency, batch_size=args.batch_size)
+            backend = make_backend(_model(args.model, args.base_url, args.concurrency), decoding,
+                                   batch_size=args.batch_size)
             teacher = _teacher(args, backend)
             report = evaluate(args.benchmark, backend, runner, config, args.limit, teacher, args.samples_out, args.k)
     except (BackendError, LocalTeacherError, SandboxUnavailable, ValueError, OSError) as exc:
@@ -98,11 +109,14 @@ def cmd_eval_run(args: argparse.Namespace) -> int:
 
 def _sandbox_options(parser: argparse.ArgumentParser) -> None:
     from resources.sandbox import BACKENDS
+    from sandbox_image.limits import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
 
     parser.add_argument("--backend", choices=BACKENDS, default="bwrap", help="sandbox backend (default bwrap)")
     parser.add_argument("--workers", type=int, default=2, help="concurrent sandbox workers")
-    parser.add_argument("--timeout", type=float, default=10.0, help="wall-clock limit per program, seconds")
-    parser.add_argument("--memory-mb", type=int, default=1024, help="address-space limit per program, MiB")
+    parser.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT_S,
+                        help="wall-clock limit per program, seconds (default %(default)s)")
+    parser.add_argument("--memory-mb", type=int, default=DEFAULT_MEMORY_MB,
+                        help="address-space limit per program, MiB (default %(default)s)")
     parser.add_argument("--no-cache", action="store_true", help="run every program, ignoring the verdict cache")
     parser.add_argument("--k", type=_ks, default=(1, 10, 100), help="pass@k for these k where every task has k "
                                                                    "samples (default 1,10,100)")

@@ -9,17 +9,20 @@ from pathlib import Path
 
 from eval.humaneval import canonical_programs, return_none_programs
 from resources.sandbox import Limits, SandboxPool
+from resources.verdict_cache import CachedRunner
 
 
 def run_sandbox_demo(home: Path, backend: str = "bwrap", workers: int = 2) -> dict:
-    """Run the 164 canonical solutions and their `return None` variants; write verdicts under `home`."""
+    """Run the 164 canonical solutions and their `return None` variants through the cached runner (a rerun answers
+    from the verdict cache: `executed` says how many really ran); write verdicts under `home`."""
     out_dir = home / "demo"
     out_dir.mkdir(parents=True, exist_ok=True)
     programs = canonical_programs()
     wrong = [{**p, "id": p["id"] + "#return-none"} for p in return_none_programs()]
     start = time.monotonic()
-    with SandboxPool(backend, workers, Limits(timeout_s=10)) as pool:
-        verdicts = pool.run_batch(programs + wrong)
+    with SandboxPool(backend, workers, Limits()) as pool:
+        runner = CachedRunner(pool)
+        verdicts = runner.run(programs + wrong)
     seconds = time.monotonic() - start
     path = out_dir / "sandbox_verdicts.jsonl"
     with path.open("w") as handle:
@@ -28,4 +31,4 @@ def run_sandbox_demo(home: Path, backend: str = "bwrap", workers: int = 2) -> di
     canonical = Counter(v.status for v in verdicts[: len(programs)])
     stubs = Counter(v.status for v in verdicts[len(programs):])
     return {"path": path, "seconds": seconds, "canonical": dict(canonical), "return_none": dict(stubs),
-            "tasks_per_s": len(verdicts) / seconds}
+            "tasks_per_s": len(verdicts) / seconds, "executed": runner.executed, "cached": runner.cached}

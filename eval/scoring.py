@@ -1,13 +1,13 @@
 """Score samples on a benchmark's hidden tests, in the sandbox only.
 
-    with sandbox_runner("bwrap", workers=2, limits=Limits(timeout_s=10)) as runner:
+    with sandbox_runner("bwrap", workers=2) as runner:        # the default limits (sandbox_image/limits.py)
         scored = score_samples(samples, items_by_id, runner)
     report = summarize(scored, items_by_id, seed=0)     # pass@k, ci95, per_task, status counts
     report["manifest"] = manifest(...)
 
 A sample passes when the hidden tests all ran and none failed (eval.checked: an early `sys.exit(0)` is a failure).
-Each distinct program runs once (greedy samples repeat), and verdicts are cached by content hash (the verdict cache),
-so rescoring a file runs nothing twice.
+Programs run through Crucible's one cached runner (resources/verdict_cache.py): each distinct program once (greedy
+samples repeat), and verdicts are cached by content hash, so rescoring a file runs nothing twice.
 """
 
 from __future__ import annotations
@@ -20,15 +20,15 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 from eval.benchmarks import BenchmarkItem
 from eval.checked import checked_program, confirm
-from eval.pass_at_k import DEFAULT_KS, summarize as pass_at_k_summary
+from eval.pass_at_k import DEFAULT_KS
+from eval.pass_at_k import summarize as pass_at_k_summary
 from eval.samples import Sample
 from eval.sanitize import as_completion, sanitize
 from resources.sandbox import Limits, SandboxPool, Verdict
-from resources.verdict_cache import CachedRunner, VerdictCache
+from resources.verdict_cache import CachedRunner
 
 PYTHON_PROBE = "import sys\nprint(sys.version.split()[0])\n"
 
@@ -49,33 +49,9 @@ class ScoredSample:
         return self.status == "passed"
 
 
-class SandboxRunner:
-    """Runs programs through a SandboxPool: duplicates once, repeats from the verdict cache when one is given."""
-
-    def __init__(self, pool: SandboxPool, cache: VerdictCache | None = None) -> None:
-        self.pool = pool
-        self._cached = CachedRunner(pool, cache) if cache is not None else None
-        self.executed = 0
-
-    @property
-    def backend(self) -> str:
-        return self.pool.backend
-
-    def run(self, programs: list[dict]) -> list[Verdict]:
-        """Verdicts in input order; each distinct code runs (or is looked up) once."""
-        first: dict[str, int] = {}
-        unique = []
-        for program in programs:
-            if program["code"] not in first:
-                first[program["code"]] = len(unique)
-                unique.append({"id": program["id"], "code": program["code"]})
-        if self._cached is not None:
-            verdicts = self._cached.run(unique)
-            self.executed = self._cached.executed
-        else:
-            verdicts = self.pool.run_batch(unique)
-            self.executed += len(unique)
-        return [verdicts[first[p["code"]]] for p in programs]
+class SandboxRunner(CachedRunner):
+    """The cached runner, plus what evaluation adds: checked programs (eval.checked) and the sandbox's description
+    for the manifest."""
 
     def run_checked(self, rows: list[tuple[str, str, str]]) -> list[Verdict]:
         """rows: (id, solution, tests). Each runs as eval.checked builds it: "passed" needs every test to have run."""
@@ -84,7 +60,8 @@ class SandboxRunner:
         return [confirm(v, marker) for v, (_, _, marker) in zip(verdicts, built)]
 
     def describe(self) -> dict:
-        """Backend, limits, workers, runner version and the sandbox's own Python (asked inside the sandbox)."""
+        """Backend, limits, workers, runner version and the sandbox's own Python (asked inside the sandbox, every
+        time: the interpreter is not part of a verdict's cache key, so a cached answer could be stale)."""
         probe = self.pool.run_one({"id": "python-version", "code": PYTHON_PROBE})
         return {"backend": self.pool.backend, "workers": self.pool.size, "limits": self.pool.limits.as_dict(),
                 "runner_version": probe.runner_version,
@@ -94,8 +71,9 @@ class SandboxRunner:
 @contextlib.contextmanager
 def sandbox_runner(backend: str = "bwrap", workers: int = 2, limits: Limits | None = None,
                    cache: bool = True) -> Iterator[SandboxRunner]:
+    """A SandboxRunner on a pool of its own, closed on exit; cache=False reads and writes no verdict cache."""
     with SandboxPool(backend, workers, limits or Limits()) as pool:
-        yield SandboxRunner(pool, VerdictCache() if cache else None)
+        yield SandboxRunner(pool, use_cache=cache)
 
 
 def human_eval_result(verdict: Verdict) -> str:

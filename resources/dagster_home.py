@@ -7,7 +7,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from resources.home import crucible_home
+from resources.home import Home
 
 # Telemetry off: Crucible runs offline by default and sends nothing anywhere. The first-visit "community" dialog (nux)
 # off too: it asks for an e-mail address to send to Dagster, and it can cover the asset graph a user opens first.
@@ -18,7 +18,7 @@ OLDER_DEFAULTS = ("telemetry:\n  enabled: false\n",)
 
 def dagster_home() -> Path:
     """$DAGSTER_HOME if set, else $CRUCIBLE_HOME/dagster; created with a dagster.yaml when missing."""
-    home = Path(os.environ.get("DAGSTER_HOME") or crucible_home().resolve() / "dagster")
+    home = Path(os.environ.get("DAGSTER_HOME") or Home.from_env().dagster.resolve())
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists() or config.read_text() in OLDER_DEFAULTS:

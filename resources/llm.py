@@ -3,7 +3,8 @@
     client = TeacherClient(base_url="http://127.0.0.1:8000/v1", model="m")
     results = asyncio.run(client.complete_all([ChatRequest("a", [{"role": "user", "content": "hi"}])]))
 
-`TeacherLLM` is the Dagster resource; with no base URL it starts the bundled offline teacher (resources/local_llm.py).
+`TeacherLLM` is the Dagster resource: its endpoint (resources/teacher_endpoint.py) is a configured server, or with no
+base URL the bundled offline teacher, whose server (resources/llm_server.py) it starts on first use.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ import openai
 from pydantic import Field
 
 from resources.llm_cache import LLMCache, request_key
-from resources.local_llm import LocalTeacher
+from resources.llm_server import LocalTeacher
+from resources.teacher_endpoint import TeacherEndpoint
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 NO_KEY = "sk-no-key-needed"  # local OpenAI-compatible servers want some key; they do not check it
@@ -226,7 +228,8 @@ class TeacherLLM(dg.ConfigurableResource):
     model: str | None = Field(default=None, description="Model name on the server (CRUCIBLE_LLM_MODEL); the "
                                                         "offline teacher's model is set on `local`.")
     api_key: str | None = Field(default=None, description="API key (OPENAI_API_KEY); unused by local servers.")
-    concurrency: int = Field(default=8, description="Requests in flight at once.")
+    concurrency: int = Field(default=8, description="Requests in flight at once at the server behind base_url (the "
+                                                    "bundled model's own limits: resources/teacher_endpoint.py).")
     timeout_s: float = Field(default=300.0, description="Per-request timeout, seconds.")
     max_attempts: int = Field(default=6, description="Attempts per request before it is reported as failed.")
     usd_per_mtok_in: float = Field(default=0.0, description="Price per million prompt tokens, for cost accounting.")
@@ -236,16 +239,13 @@ class TeacherLLM(dg.ConfigurableResource):
                                 description="The bundled offline teacher, started on first use when base_url is "
                                             "empty.")
 
+    @property
+    def endpoint(self) -> TeacherEndpoint:
+        """Where this resource's requests go: `base_url` and `model`, or without a base URL `local`'s bundled model."""
+        return TeacherEndpoint(base_url=self.base_url, model=self.model, api_key=self.api_key, bundled=self.local.model,
+                               concurrency=self.concurrency, timeout_s=self.timeout_s)
+
     def client(self) -> TeacherClient:
-        """A client for the configured server, or for the offline teacher (started now) when none is configured."""
-        if self.base_url:
-            url, model = self.base_url, self.model or "default"
-            concurrency, timeout_s = self.concurrency, self.timeout_s
-        else:
-            url, model = self.local.base_url, self.local.model_name
-            # llama.cpp's server answers one request at a time: more in flight would only queue there, time out at
-            # the client and be sent again while the server still works on the abandoned copy.
-            concurrency, timeout_s = 1, max(self.timeout_s, 900.0)
-        return TeacherClient(url, model, api_key=self.api_key, concurrency=concurrency,
-                             timeout_s=timeout_s, max_attempts=self.max_attempts,
-                             usd_per_mtok_in=self.usd_per_mtok_in, usd_per_mtok_out=self.usd_per_mtok_out)
+        """A client for the endpoint; the bundled model's server is started on first use and kept for the run."""
+        return self.endpoint.client(self.local.server, max_attempts=self.max_attempts,
+                                    usd_per_mtok_in=self.usd_per_mtok_in, usd_per_mtok_out=self.usd_per_mtok_out)

@@ -12,7 +12,7 @@ import sqlite3
 import time
 from pathlib import Path
 
-from resources.home import crucible_home
+from resources.home import Home
 from resources.sqlite_wal import WalDatabase
 
 SCHEMA = """
@@ -37,7 +37,7 @@ def request_key(model: str, messages: list[dict], params: dict, prompt_version: 
 
 class LLMCache:
     def __init__(self, path: Path | None = None) -> None:
-        self.path = Path(path) if path else crucible_home() / "cache" / "llm.sqlite"
+        self.path = Path(path) if path else Home.from_env().cache / "llm.sqlite"
         self._db = WalDatabase(self.path, SCHEMA)
 
     def _conn(self) -> sqlite3.Connection:

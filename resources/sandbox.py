@@ -3,7 +3,9 @@
     pool = SandboxPool(backend="bwrap", workers=2, limits=Limits(timeout_s=5))
     verdicts = pool.run_batch([{"id": "a", "code": "assert 1 + 1 == 2"}])
 
-`Sandbox` is the same thing as a Dagster resource. Nothing in Crucible executes generated code any other way.
+`Sandbox` is the same thing as a Dagster resource; `Sandbox.runner()` is the pool behind the verdict cache
+(resources/verdict_cache.py), which is how Crucible runs programs. Nothing in Crucible executes generated code any
+other way. The default limits are declared once, in sandbox_image/limits.py.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import threading
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
@@ -24,14 +27,27 @@ from resources.sandbox_workers import (
     BwrapWorker,
     UnsandboxedWorker,
     WorkerDied,
-    system_binds,
     bwrap_binary,
+    system_binds,
+)
+from sandbox_image.limits import (
+    DEFAULT_FILE_SIZE_MB,
+    DEFAULT_MEMORY_MB,
+    DEFAULT_OPEN_FILES,
+    DEFAULT_OUTPUT_BYTES,
+    DEFAULT_PROCESSES,
+    DEFAULT_TIMEOUT_S,
 )
 from sandbox_image.runner import RUNNER_VERSION
+
+if TYPE_CHECKING:
+    from resources.verdict_cache import CachedRunner
 
 STATUSES = ("passed", "failed", "timeout", "memory", "error")
 BACKENDS = ("bwrap", "docker", "unsafe-no-sandbox")
 UNSAFE_BACKEND = "unsafe-no-sandbox"
+# The limits one program may set for itself ({"id", "code", "timeout_s": 1}); the others are the pool's.
+PROGRAM_LIMITS = ("timeout_s", "memory_mb")
 
 
 class SandboxUnavailable(RuntimeError):
@@ -42,12 +58,12 @@ class SandboxUnavailable(RuntimeError):
 class Limits:
     """Per-task limits. `processes` and `memory_mb` also size the per-worker cgroup."""
 
-    timeout_s: float = 10.0
-    memory_mb: int = 1024
-    output_bytes: int = 64 * 1024
-    file_size_mb: int = 16
-    open_files: int = 64
-    processes: int = 64
+    timeout_s: float = DEFAULT_TIMEOUT_S
+    memory_mb: int = DEFAULT_MEMORY_MB
+    output_bytes: int = DEFAULT_OUTPUT_BYTES
+    file_size_mb: int = DEFAULT_FILE_SIZE_MB
+    open_files: int = DEFAULT_OPEN_FILES
+    processes: int = DEFAULT_PROCESSES
 
     def __post_init__(self) -> None:
         if not self.timeout_s > 0:
@@ -178,17 +194,19 @@ class SandboxPool:
         return worker
 
     # -- running -------------------------------------------------------------------------------------------------
-    def _task(self, program: dict) -> dict:
-        task = {k: v for k, v in self.limits.as_dict().items()}
-        task["id"] = program.get("id")
-        task["code"] = program["code"]
-        for key in ("timeout_s", "memory_mb"):
+    def program_limits(self, program: dict) -> dict:
+        """The limits `program` runs under: the pool's, with those of PROGRAM_LIMITS that the program sets."""
+        limits = self.limits.as_dict()
+        for key in PROGRAM_LIMITS:
             if program.get(key) is not None:
-                task[key] = program[key]
-        return task
+                limits[key] = program[key]
+        return limits
+
+    def _task(self, program: dict) -> dict:
+        return {**self.program_limits(program), "id": program.get("id"), "code": program["code"]}
 
     def run_one(self, program: dict) -> Verdict:
-        problem = _validate(program)
+        problem = program_problem(program)
         if problem:
             return error_verdict(program.get("id") if isinstance(program, dict) else None, problem, self.backend,
                                  self.limits.as_dict())
@@ -239,7 +257,8 @@ class SandboxPool:
         self.close()
 
 
-def _validate(program) -> str | None:
+def program_problem(program) -> str | None:
+    """Why `program` cannot run (a one-line reason), or None."""
     if not isinstance(program, dict):
         return "program must be a JSON object with 'id' and 'code'"
     if not isinstance(program.get("code"), str):
@@ -247,6 +266,9 @@ def _validate(program) -> str | None:
     timeout = program.get("timeout_s")
     if timeout is not None and (not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0):
         return f"timeout_s must be a positive number, got {timeout!r}"
+    memory = program.get("memory_mb")
+    if memory is not None and (not isinstance(memory, int) or isinstance(memory, bool) or memory <= 0):
+        return f"memory_mb must be a positive integer, got {memory!r}"
     return None
 
 
@@ -256,10 +278,12 @@ class Sandbox(dg.ConfigurableResource):
     backend: str = Field(default="bwrap", description="bwrap (default), docker, or unsafe-no-sandbox "
                                                       "(trusted code only: no isolation at all)")
     workers: int = Field(default=2, description="Concurrent sandbox workers (one fork-server each).")
-    timeout_s: float = Field(default=10.0, description="Wall-clock limit per program, seconds.")
-    memory_mb: int = Field(default=1024, description="Address-space limit per program, MiB.")
-    output_bytes: int = Field(default=64 * 1024, description="Captured stdout/stderr cap per stream, bytes.")
-    processes: int = Field(default=64, description="Process cap per worker (fork bombs stop here).")
+    timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, description="Wall-clock limit per program, seconds (a "
+                                                                     "program's own timeout_s overrides it).")
+    memory_mb: int = Field(default=DEFAULT_MEMORY_MB, description="Address-space limit per program, MiB.")
+    output_bytes: int = Field(default=DEFAULT_OUTPUT_BYTES, description="Captured stdout/stderr cap per stream, "
+                                                                        "bytes.")
+    processes: int = Field(default=DEFAULT_PROCESSES, description="Process cap per worker (fork bombs stop here).")
     python: str = Field(default="/usr/bin/python3", description="Interpreter inside the bwrap sandbox.")
     docker_image: str | None = Field(default=None, description="Image for the docker backend "
                                                                "(default crucible-sandbox:<runner version>).")
@@ -276,8 +300,11 @@ class Sandbox(dg.ConfigurableResource):
                                      docker_image=self.docker_image)
         return self._pool
 
-    def run_batch(self, programs: Iterable[dict]) -> list[Verdict]:
-        return self.pool().run_batch(programs)
+    def runner(self) -> CachedRunner:
+        """The pool behind the verdict cache: how assets run programs (repeats are answered from the cache)."""
+        from resources.verdict_cache import CachedRunner
+
+        return CachedRunner(self.pool())
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._pool is not None:

@@ -1,4 +1,5 @@
-"""Sandbox workers: one long-lived fork-server (sandbox_image/runner.py) per worker, behind a backend.
+"""Sandbox workers: one long-lived fork-server (sandbox_image/, run as the one script sandbox_image/bundle.py makes)
+per worker, behind a backend.
 
 Each worker speaks the runner's line protocol (one JSON request, one JSON reply), implemented once in
 `RunnerChannel`. Backends differ only in how the runner process is started and how its stdin/stdout are reached:
@@ -20,8 +21,8 @@ import time
 from pathlib import Path
 
 from resources.cgroups import WorkerCgroup, create_worker_cgroup
+from sandbox_image.bundle import runner_script
 
-RUNNER_PATH = Path(__file__).resolve().parent.parent / "sandbox_image" / "runner.py"
 # The uid a worker runs as on the host when Crucible runs as root: non-root so RLIMIT_NPROC applies and a task
 # can signal nothing of ours; one per worker so workers cannot signal each other either.
 HOST_UID_BASE = 61000
@@ -33,7 +34,8 @@ class WorkerDied(RuntimeError):
 
 
 def runner_source() -> str:
-    return RUNNER_PATH.read_text()
+    """The runner as one script, for `python -I -c`: the repository's own sandbox_image/, read at every start."""
+    return runner_script()
 
 
 class RunnerChannel:
@@ -197,7 +199,7 @@ class UnsandboxedWorker(_PipeWorker):
 
     def command(self) -> list[str]:
         self.tmp.mkdir(parents=True, exist_ok=True)
-        return [self.python, "-I", str(RUNNER_PATH)]
+        return [self.python, "-I", "-c", runner_source()]
 
     def env(self) -> dict:
         return {"CRUCIBLE_SANDBOX_TMP": str(self.tmp), "PATH": "/usr/bin:/bin", "LANG": "C.UTF-8"}

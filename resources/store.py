@@ -26,15 +26,15 @@ import dagster as dg
 import duckdb
 import polars as pl
 import pyarrow.parquet as pq
-from resources.home import crucible_home
+
+from resources.home import Home
 
 UNPARTITIONED = "_all"
-CATALOG_FILE = "crucible.duckdb"
 CATALOG_STORAGE = "v1.4.0"  # readable by the duckdb-cli shell as well as the Python library
 
 
 def data_dir() -> Path:
-    return crucible_home() / "data"
+    return Home.from_env().data
 
 
 def table_path(asset: str, partition: str | None = None) -> Path:
@@ -83,7 +83,7 @@ def read_table(asset: str, partitions: list[str] | None = None, exclude: list[st
 
 
 def catalog_path() -> Path:
-    return crucible_home() / CATALOG_FILE
+    return Home.from_env().catalog
 
 
 def _ident(name: str) -> str:

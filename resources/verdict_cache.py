@@ -1,19 +1,28 @@
-"""Sandbox verdicts cached by a content hash of (code, backend, limits, runner version, salt), in SQLite (WAL) under
-$CRUCIBLE_HOME/cache/verdicts.sqlite.
+"""The one way Crucible runs programs: `CachedRunner`, a SandboxPool behind a verdict cache.
 
-Re-materializing a partition therefore runs no program twice, and a run killed with SIGKILL keeps every verdict it
-had stored. `salt` separates deliberate reruns (the flakiness gate runs the same program twice on purpose).
+    runner = sandbox.runner()                   # the Sandbox resource's pool; or CachedRunner(pool)
+    verdicts = runner.run([{"id": "a", "code": "assert f(1) == 2"},
+                           {"id": "b", "code": slow_check, "timeout_s": 30}])    # a program's own limit
+    runner.executed, runner.cached              # programs really run / answered without a run
+
+Verdicts are cached by a content hash of (code, backend, limits, runner version, salt), in SQLite (WAL) under
+$CRUCIBLE_HOME/cache/verdicts.sqlite. Re-materializing a partition therefore runs no program twice, and a run killed
+with SIGKILL keeps every verdict it had stored. The limits in the key are the ones the program runs under: the pool's,
+with any a program sets for itself (resources.sandbox.PROGRAM_LIMITS), so a program without its own limits keeps the
+key it always had. `salt` separates deliberate reruns (the flakiness gate runs the same program twice on purpose).
+Errors (a dead worker, a malformed program) are never cached.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import sqlite3
 from pathlib import Path
 
-from resources.home import crucible_home
-from resources.sandbox import SandboxPool, Verdict
+from resources.home import Home
+from resources.sandbox import SandboxPool, Verdict, program_problem
 from resources.sqlite_wal import WalDatabase
 from sandbox_image.runner import RUNNER_VERSION
 
@@ -28,7 +37,7 @@ def verdict_key(code: str, backend: str, limits: dict, runner_version: str, salt
 
 class VerdictCache:
     def __init__(self, path: Path | None = None) -> None:
-        self.path = Path(path) if path else crucible_home() / "cache" / "verdicts.sqlite"
+        self.path = Path(path) if path else Home.from_env().cache / "verdicts.sqlite"
         self._db = WalDatabase(self.path, SCHEMA)
 
     def _conn(self) -> sqlite3.Connection:
@@ -43,29 +52,49 @@ class VerdictCache:
 
 
 class CachedRunner:
-    """Runs programs through a SandboxPool, answering repeats from the cache. `executed` counts real runs."""
+    """Runs programs through a SandboxPool: each distinct program once, repeats answered from the cache.
+    `executed` counts real runs, `cached` the programs answered without one. `use_cache=False` reads and writes no
+    cache (every distinct program runs)."""
 
-    def __init__(self, pool: SandboxPool, cache: VerdictCache | None = None) -> None:
+    def __init__(self, pool: SandboxPool, cache: VerdictCache | None = None, use_cache: bool = True) -> None:
         self.pool = pool
-        self.cache = cache or VerdictCache()
+        self.cache = (cache or VerdictCache()) if use_cache else None
         self.executed = 0
         self.cached = 0
 
+    @property
+    def backend(self) -> str:
+        return self.pool.backend
+
+    def key(self, program: dict) -> str | None:
+        """The program's cache key; None for a malformed program (the pool answers it with an error verdict)."""
+        if program_problem(program):
+            return None
+        return verdict_key(program["code"], self.pool.backend, self.pool.program_limits(program), RUNNER_VERSION,
+                           program.get("salt", ""))
+
     def run(self, programs: list[dict]) -> list[Verdict]:
-        """programs: {"id", "code", "salt"?}; verdicts in input order. Sandbox errors (a dead worker) are not cached,
-        so a rerun tries them again."""
-        limits = self.pool.limits.as_dict()
-        keys = [verdict_key(p["code"], self.pool.backend, limits, RUNNER_VERSION, p.get("salt", "")) for p in programs]
-        results: list[Verdict | None] = [self.cache.get(k) for k in keys]
-        todo = [i for i, r in enumerate(results) if r is None]
+        """programs: {"id", "code", "salt"?, "timeout_s"?, "memory_mb"?}; verdicts in input order, each carrying its
+        program's id. Programs with the same key run once per call."""
+        keys = [self.key(p) for p in programs]
+        answers: dict[str, Verdict] = {}
+        todo: dict[str | int, dict] = {}  # one program per key that must run; malformed ones by their position
+        for i, (key, program) in enumerate(zip(keys, programs)):
+            if key is None:
+                todo[i] = program
+            elif key not in answers and key not in todo:
+                hit = self.cache.get(key) if self.cache is not None else None
+                if hit is None:
+                    todo[key] = program
+                else:
+                    answers[key] = hit
+        fresh = self.pool.run_batch(list(todo.values())) if todo else []
+        self.executed += len(todo)
         self.cached += len(programs) - len(todo)
-        if todo:
-            fresh = self.pool.run_batch([{"id": programs[i]["id"], "code": programs[i]["code"]} for i in todo])
-            self.executed += len(todo)
-            for i, verdict in zip(todo, fresh):
-                if verdict.status != "error":
-                    self.cache.put(keys[i], verdict)
-                results[i] = verdict
-        for program, verdict in zip(programs, results):
-            verdict.id = program["id"]
-        return results
+        for key, verdict in zip(todo, fresh):
+            answers[key] = verdict
+            if self.cache is not None and isinstance(key, str) and verdict.status != "error":
+                self.cache.put(key, verdict)
+        return [dataclasses.replace(answers[i if key is None else key],
+                                    id=program.get("id") if isinstance(program, dict) else None)
+                for i, (key, program) in enumerate(zip(keys, programs))]

@@ -9,7 +9,8 @@
 #
 # Default path: `debootstrap --variant=minbase --include=python3,... bookworm` into a scratch directory, from the
 # Debian mirror this machine's apt already uses (or $CRUCIBLE_DEBIAN_MIRROR); add user 1000, strip caches and docs;
-# keep the result as a tarball under ${CRUCIBLE_HOME:-.crucible}/cache/ (so rebuilds skip debootstrap); add the runner;
+# keep the result as a tarball under ${CRUCIBLE_HOME:-.crucible}/cache/ (so rebuilds skip debootstrap); add the runner
+# (the modules of sandbox_image/ as one script, made by bundle.py with this machine's python3);
 # `docker import` it with USER 1000, WORKDIR /tmp and the runner as CMD. Same packages as the Dockerfile's allowlist.
 # Idempotent: an existing tag is left alone unless --force. Needs root (debootstrap) and a running engine
 # (bash sandbox_image/engine.sh).
@@ -134,7 +135,8 @@ else
 fi
 
 install -d -m 0755 "$ROOTFS/opt/crucible"
-install -m 0644 "$HERE/runner.py" "$ROOTFS/opt/crucible/runner.py"
+"${PYTHON:-python3}" "$HERE/bundle.py" >"$WORK/runner.py" || die "cannot bundle the runner ($HERE/bundle.py)"
+install -m 0644 "$WORK/runner.py" "$ROOTFS/opt/crucible/runner.py"
 
 OLD_ID=$(docker image inspect --format '{{.Id}}' "$TAG" 2>/dev/null || true)
 say "docker import -> $TAG"

@@ -23,3 +23,19 @@ def bwrap_pool2():
     require_bwrap()
     with SandboxPool("bwrap", workers=2, limits=Limits(timeout_s=10)) as pool:
         yield pool
+
+
+@pytest.fixture(scope="session")
+def docker_engine():
+    """A client of the Docker engine the docker backend uses; the test is skipped, with the reason, when that backend
+    cannot run here (no engine, or no crucible-sandbox image: `make sandbox-docker`)."""
+    from resources.sandbox_docker import docker_problem
+
+    problem = docker_problem()
+    if problem:
+        pytest.skip(f"docker backend unavailable: {problem}")
+    import docker
+
+    client = docker.from_env()
+    yield client
+    client.close()

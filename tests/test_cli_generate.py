@@ -7,7 +7,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from tests.assets.test_generation import PARTITION, make_home
+from tests.assets.generate.test_generation import PARTITION, make_home
 from tests.conftest import require_bwrap
 from tests.openai_stub_server import StubServer, StubState
 from tests.scripted_teacher import ScriptedTeacher

@@ -18,7 +18,8 @@ problem.
    working function is evidence no rewording hides.
 
     index = BenchmarkIndex(load_benchmarks(), embedder.encode)
-    found = scan(index, rows, settings, embedder.encode, pool.run_batch, solve)  # rows: id, instruction, solution?
+    # rows: id, instruction, solution?; run_batch: the sandbox's cached runner (verdicts cached like every run)
+    found = scan(index, rows, settings, embedder.encode, sandbox.runner().run, solve)
 """
 
 from __future__ import annotations
@@ -313,7 +314,7 @@ def score_layers(index: BenchmarkIndex, rows: Sequence[dict], settings: Decontam
         scores.embedding_prompt = index.similarities(vectors, "prompt") if len(rows) else empty
     if EXECUTION in settings.layers:
         if run_batch is None:
-            raise ValueError("the execution layer needs the sandbox (a SandboxPool's or Sandbox's run_batch)")
+            raise ValueError("the execution layer needs the sandbox (a CachedRunner's run, e.g. Sandbox.runner().run)")
         # Candidates by both views: either one alone misses the labelled item in its top 10 more often.
         fused = scores.embedding + scores.embedding_prompt
         scores.execution_hits = _execution(index, [r.get("solution") for r in rows], fused, settings, run_batch)

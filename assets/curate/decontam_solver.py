@@ -3,8 +3,8 @@
 The execution layer (assets/curate/decontam_layers.py) can only run code; rows given as text alone (`crucible
 decontam` input without "solution", or a solution that is a stdin script) would otherwise be judged by the text
 layers, which catch few paraphrases. A model that solves the problem gives the layer a function to bind to benchmark
-entry points; the prompt (assets/prompts/decontam_solver.v1.txt) asks for parameters and return values instead of input and output,
-so "read lines, print YES/NO" problems can still meet the benchmark's tests. A wrong answer only costs recall: a
+entry points; the prompt (assets/prompts/decontam_solver.v1.txt) asks for parameters and return values instead of
+input and output, so "read lines, print YES/NO" problems can still meet the benchmark's tests. A wrong answer only costs recall: a
 function passes a benchmark's tests and agrees with its canonical solution on perturbed inputs only if it computes
 the benchmark's function.
 
@@ -25,7 +25,7 @@ from assets.curate.decontam_review import add_missing_imports, review
 from assets.generate.replies import extract_code
 from assets.prompts import load_prompt
 from resources.llm import ChatRequest, TeacherClient, TeacherError
-from resources.local_llm import DEFAULT_MODEL, LocalTeacherServer
+from resources.teacher_endpoint import TeacherEndpoint
 
 log = logging.getLogger(__name__)
 PROMPT = "decontam_solver"
@@ -145,12 +145,7 @@ class LazySolver:
 
 
 @contextmanager
-def solver_session(base_url: str | None = None, model: str | None = None,
-                   bundled: str = DEFAULT_MODEL) -> Iterator[SolutionSolver]:
-    """A solver on an OpenAI-compatible server, or on the bundled model (llama.cpp started here, stopped after)."""
-    if base_url:
-        yield SolutionSolver(TeacherClient(base_url, model or "default"))
-        return
-    with LocalTeacherServer(bundled) as server:
-        # llama.cpp answers one request at a time (see TeacherLLM.client).
-        yield SolutionSolver(TeacherClient(server.base_url, server.model, concurrency=1, timeout_s=900.0))
+def solver_session(endpoint: TeacherEndpoint = TeacherEndpoint()) -> Iterator[SolutionSolver]:
+    """A solver on the endpoint's model: a server's, or the bundled model's (its server started here, stopped after)."""
+    with endpoint.serving() as client:
+        yield SolutionSolver(client)

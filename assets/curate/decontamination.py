@@ -28,7 +28,7 @@ from assets.curate.decontam_layers import (
     score_layers,
 )
 from assets.curate.decontam_solver import LazySolver
-from assets.keys import CONTAMINATION_REPORT_TABLE, DECONTAMINATED_DIALOGUES, DEDUPLICATED_DIALOGUES
+from assets.keys import CONTAMINATION_REPORT_TABLE, CURATE, DECONTAMINATED_DIALOGUES, DEDUPLICATED_DIALOGUES
 from assets.partitions import seed_source_partitions
 from assets.schemas import CONTAMINATION_REPORT, DIALOGUES, frame
 from eval.benchmarks import DEFAULT_ONLINE, OFFLINE, load_benchmarks
@@ -91,7 +91,7 @@ def decontaminate_table(df: pl.DataFrame, index: BenchmarkIndex, settings: Decon
 
 
 @dg.multi_asset(
-    outs=stage_outs("curate", {
+    outs=stage_outs(CURATE, {
         DECONTAMINATED_DIALOGUES: "Deduplicated dialogues with every row that matches a HumanEval or MBPP problem "
                                   "(n-gram, embedding or execution) removed.",
         CONTAMINATION_REPORT_TABLE: "Per removed row and layer: benchmark, task id, score.",
@@ -111,10 +111,10 @@ def decontaminated_dialogues(context: dg.AssetExecutionContext, config: Decontam
     settings = config.settings()
     items = load_benchmarks(config.benchmarks, config.online_benchmarks)
     index = BenchmarkIndex.for_settings(items, embedder.encode, settings)
-    run_batch = sandbox.run_batch if EXECUTION in settings.layers else None
-    solve = LazySolver(teacher.client) if run_batch and config.synthesize_missing else None
-    clean, report, flagged = decontaminate_table(dialogues, index, settings, embedder.encode, run_batch,
-                                                 solve=solve)
+    runner = sandbox.runner() if EXECUTION in settings.layers else None  # verdicts cached like every sandbox run
+    solve = LazySolver(teacher.client) if runner and config.synthesize_missing else None
+    clean, report, flagged = decontaminate_table(dialogues, index, settings, embedder.encode,
+                                                 runner.run if runner else None, solve=solve)
     clean = frame(clean.to_dicts(), DIALOGUES)
     report_df = frame(report, CONTAMINATION_REPORT)
     per_layer = Counter(f"{r['benchmark']}/{r['layer']}" for r in report)
@@ -135,6 +135,7 @@ def decontaminated_dialogues(context: dg.AssetExecutionContext, config: Decontam
         "rows_given_a_synthesized_solution": solve.asked if solve else 0,
         "synthesized_without_usable_code": solve.unanswered if solve else 0,
         "synthesized_repairs_asked_kept": dg.MetadataValue.json(list(solve.repairs) if solve else [0, 0]),
+        "sandbox_runs": runner.executed if runner else 0, "sandbox_cached": runner.cached if runner else 0,
         "seconds": round(time.monotonic() - started, 1),
     }
     yield dg.Output(clean, output_name=DECONTAMINATED_DIALOGUES, metadata=metadata)

@@ -15,7 +15,7 @@ from pydantic import Field
 
 from assets.checks import markdown_preview, reason_metadata, stage_outs
 from assets.curate.dedup_layers import REASONS, DedupSettings, find_duplicates, normalize
-from assets.keys import DEDUP_REJECTS_TABLE, DEDUPLICATED_DIALOGUES, VERIFIED_DIALOGUES
+from assets.keys import CURATE, DEDUP_REJECTS_TABLE, DEDUPLICATED_DIALOGUES, VERIFIED_DIALOGUES
 from assets.partitions import seed_source_partitions
 from assets.schemas import DEDUP_REJECTS, DIALOGUES, frame
 from resources.embedder import Embedder
@@ -61,7 +61,7 @@ def dedup_table(new: pl.DataFrame, earlier: pl.DataFrame, embed, settings: Dedup
 
 
 @dg.multi_asset(
-    outs=stage_outs("curate", {
+    outs=stage_outs(CURATE, {
         DEDUPLICATED_DIALOGUES: "Verified dialogues with duplicate problems removed (exact, MinHash LSH, embedding), "
                                 "within the partition and against earlier ones.",
         DEDUP_REJECTS_TABLE: "The dialogues dedup removed, with the reason, the id of the kept row they duplicate and "

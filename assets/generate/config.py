@@ -50,6 +50,8 @@ class DialoguesConfig(dg.Config):
     feedback_prompt_version: int = Field(default=1, description="assets/prompts/feedback_<mode>.v<N>.txt")
 
 
+# Where a problem's tests came from: the questioner wrote them, or their expected values are the reference's outputs.
+QUESTIONER_TESTS, REFERENCE_OUTPUTS = "questioner", "reference_outputs"
 FEEDBACK_MODES = ("execution", "human_sim")
 EXECUTION_ROLES = ("user", "tool")
 EXECUTION_PREFIX = "Execution result:"

@@ -22,7 +22,7 @@ from pathlib import Path
 
 import yaml
 
-from resources.home import crucible_home
+from resources.home import Home
 
 STDLIB = "stdlib"
 # Column names tried in order for Stack-style datasets.
@@ -65,7 +65,7 @@ def stdlib_spec() -> SourceSpec:
 
 
 def default_sources_file() -> Path:
-    return crucible_home() / "sources.yaml"
+    return Home.from_env().sources_file
 
 
 def load_sources(path: str | Path | None = None) -> dict[str, SourceSpec]:

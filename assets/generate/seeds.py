@@ -14,7 +14,7 @@ from assets.checks import (
 )
 from assets.generate.seed_extract import DEFAULT_LICENSES, ExtractConfig, SeedExtraction
 from assets.generate.seed_sources import iter_files, require_source
-from assets.keys import SEED_REJECTS_TABLE, SEED_SNIPPETS
+from assets.keys import GENERATE, SEED_REJECTS_TABLE, SEED_SNIPPETS
 from assets.partitions import seed_source_partitions, source_of
 from assets.schemas import SEED_REJECTS, SEEDS, frame
 from resources.store import read_table
@@ -58,7 +58,7 @@ def extract_seeds(source: str, config: SeedsConfig, known_ids=()) -> SeedExtract
 
 
 @dg.multi_asset(
-    outs=stage_outs("generate", {
+    outs=stage_outs(GENERATE, {
         SEED_SNIPPETS: "Code snippets from real open-source files: documented functions or random line windows, "
                        "license-filtered and deduplicated.",
         SEED_REJECTS_TABLE: "Every file or snippet the seed filters dropped, with the reason.",

@@ -18,13 +18,12 @@ from pydantic import Field
 from assets.generate.replies import extract_code
 from assets.keys import BENCHMARK_SCORES, EVALUATE, FINETUNED_CHECKPOINT, SFT_DATASET, TEACHER_SELECTION
 from assets.schemas import SCORES, SELECTION, frame
-from resources.home import crucible_home
+from resources.home import Home
 from resources.llm import TeacherLLM
 from resources.sandbox import Sandbox
 from resources.store import read_table
 
 BELOW_BASE_CHECK = "student_not_below_base"
-SELECTION_FILE = "teacher_selection.json"
 
 
 class EvalConfig(dg.Config):
@@ -40,22 +39,23 @@ class EvalConfig(dg.Config):
     seed: int = Field(default=0, description="Sampling and bootstrap seed.")
 
 
-def teacher_spec(teacher: TeacherLLM) -> tuple[str, str | None]:
-    """(model, base_url) of the teacher for eval.backends.make_backend: its server, or the bundled model."""
-    if teacher.base_url:
-        return teacher.model or "default", teacher.base_url
-    return f"bundled:{teacher.local.model}", None
-
-
-def models_to_score(checkpoint: dict, config: EvalConfig, teacher: TeacherLLM) -> list[tuple[str, str, str | None]]:
-    """(role, model, base_url) for the checkpoint, its base (a local folder only) and the teacher."""
-    models = [("checkpoint", checkpoint["checkpoint"], None)]
+def models_to_score(checkpoint: dict, config: EvalConfig, teacher: TeacherLLM) -> list[tuple[str, str]]:
+    """(role, model) for the checkpoint, its base (a local folder only) and the teacher (its endpoint's label)."""
+    models = [("checkpoint", checkpoint["checkpoint"])]
     base = checkpoint.get("base_model")
     if config.evaluate_base and base and Path(base).is_dir():
-        models.append(("base", base, None))
+        models.append(("base", base))
     if config.evaluate_teacher:
-        models.append(("teacher", *teacher_spec(teacher)))
+        models.append(("teacher", teacher.endpoint.label))
     return models
+
+
+def open_backend(role: str, model: str, teacher: TeacherLLM, decoding):
+    """The teacher answers through the TeacherLLM resource, on the server it already runs (never a second one); the
+    checkpoint and its base are local folders."""
+    from eval.backends import EndpointBackend, make_backend
+
+    return EndpointBackend.of_teacher(teacher, decoding) if role == "teacher" else make_backend(model, decoding)
 
 
 def score_row(role: str, model: str, report: dict, checkpoint: dict) -> dict:
@@ -88,7 +88,7 @@ def below_base(rows: list[dict]) -> list[str]:
 def benchmark_scores(context: dg.AssetExecutionContext, config: EvalConfig, checkpoints: pl.DataFrame,
                      teacher: TeacherLLM, sandbox: Sandbox):
     """pass@1 with 95% CIs and manifests for the newest checkpoint, its base and the teacher."""
-    from eval.backends import Decoding, make_backend
+    from eval.backends import Decoding, EndpointBackend
     from eval.evaluate import evaluate
     from eval.modes import ModeConfig
     from eval.scoring import sandbox_runner
@@ -97,13 +97,11 @@ def benchmark_scores(context: dg.AssetExecutionContext, config: EvalConfig, chec
     rows = []
     # The simulated user of human_feedback is the teacher, for every model scored (as a strong model plays the user
     # in Code-Feedback's evaluation); started only when that mode is asked for.
-    user = make_backend(*teacher_spec(teacher), Decoding(max_tokens=300), api_key=teacher.api_key) \
-        if "human_feedback" in config.modes else None
+    user = EndpointBackend.of_teacher(teacher, Decoding(max_tokens=300)) if "human_feedback" in config.modes else None
     try:
         with sandbox_runner(sandbox.backend, sandbox.workers, sandbox.limits()) as runner:
-            for role, model, base_url in models_to_score(checkpoint, config, teacher):
-                backend = make_backend(model, base_url, Decoding(max_tokens=config.max_tokens),
-                                       api_key=teacher.api_key if role == "teacher" else None)
+            for role, model in models_to_score(checkpoint, config, teacher):
+                backend = open_backend(role, model, teacher, Decoding(max_tokens=config.max_tokens))
                 try:
                     for benchmark in config.benchmarks:
                         for mode in config.modes:
@@ -168,7 +166,7 @@ def heldout_pass_rate(backend, rows: list[dict], runner) -> float:
 def teacher_selection(context: dg.AssetExecutionContext, config: EvalConfig, checkpoints: pl.DataFrame,
                       sft: pl.DataFrame, teacher: TeacherLLM, sandbox: Sandbox):
     """Student (newest checkpoint) versus teacher on the SFT test split; the winner generates the next round."""
-    from eval.backends import Decoding, make_backend
+    from eval.backends import Decoding
     from eval.scoring import sandbox_runner
 
     checkpoint = checkpoints.row(-1, named=True)
@@ -179,22 +177,20 @@ def teacher_selection(context: dg.AssetExecutionContext, config: EvalConfig, che
         context.log.warning("the SFT dataset's test split is empty: the teacher stays without a comparison")
     else:
         with sandbox_runner(sandbox.backend, sandbox.workers, sandbox.limits()) as runner:
-            for role, (model, base_url) in (("student", (checkpoint["checkpoint"], None)),
-                                            ("teacher", teacher_spec(teacher))):
-                backend = make_backend(model, base_url, decoding,
-                                       api_key=teacher.api_key if role == "teacher" else None)
+            for role, model in (("student", checkpoint["checkpoint"]), ("teacher", teacher.endpoint.label)):
+                backend = open_backend(role, model, teacher, decoding)
                 try:
                     rates[role] = heldout_pass_rate(backend, test, runner)
                 finally:
                     backend.close()
     selected = "student" if test and rates["student"] > rates["teacher"] else "teacher"
-    teacher_model = teacher_spec(teacher)[0]
+    teacher_model = teacher.endpoint.label
     row = {"student": checkpoint["checkpoint"], "teacher": teacher_model, "student_pass_rate": rates["student"],
            "teacher_pass_rate": rates["teacher"], "test_rows": len(test), "selected": selected,
            "next_teacher": checkpoint["checkpoint"] if selected == "student" else teacher_model,
            "dataset_version": checkpoint["dataset_version"],
            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    path = crucible_home() / SELECTION_FILE
+    path = Home.from_env().teacher_selection
     path.write_text(json.dumps(row, indent=2) + "\n")
     context.log.info(f"student {rates['student']} vs teacher {rates['teacher']} on {len(test)} held-out problems: "
                      f"{selected} generates the next round")

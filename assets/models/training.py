@@ -24,13 +24,13 @@ from assets.keys import FINETUNED_CHECKPOINT, SFT_DATASET, TRAIN
 from assets.plots import line_png, png_metadata
 from assets.release.sft_dataset import release_folder
 from assets.schemas import CHECKPOINTS, frame
-from resources.home import crucible_home
+from finetune.summary import SUMMARY_FILE
+from resources.home import Home
 from resources.store import read_table
 
 GPU_TAG = {"crucible/gpu": "true"}
 SAVED = re.compile(r"^\[save\] (?:merged )?model -> (.*)$")
 DONE_OUTPUT = re.compile(r"^\[done\] .* output=(.*)$")
-SUMMARY_FILE = "training_summary.json"
 
 
 class TrainConfig(dg.Config):
@@ -53,7 +53,7 @@ def train_command(config: TrainConfig, dataset_dir: Path) -> list[str]:
 def run_training(command: list[str], log, cwd: Path) -> tuple[int, list[str], Path | None]:
     """Run the trainer, logging each of its `[stage] ...` lines as it comes; (exit code, stderr tail, output folder
     the trainer announced). The numbers themselves are read from training_summary.json afterwards."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "CRUCIBLE_HOME": str(crucible_home().resolve())}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "CRUCIBLE_HOME": str(Home.from_env().root.resolve())}
     output = None
     with subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           bufsize=1) as proc:
@@ -117,7 +117,7 @@ def finetuned_checkpoint(context: dg.AssetExecutionContext, config: TrainConfig,
     losses = [(e.get("step"), e["loss"]) for e in summary.get("loss_history", []) if "loss" in e]
     plot = png_metadata(line_png([s for s, _ in losses], [v for _, v in losses], f"{row['recipe']}: training loss",
                                  "step", "loss"),
-                        crucible_home() / "reports" / FINETUNED_CHECKPOINT / f"{folder.name}_loss.png", "loss")
+                        Home.from_env().reports / FINETUNED_CHECKPOINT / f"{folder.name}_loss.png", "loss")
     # The table keeps every training run (newest last); retraining into the same folder replaces its row.
     earlier = read_table(FINETUNED_CHECKPOINT)
     earlier = earlier.filter(pl.col("checkpoint") != str(folder)) if len(earlier) else frame([], CHECKPOINTS)

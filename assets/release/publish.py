@@ -5,12 +5,12 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.keys import BENCHMARK_SCORES, FINETUNED_CHECKPOINT, SFT_DATASET
+from assets.keys import BENCHMARK_SCORES, FINETUNED_CHECKPOINT, PUBLISH, SFT_DATASET
 from assets.release.sft_dataset import release_folder
 from resources.hub import HubError, HubPublisher, PublishResult
 
 
-@dg.asset(ins={"sft": dg.AssetIn(SFT_DATASET)}, group_name="publish")
+@dg.asset(ins={"sft": dg.AssetIn(SFT_DATASET)}, group_name=PUBLISH)
 def hub_dataset(context: dg.AssetExecutionContext, sft, hub: HubPublisher) -> dg.MaterializeResult:
     """The dataset on the Hub (HF_TOKEN and CRUCIBLE_HUB_DATASET_REPO set) or staged for it."""
     if not len(sft):
@@ -27,7 +27,7 @@ def hub_dataset(context: dg.AssetExecutionContext, sft, hub: HubPublisher) -> dg
 
 
 # After benchmark_scores, so the published model card carries the scores.
-@dg.asset(ins={"checkpoints": dg.AssetIn(FINETUNED_CHECKPOINT)}, deps=[BENCHMARK_SCORES], group_name="publish")
+@dg.asset(ins={"checkpoints": dg.AssetIn(FINETUNED_CHECKPOINT)}, deps=[BENCHMARK_SCORES], group_name=PUBLISH)
 def hub_model(context: dg.AssetExecutionContext, checkpoints, hub: HubPublisher) -> dg.MaterializeResult:
     """The latest fine-tuned checkpoint on the Hub (HF_TOKEN and CRUCIBLE_HUB_MODEL_REPO set) or staged for it."""
     row = checkpoints.row(-1, named=True)

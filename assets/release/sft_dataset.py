@@ -28,6 +28,7 @@ from assets.checks import markdown_preview, not_empty_result, not_empty_spec
 from assets.fingerprints import fingerprint, read_config
 from assets.keys import (
     CONTAMINATION_REPORT_TABLE,
+    DATASETS,
     DECONTAMINATED_DIALOGUES,
     DEDUPLICATED_DIALOGUES,
     DIALOGUE_REJECTS_TABLE,
@@ -39,7 +40,7 @@ from assets.keys import (
 from assets.plots import bar_png, pass_rate_png, png_metadata
 from assets.release.card import card_stats, render_card
 from assets.schemas import SFT, frame
-from resources.home import crucible_home
+from resources.home import Home
 from resources.hub import HubError, HubPublisher, validate_dataset_folder
 from resources.store import read_table, table_partitions, table_rows
 
@@ -90,7 +91,7 @@ def build_sft(dialogues: pl.DataFrame, config: SftConfig) -> pl.DataFrame:
 
 
 def release_dir(name: str, version: str) -> Path:
-    return crucible_home() / "datasets" / name / version
+    return Home.from_env().datasets / name / version
 
 
 def release_folder(instance: dg.DagsterInstance, version: str) -> Path:
@@ -153,13 +154,13 @@ def write_release(table: pl.DataFrame, folder: Path, name: str, pretty_name: str
         shutil.rmtree(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     os.replace(tmp, folder)
-    return {f"plot_{key}": png_metadata(png, crucible_home() / "reports" / SFT_DATASET / f"{key}.png", key)
+    return {f"plot_{key}": png_metadata(png, Home.from_env().reports / SFT_DATASET / f"{key}.png", key)
             for key, png in pngs.items()}
 
 
 @dg.asset(
     deps=[DECONTAMINATED_DIALOGUES, CONTAMINATION_REPORT_TABLE],
-    group_name="datasets",
+    group_name=DATASETS,
     check_specs=[
         not_empty_spec(SFT_DATASET, "The dataset has rows."),
         dg.AssetCheckSpec(DISJOINT_CHECK, asset=SFT_DATASET,

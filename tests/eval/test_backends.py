@@ -1,12 +1,27 @@
 """eval/backends.py: the batched transformers backend on a tiny randomly initialised Llama with a locally trained
-tokenizer (plumbing only: no claim about what it writes), and `crucible eval run` with a checkpoint folder."""
+tokenizer (plumbing only: no claim about what it writes), `crucible eval run` with a checkpoint folder, and teacher
+endpoints (the bundled model's server a spy: tests/llm_server_spy.py) with their own server or the resource's."""
 
 import json
 
 import pytest
 
 import cli
-from eval.backends import BackendError, Decoding, GenRequest, TransformersBackend, checkpoint_sha256, make_backend
+from eval.backends import (
+    BackendError,
+    Decoding,
+    EndpointBackend,
+    GenRequest,
+    TransformersBackend,
+    checkpoint_sha256,
+    make_backend,
+)
+from resources.bundled_models import BUNDLED_MODELS
+from resources.llm import TeacherLLM
+from resources.llm_server import LocalTeacher
+from resources.teacher_endpoint import TeacherEndpoint
+from tests.llm_server_spy import spy_servers
+from tests.openai_stub_server import StubServer, StubState, expected_answer
 
 CHAT_TEMPLATE = ("{% for m in messages %}<s>{{ m['role'] }}\n{{ m['content'] }}</s>\n{% endfor %}"
                  "{% if add_generation_prompt %}<s>assistant\n{% endif %}")
@@ -89,3 +104,48 @@ def test_eval_run_with_a_local_checkpoint(checkpoint, tmp_path, monkeypatch, cap
     rows = [json.loads(line) for line in out.read_text().splitlines()]
     assert [r["task_id"] for r in rows] == ["HumanEval/0", "HumanEval/1"]
     assert all(isinstance(r["raw"], str) and r["messages"][-1]["role"] == "assistant" for r in rows)
+
+
+def test_a_bundled_endpoint_gets_a_server_of_its_own_that_close_stops(monkeypatch):
+    servers = spy_servers(monkeypatch)
+    backend = make_backend(TeacherEndpoint.from_label("bundled:smollm2-135m"), Decoding(max_tokens=16))
+    assert servers.started == ["smollm2-135m"]
+    info = backend.describe()
+    assert (info["backend"], info["model"], info["concurrency"]) == ("bundled", "smollm2-135m", 1)
+    assert info["model_sha256"] == BUNDLED_MODELS["smollm2-135m"].sha256
+    backend.close()
+    assert servers.closed == ["smollm2-135m"]
+
+
+def test_the_teacher_resource_s_backends_share_its_one_server(monkeypatch):
+    servers = spy_servers(monkeypatch)
+    teacher = TeacherLLM(local=LocalTeacher(model="smollm2-135m"))
+    backends = [EndpointBackend.of_teacher(teacher), EndpointBackend.of_teacher(teacher, Decoding(max_tokens=300))]
+    assert servers.started == ["smollm2-135m"]
+    assert {b.client.base_url for b in backends} == {teacher.local.server().base_url}
+    for backend in backends:
+        backend.close()
+    assert servers.closed == []  # the resource's server outlives the backends; the resource stops it
+    teacher.local.teardown_after_execution(None)
+    assert servers.closed == ["smollm2-135m"]
+
+
+def test_an_endpoint_with_a_base_url_answers_through_the_teacher_client(tmp_path, monkeypatch):
+    monkeypatch.setenv("CRUCIBLE_HOME", str(tmp_path))
+    with StubServer(StubState()) as server:
+        backend = make_backend(TeacherEndpoint(base_url=server.base_url, model="stub", concurrency=3))
+        texts = backend.generate([GenRequest("a", conversation("def f"))])
+    assert texts == [expected_answer(conversation("def f"))]
+    info = backend.describe()
+    assert (info["backend"], info["model"], info["model_sha256"], info["concurrency"]) == ("openai", "stub", None, 3)
+
+
+def test_eval_run_turns_model_and_base_url_into_an_endpoint_at_the_edge(monkeypatch):
+    from eval.cli import _model
+
+    monkeypatch.setenv("OPENAI_API_KEY", "key")
+    assert _model("bundled", None, 8) == TeacherEndpoint()
+    assert _model("bundled:smollm2-135m", None, 8) == TeacherEndpoint(bundled="smollm2-135m")
+    assert _model("gpt-4o-mini", "https://api.example/v1", 4) == TeacherEndpoint(
+        base_url="https://api.example/v1", model="gpt-4o-mini", api_key="key", concurrency=4)
+    assert _model("/checkpoints/run-1", None, 8) == "/checkpoints/run-1"

@@ -131,8 +131,8 @@ def test_execution_report_for_a_timeout_and_a_crash_at_import():
     loop = "def has_close_elements(numbers, threshold):\n    while True:\n        pass\n"
     crash = "import numpy_that_does_not_exist\n"
     with SandboxPool("bwrap", 1, Limits(timeout_s=1)) as pool:
-        timeout, missing = SandboxRunner(pool).run_checked([("loop", loop, tests.script()),
-                                                            ("crash", crash, tests.script())])
+        runner = SandboxRunner(pool, use_cache=False)
+        timeout, missing = runner.run_checked([("loop", loop, tests.script()), ("crash", crash, tests.script())])
     assert timeout.status == "timeout"
     assert execution_report(timeout, tests).startswith("The code did not finish within 1 seconds")
     report = execution_report(missing, tests)

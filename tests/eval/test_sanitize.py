@@ -85,7 +85,7 @@ def test_as_completion_of_a_whole_program():
 
 def test_sanitized_programs_pass_or_fail_in_the_sandbox(bwrap_pool):
     """The extracted code is what runs: these pass HumanEval/0's hidden tests, the wrong and unusable ones fail."""
-    runner = SandboxRunner(bwrap_pool)
+    runner = SandboxRunner(bwrap_pool, use_cache=False)
     texts = {
         "continuation": BODY,
         "fenced-no-import": f"```python\n{FUNCTION}```\nExample:\n```python\nprint(has_close_elements([], 1))\n```",
@@ -110,5 +110,5 @@ def test_prompt_helpers_are_available_to_extracted_code(task_id, bwrap_pool):
     text = f"```python\n{header}\n{body}```"
     result = sanitize(text, item)
     assert result.how == "fenced" and result.solution.startswith(item.setup.rstrip())
-    verdict = SandboxRunner(bwrap_pool).run_checked([(task_id, result.solution, item.test)])[0]
+    verdict = SandboxRunner(bwrap_pool, use_cache=False).run_checked([(task_id, result.solution, item.test)])[0]
     assert verdict.status == "passed", verdict.stderr[-300:]

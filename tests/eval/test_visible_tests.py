@@ -21,7 +21,7 @@ BY_ID = {it.task_id: it for it in ITEMS}
 
 @pytest.fixture(scope="module")
 def checked(bwrap_pool2):
-    return canonical_checked(ITEMS, SandboxRunner(bwrap_pool2).run_checked)
+    return canonical_checked(ITEMS, SandboxRunner(bwrap_pool2, use_cache=False).run_checked)
 
 
 @pytest.mark.parametrize("docstring, expected", [
@@ -65,7 +65,7 @@ def test_canonical_solutions_pass_every_kept_example(checked, bwrap_pool2):
     assert "median([-10, 4, 6, 1000, 10, 20])" in checked["HumanEval/47"].dropped[0].call
     assert checked["HumanEval/47"].checks and len(checked["HumanEval/80"].checks) == 0
     rows = [(it.task_id, it.solution, checked[it.task_id].script()) for it in ITEMS if checked[it.task_id].checks]
-    failed = [v.id for v in SandboxRunner(bwrap_pool2).run_checked(rows) if not v.passed]
+    failed = [v.id for v in SandboxRunner(bwrap_pool2, use_cache=False).run_checked(rows) if not v.passed]
     assert failed == []
 
 
@@ -74,7 +74,7 @@ def test_a_wrong_answer_fails_its_examples_and_is_told_what_it_returned(checked,
     tests: VisibleTests = checked[item.task_id]
     wrong = "def has_close_elements(numbers, threshold):\n    return False\n"
     crash = "def has_close_elements(numbers, threshold):\n    return numbers[99]\n"
-    verdicts = SandboxRunner(bwrap_pool2).run_checked([("wrong", wrong, tests.script()),
+    verdicts = SandboxRunner(bwrap_pool2, use_cache=False).run_checked([("wrong", wrong, tests.script()),
                                                        ("crash", crash, tests.script())])
     assert [v.status for v in verdicts] == ["failed", "failed"]
     assert "1 of 2 example tests failed" in verdicts[0].stderr

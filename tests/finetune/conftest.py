@@ -30,7 +30,7 @@ def tiny_recipe(**changes):
 
 @pytest.fixture(scope="session")
 def quiet():
-    from finetune.train import quiet_libraries
+    from finetune.sft_run import quiet_libraries
 
     quiet_libraries()
 
@@ -38,7 +38,7 @@ def quiet():
 @pytest.fixture(scope="session")
 def full_run(tmp_path_factory, sft_dir, models_dir, quiet):
     """cpu-tiny, full fine-tuning, 4 uninterrupted steps."""
-    from finetune.train import run
+    from finetune.sft_run import run
 
     output = tmp_path_factory.mktemp("full")
     lines = []

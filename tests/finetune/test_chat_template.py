@@ -5,7 +5,7 @@ from trl.chat_template_utils import qwen2_5_chat_template
 
 from finetune.chat_template import IM_END, ChatTemplateError, chatml_template, resolve_template
 from finetune.data import load_split
-from finetune.train import build_trainer
+from finetune.sft_trainer import build_trainer
 from tests.finetune.conftest import tiny_recipe
 
 HEADER = "<|im_start|>assistant\n"

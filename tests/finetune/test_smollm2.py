@@ -41,7 +41,7 @@ def test_conversion_is_cached_by_sha256(converted, record_property):
 
 
 def test_few_lora_steps_then_reload_and_generate(converted, sft_dir, tmp_path, record_property):
-    """Through the CLI, as the Dagster asset runs it: a fresh process applies finetune.train's OMP_WAIT_POLICY before
+    """Through the CLI, as the Dagster asset runs it: a fresh process applies finetune.sft_run's OMP_WAIT_POLICY before
     torch loads (in this process torch is already loaded, and on a loaded machine spinning threads cost ~6x)."""
     models, _, _ = converted
     done = subprocess.run(

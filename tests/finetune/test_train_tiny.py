@@ -9,7 +9,8 @@ import torch
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
 from finetune.model_card import NOT_EVALUATED, set_eval_scores
-from finetune.train import ResumeError, run
+from finetune.resume import ResumeError
+from finetune.sft_run import run
 from tests.finetune.conftest import tiny_recipe
 from tests.finetune.fixture_data import write_sft_dataset
 

@@ -236,7 +236,7 @@ def test_teacher_resource_in_an_asset(tmp_path, monkeypatch):
 @pytest.mark.slow
 def test_teacher_resource_falls_back_to_the_bundled_model(tmp_path, monkeypatch):
     from resources.llm import TeacherLLM
-    from resources.local_llm import LocalTeacher
+    from resources.llm_server import LocalTeacher
 
     monkeypatch.setenv("CRUCIBLE_HOME", str(tmp_path))
     teacher = TeacherLLM(local=LocalTeacher(model="smollm2-135m", n_ctx=1024))

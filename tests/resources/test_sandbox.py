@@ -1,4 +1,5 @@
-"""The sandbox's contract: statuses, limits, truncation, bad input, worker restarts, the Dagster resource."""
+"""The sandbox's contract: statuses, limits, truncation, bad input, worker restarts, the Dagster resource, and the
+cached runner in front of it (per-program limits, cache keys, errors never cached)."""
 
 import threading
 import time
@@ -6,7 +7,9 @@ import time
 import dagster as dg
 import pytest
 
-from resources.sandbox import Limits, Sandbox, SandboxPool, SandboxUnavailable, check_backend
+from resources.sandbox import Limits, Sandbox, SandboxPool, SandboxUnavailable, check_backend, error_verdict
+from resources.verdict_cache import CachedRunner, VerdictCache, verdict_key
+from sandbox_image.limits import DEFAULTS
 from sandbox_image.runner import RUNNER_VERSION
 
 
@@ -83,6 +86,8 @@ def test_per_program_timeout_overrides_default(bwrap_pool):
         ({"id": "x", "code": 3}, "string 'code'"),
         ({"id": "x", "code": "pass", "timeout_s": -1}, "timeout_s"),
         ({"id": "x", "code": "pass", "timeout_s": "soon"}, "timeout_s"),
+        ({"id": "x", "code": "pass", "memory_mb": 0}, "memory_mb"),
+        ({"id": "x", "code": "pass", "memory_mb": "lots"}, "memory_mb"),
         ("not a dict", "JSON object"),
     ],
 )
@@ -132,10 +137,29 @@ def test_limits_reject_nonsense(bad):
         Limits(**bad)
 
 
-def test_resource_in_an_asset(tmp_path):
+def test_programs_see_a_plain_interpreter(bwrap_pool):
+    """The runner's own modules (bundled into one script by sandbox_image/bundle.py) are not left in sys.modules."""
+    verdict = bwrap_pool.run_one({"id": "m", "code": "import sys\n"
+                                                    "print(sorted(m for m in sys.modules if 'sandbox' in m))"})
+    assert verdict.status == "passed" and verdict.stdout == "[]\n", verdict.stderr
+
+
+def test_defaults_are_declared_once():
+    import cli
+
+    assert Limits().as_dict() == DEFAULTS == Sandbox().limits().as_dict()
+    args = cli.build_parser().parse_args(["sandbox", "run", "--input", "x.jsonl"])
+    assert (args.timeout, args.memory_mb) == (DEFAULTS["timeout_s"], DEFAULTS["memory_mb"])
+    args = cli.build_parser().parse_args(["eval", "score", "--benchmark", "humaneval", "--samples", "x.jsonl"])
+    assert (args.timeout, args.memory_mb) == (DEFAULTS["timeout_s"], DEFAULTS["memory_mb"])
+
+
+def test_resource_in_an_asset(tmp_path, monkeypatch):
+    monkeypatch.setenv("CRUCIBLE_HOME", str(tmp_path))
+
     @dg.asset
     def sandboxed_sum(sandbox: Sandbox) -> dg.MaterializeResult:
-        verdicts = sandbox.run_batch([{"id": "a", "code": "print(2 + 2)"}, {"id": "b", "code": "1/0"}])
+        verdicts = sandbox.runner().run([{"id": "a", "code": "print(2 + 2)"}, {"id": "b", "code": "1/0"}])
         return dg.MaterializeResult(metadata={"statuses": ",".join(v.status for v in verdicts),
                                               "out": verdicts[0].stdout})
 
@@ -145,3 +169,72 @@ def test_resource_in_an_asset(tmp_path):
     mat = result.asset_materializations_for_node("sandboxed_sum")[0]
     assert mat.metadata["statuses"].value == "passed,failed"
     assert mat.metadata["out"].value == "4\n"
+    assert (tmp_path / "cache" / "verdicts.sqlite").is_file()  # the resource's runner caches under the home
+
+
+# -- the cached runner (resources/verdict_cache.py) -------------------------------------------------------------------
+SLEEP = "import time\ntime.sleep(3)\nprint('woke')"
+
+
+@pytest.fixture()
+def runner(bwrap_pool, tmp_path):
+    return CachedRunner(bwrap_pool, VerdictCache(tmp_path / "verdicts.sqlite"))
+
+
+def test_runner_honours_a_programs_own_timeout(runner):
+    assert runner.pool.limits.timeout_s == 5  # the pool's default: the sleep fits in it
+    start = time.monotonic()
+    short, default = runner.run([{"id": "short", "code": SLEEP, "timeout_s": 1}, {"id": "default", "code": SLEEP}])
+    assert short.status == "timeout" and short.limits["timeout_s"] == 1 and short.wall_ms < 2500
+    assert default.status == "passed" and default.stdout == "woke\n" and default.limits["timeout_s"] == 5
+    assert time.monotonic() - start < 10
+    # Cached under their own keys: the second run answers both, each with its own verdict.
+    again = runner.run([{"id": "default2", "code": SLEEP}, {"id": "short2", "code": SLEEP, "timeout_s": 1}])
+    assert [(v.id, v.status) for v in again] == [("default2", "passed"), ("short2", "timeout")]
+    assert (runner.executed, runner.cached) == (2, 2)
+
+
+def test_a_programs_own_limit_is_in_the_key_only_when_it_sets_one(tmp_path):
+    pool = SandboxPool("bwrap", 1, Limits())  # no worker starts until a program runs
+    runner = CachedRunner(pool, VerdictCache(tmp_path / "verdicts.sqlite"))
+    code = "print(1)"
+    # The key every verdict cached before per-program limits has, pinned: these must not change.
+    assert runner.key({"id": "a", "code": code}) == verdict_key(code, "bwrap", Limits().as_dict(), RUNNER_VERSION) \
+        == "d8caba5ede9bf37ad678a27821504f094b5567db82cbebcc946e4045c7596511"
+    assert runner.key({"id": "a", "code": code, "salt": "rerun", "timeout_s": None}) \
+        == "cee7a6272e064e306fed5c1c7893d361462d024938bcd416bdc40a0bae74f473"
+    own = {**Limits().as_dict(), "timeout_s": 1, "memory_mb": 256}
+    assert runner.key({"id": "a", "code": code, "timeout_s": 1, "memory_mb": 256}) \
+        == verdict_key(code, "bwrap", own, RUNNER_VERSION)
+    assert len({runner.key({"code": code, **extra}) for extra in
+                ({}, {"timeout_s": 1}, {"memory_mb": 256}, {"timeout_s": 1, "memory_mb": 256})}) == 4
+    pool.close()
+
+
+def test_runner_runs_each_distinct_program_once_and_keeps_ids(runner):
+    programs = [{"id": "a", "code": "print('x')"}, {"id": "b", "code": "print('x')"},
+                {"id": "c", "code": "print('x')", "salt": "rerun"}]
+    verdicts = runner.run(programs)
+    assert [v.id for v in verdicts] == ["a", "b", "c"] and {v.stdout for v in verdicts} == {"x\n"}
+    assert (runner.executed, runner.cached) == (2, 1)
+    assert [v.id for v in runner.run(programs[::-1])] == ["c", "b", "a"] and runner.executed == 2
+
+
+def test_errors_are_never_cached(runner, monkeypatch):
+    died = lambda programs: [error_verdict(p["id"], "sandbox worker died: test", "bwrap") for p in programs]  # noqa
+    monkeypatch.setattr(runner.pool, "run_batch", died)
+    assert runner.run([{"id": "a", "code": "print(3)"}])[0].status == "error"
+    monkeypatch.undo()
+    assert runner.run([{"id": "a", "code": "print(3)"}])[0].status == "passed"
+    malformed = [{"id": "m", "code": "pass", "timeout_s": -1}]
+    assert [v.status for v in runner.run(malformed) + runner.run(malformed)] == ["error", "error"]
+    assert (runner.executed, runner.cached) == (4, 0)
+
+
+def test_runner_without_cache_runs_every_distinct_program(bwrap_pool, tmp_path, monkeypatch):
+    monkeypatch.setenv("CRUCIBLE_HOME", str(tmp_path))
+    runner = CachedRunner(bwrap_pool, use_cache=False)
+    for _ in range(2):
+        runner.run([{"id": "a", "code": "print(4)"}, {"id": "b", "code": "print(4)"}])
+    assert (runner.executed, runner.cached) == (2, 2) and runner.cache is None
+    assert not (tmp_path / "cache").exists()

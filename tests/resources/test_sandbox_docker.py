@@ -1,21 +1,19 @@
-"""The Docker sandbox backend, for real: a Docker engine and the crucible-sandbox image are needed (`make
-sandbox-docker`); without them every engine test is skipped with docker_problem()'s reason."""
+"""The Docker sandbox backend, for real: configuration, container lifecycle and the verdict contract. A Docker engine
+and the crucible-sandbox image are needed (`make sandbox-docker`); without them every engine test is skipped with
+docker_problem()'s reason. Hostile programs against the same backend: test_sandbox_docker_hostile.py."""
 
 from __future__ import annotations
 
 import os
 import signal
-import socket
 import subprocess
 import sys
 import textwrap
 import time
-import uuid
-from pathlib import Path
 
 import pytest
 
-from resources.sandbox import Limits, SandboxPool, SandboxUnavailable
+from resources.sandbox import SandboxPool, SandboxUnavailable
 from resources.sandbox_docker import (
     DOCKER_UID_BASE,
     LABEL,
@@ -27,31 +25,7 @@ from resources.sandbox_docker import (
 )
 from resources.sandbox_workers import WorkerDied
 from sandbox_image.runner import RUNNER_VERSION
-
-REPO = Path(__file__).resolve().parents[2]
-LIMITS = Limits(timeout_s=5.0, memory_mb=256, processes=32)
-
-
-@pytest.fixture(scope="module")
-def engine():
-    problem = docker_problem()
-    if problem:
-        pytest.skip(f"docker backend unavailable: {problem}")
-    import docker
-
-    client = docker.from_env()
-    yield client
-    client.close()
-
-
-@pytest.fixture(scope="module")
-def pool(engine):
-    with SandboxPool(backend="docker", workers=2, limits=LIMITS) as p:
-        yield p
-
-
-def run(pool: SandboxPool, code: str, **kw):
-    return pool.run_one({"id": uuid.uuid4().hex[:8], "code": textwrap.dedent(code), **kw})
+from tests.resources.conftest import LIMITS, REPO, run
 
 
 def _our_containers(client) -> list:
@@ -98,7 +72,7 @@ def test_default_image_is_versioned_by_the_runner():
 
 # -- engine and image needed -----------------------------------------------------------------------------------------
 @pytest.mark.docker
-def test_docker_problem_reports_a_missing_image(engine):
+def test_docker_problem_reports_a_missing_image(docker_engine):
     assert docker_problem() is None
     problem = docker_problem("crucible-sandbox:no-such-version")
     assert problem == ("image crucible-sandbox:no-such-version not found: run `make sandbox-docker` "
@@ -106,14 +80,14 @@ def test_docker_problem_reports_a_missing_image(engine):
 
 
 @pytest.mark.docker
-def test_container_is_locked_down_as_configured(engine):
+def test_container_is_locked_down_as_configured(docker_engine):
     limits = LIMITS.as_dict()
     worker = DockerWorker(0, limits, tmpfs_mb=32)
     worker.start()
     try:
         assert worker.hello["ready"] and worker.hello["pid"] == 1 and worker.hello["uid"] == DOCKER_UID_BASE
         assert worker.hello["version"] == RUNNER_VERSION
-        attrs = engine.api.inspect_container(worker.container.id)
+        attrs = docker_engine.api.inspect_container(worker.container.id)
         host, config = attrs["HostConfig"], attrs["Config"]
         assert host["NetworkMode"] == "none"
         assert host["ReadonlyRootfs"] is True
@@ -132,7 +106,7 @@ def test_container_is_locked_down_as_configured(engine):
         container_id = worker.container.id
         worker.close()
     assert not worker.alive
-    assert _wait_gone(engine, container_id), "close() must remove the container"
+    assert _wait_gone(docker_engine, container_id), "close() must remove the container"
 
 
 @pytest.mark.docker
@@ -203,200 +177,13 @@ def test_memory_bomb_is_reported_as_memory(pool):
 
 
 @pytest.mark.docker
-def test_many_processes_together_are_capped_by_the_container_memory_limit(pool):
-    # Each child stays under its own 256 MiB address-space rlimit; six of them (1.1 GiB) do not fit in the
-    # container's 448 MiB, so the kernel's OOM killer (the container's memory cgroup) must stop some.
-    v = run(pool, """
-        import os, signal, time
-        kids = []
-        for _ in range(6):
-            pid = os.fork()
-            if pid == 0:
-                block = bytearray(180 * 1024 * 1024)
-                for i in range(0, len(block), 4096):
-                    block[i] = 1
-                time.sleep(2)
-                os._exit(0)
-            kids.append(pid)
-        killed = 0
-        for pid in kids:
-            _, status = os.waitpid(pid, 0)
-            killed += os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL
-        print("killed", killed)
-    """, timeout_s=20)
-    assert v.status == "passed", v.stderr
-    assert int(v.stdout.split()[1]) >= 1
-    assert run(pool, "print('ok')").stdout == "ok\n"
-
-
-@pytest.mark.docker
-def test_no_network(pool):
-    # A real listener on the host's loopback, reachable from here, must be unreachable from the sandbox.
-    listener = socket.socket()
-    listener.bind(("127.0.0.1", 0))
-    listener.listen()
-    port = listener.getsockname()[1]
-    try:
-        socket.create_connection(("127.0.0.1", port), timeout=2).close()
-        v = run(pool, f"""
-            import errno, socket
-            print("interfaces", sorted(name for _, name in socket.if_nameindex()))
-            with open("/proc/net/route") as f:
-                print("routes", len(f.read().splitlines()) - 1)
-            try:
-                socket.create_connection(("127.0.0.1", {port}), timeout=2)
-                print("loopback connected")
-            except OSError as exc:
-                print("loopback", errno.errorcode[exc.errno])
-            try:
-                socket.getaddrinfo("example.com", 80)
-                print("dns resolved")
-            except socket.gaierror:
-                print("dns failed")
-        """)
-    finally:
-        listener.close()
-    assert v.status == "passed", v.stderr
-    assert v.stdout.splitlines() == ["interfaces ['lo']", "routes 0", "loopback ECONNREFUSED", "dns failed"]
-
-
-@pytest.mark.docker
-def test_host_filesystem_is_not_writable(pool):
-    v = run(pool, """
-        import errno, os
-        for target in ["/x", "/opt/x", "/opt/crucible/runner.py", "/etc/passwd", "/usr/lib/x", "/var/x", "/root/x"]:
-            try:
-                with open(target, "a") as f:
-                    f.write("pwned")
-                print(target, "WRITTEN")
-            except OSError as exc:
-                print(target, errno.errorcode[exc.errno])
-        root = [line.split() for line in open("/proc/mounts") if line.split()[1] == "/"][0]
-        print("root-options", root[3].split(",")[0])
-        print("host-repo-visible", os.path.exists(%r))
-    """ % str(REPO))
-    assert v.status == "passed", v.stderr
-    lines = v.stdout.splitlines()
-    assert not any(line.endswith("WRITTEN") for line in lines), v.stdout
-    assert all(line.split()[1] in ("EROFS", "EACCES") for line in lines[:7]), v.stdout
-    assert "/opt/x EROFS" in lines  # read-only root, not just permissions
-    assert lines[7:] == ["root-options ro", "host-repo-visible False"]
-
-
-@pytest.mark.docker
-def test_runs_as_its_own_non_root_uid_without_privileges(pool):
-    v = run(pool, """
-        import os
-        print(os.getuid(), os.geteuid(), os.getgid(), os.getegid())
-        status = dict(line.split(":", 1) for line in open("/proc/self/status"))
-        print(status["CapEff"].strip(), status["CapBnd"].strip(), status["NoNewPrivs"].strip())
-        try:
-            os.setuid(0)
-            print("became root")
-        except PermissionError:
-            print("setuid refused")
-    """)
-    assert v.status == "passed", v.stderr
-    ids, caps, setuid = v.stdout.splitlines()
-    uid = int(ids.split()[0])
-    assert ids == f"{uid} {uid} {uid} {uid}" and uid in (DOCKER_UID_BASE, DOCKER_UID_BASE + 1)
-    assert (caps, setuid) == ("0000000000000000 0000000000000000 1", "setuid refused")
-
-
-@pytest.mark.docker
-def test_tmp_does_not_leak_between_tasks(pool):
-    whoami = "open('/proc/self/cgroup').read().split('docker/')[-1].strip()[:12]"
-    writer = f"""
-        import os
-        for path in ["/tmp/secret.txt", "leftover-in-cwd.txt"]:
-            with open(path, "w") as f:
-                f.write("secret")
-        os.makedirs("/tmp/d/e", exist_ok=True)
-        os.chmod("/tmp/d", 0o500)  # a read-only directory must not stop the wipe
-        print({whoami})
-    """
-    reader = f"""
-        import os
-        print({whoami})
-        print(sorted(os.listdir("/tmp")), sorted(os.listdir(".")), os.getcwd())
-    """
-    writers = [run(pool, writer) for _ in range(2)]
-    readers = [run(pool, reader) for _ in range(2)]
-    assert all(v.status == "passed" for v in writers + readers), [v.stderr for v in writers + readers]
-    written_in = {v.stdout.strip() for v in writers}
-    for v in readers:
-        container, listing = v.stdout.splitlines()
-        assert container in written_in  # this worker ran a writer before
-        assert listing == "['task'] [] /tmp/task"
-
-
-@pytest.mark.docker
-def test_fork_bomb_is_contained_and_the_worker_keeps_serving(pool):
-    v = run(pool, """
-        import os, errno
-        pids = []
-        try:
-            for _ in range(1000):
-                pid = os.fork()
-                if pid == 0:
-                    import time
-                    time.sleep(60)
-                    os._exit(0)
-                pids.append(pid)
-            print(len(pids), "no limit")
-        except OSError as exc:
-            print(len(pids), errno.errorcode[exc.errno])
-    """)
-    assert v.status == "passed", v.stderr
-    count, reason = v.stdout.split()
-    assert 0 < int(count) <= LIMITS.processes and reason == "EAGAIN"
-
-    start = time.monotonic()
-    v = run(pool, """
-        import os
-        while True:
-            try:
-                os.fork()
-            except OSError:
-                pass
-    """, timeout_s=2.0)
-    assert v.status == "timeout" and time.monotonic() - start < 15
-    # Everything the bomb left is gone: both workers serve, and can fork again.
-    after = pool.run_batch([{"id": str(i), "code": "import subprocess, sys\n"
-                                                    "subprocess.run([sys.executable, '-c', 'pass'], check=True)\n"
-                                                    "print('ok')"} for i in range(4)])
-    assert [x.stdout for x in after] == ["ok\n"] * 4, [x.stderr for x in after]
-
-
-@pytest.mark.docker
-def test_program_that_kills_its_parent(pool):
-    # SIGKILL/SIGTERM from inside to PID 1 (the runner, the task's parent) are dropped by the kernel: the task runs on.
-    for sig in ("SIGKILL", "SIGTERM"):
-        v = run(pool, f"""
-            import os, signal, time
-            os.kill(os.getppid(), signal.{sig})
-            os.kill(1, signal.{sig})
-            time.sleep(0.2)
-            print(os.getppid(), "still here")
-        """)
-        assert v.status == "passed" and v.stdout == "1 still here\n", v.stderr
-    # SIGINT, whose Python default is a handler (KeyboardInterrupt), is ignored by the runner too: same worker.
-    restarts = pool.restarts
-    v = run(pool, "import os, signal, time\nos.kill(1, signal.SIGINT)\ntime.sleep(0.2)\nprint('still here')")
-    assert v.status == "passed" and v.stdout == "still here\n", v.stderr
-    after = pool.run_batch([{"id": str(i), "code": "print('alive')"} for i in range(4)])
-    assert [x.status for x in after] == ["passed"] * 4
-    assert pool.restarts == restarts
-
-
-@pytest.mark.docker
-def test_run_raises_worker_died_when_the_container_goes_away(engine):
+def test_run_raises_worker_died_when_the_container_goes_away(docker_engine):
     worker = DockerWorker(1, LIMITS.as_dict())
     worker.start()
     try:
         task = {**LIMITS.as_dict(), "id": "a", "code": "print('hi')"}
         assert worker.run(task, 30)["stdout"] == "hi\n"
-        engine.api.kill(worker.container.id)
+        docker_engine.api.kill(worker.container.id)
         with pytest.raises(WorkerDied, match="docker worker 1"):
             worker.run(task, 30)
         assert not worker.alive
@@ -405,7 +192,7 @@ def test_run_raises_worker_died_when_the_container_goes_away(engine):
 
 
 @pytest.mark.docker
-def test_container_dies_with_the_process_that_started_it(engine):
+def test_container_dies_with_the_process_that_started_it(docker_engine):
     script = textwrap.dedent("""
         import sys, time
         from resources.sandbox import Limits
@@ -418,19 +205,20 @@ def test_container_dies_with_the_process_that_started_it(engine):
     proc = subprocess.Popen([sys.executable, "-c", script], cwd=REPO, stdout=subprocess.PIPE, text=True)
     try:
         container_id = proc.stdout.readline().strip()
-        assert engine.containers.get(container_id).status == "running"
+        assert docker_engine.containers.get(container_id).status == "running"
     finally:
         proc.send_signal(signal.SIGKILL)
         proc.wait()
-    assert _wait_gone(engine, container_id), "a container outlived the process that started it"
+    assert _wait_gone(docker_engine, container_id), "a container outlived the process that started it"
 
 
 @pytest.mark.docker
-def test_pool_close_removes_its_containers(engine):
-    before = {c.id for c in _our_containers(engine)}
+def test_pool_close_removes_its_containers(docker_engine):
+    before = {c.id for c in _our_containers(docker_engine)}
     with SandboxPool(backend="docker", workers=2, limits=LIMITS) as p:
         verdicts = p.run_batch([{"id": str(i), "code": f"print({i} * {i})"} for i in range(6)])
         assert [v.stdout for v in verdicts] == [f"{i * i}\n" for i in range(6)]
-        ours = {c.id for c in _our_containers(engine)} - before
+        ours = {c.id for c in _our_containers(docker_engine)} - before
         assert len(ours) == 2
-    assert all(_wait_gone(engine, i) for i in ours)
+    assert all(_wait_gone(docker_engine, i) for i in ours)
+

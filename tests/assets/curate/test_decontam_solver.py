@@ -171,7 +171,7 @@ def test_the_asset_asks_the_teacher_for_rows_without_a_function(tmp_path, monkey
     from resources.llm import TeacherLLM
     from resources.sandbox import Sandbox
     from resources.store import ParquetIOManager, read_table, table_path, write_table
-    from tests.assets.test_decontamination import dialogue
+    from tests.assets.curate.test_decontamination import dialogue
 
     monkeypatch.setenv("CRUCIBLE_HOME", str(tmp_path))
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")

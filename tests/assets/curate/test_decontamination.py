@@ -38,8 +38,9 @@ from resources.embedder import Embedder, TextEmbedder
 from resources.llm import TeacherLLM
 from resources.sandbox import Sandbox
 from resources.store import ParquetIOManager, read_table, table_path, write_table
+from resources.verdict_cache import CachedRunner, VerdictCache
 
-LABELLED = Path(__file__).resolve().parent.parent / "data" / "decontam_labelled.jsonl"
+LABELLED = Path(__file__).resolve().parents[2] / "data" / "decontam_labelled.jsonl"
 HELDOUT = LABELLED.with_name("decontam_heldout.jsonl")
 DEFAULTS = DecontamSettings()
 
@@ -283,6 +284,23 @@ def test_adapters_catch_reordered_and_trimmed_parameters(index, embedder, bwrap_
     assert (by_row[2].task_id, by_row[2].detail) == ("Mbpp/42", "repeated_total (last argument dropped)")
 
 
+def test_execution_layer_verdicts_come_from_the_cache_on_a_second_run(index, embedder, by_task, bwrap_pool,
+                                                                     tmp_path):
+    copy = by_task["HumanEval/29"]
+    rows = [{"instruction": copy.prompt, "solution": copy.solution},
+            {"instruction": "Keep the words of a list that start with a given prefix.",
+             "solution": "def starting_with(prefix, words):\n    return [w for w in words if w.startswith(prefix)]\n"}]
+    settings = DecontamSettings(layers=(EXECUTION,))
+    cache = VerdictCache(tmp_path / "verdicts.sqlite")
+    first = CachedRunner(bwrap_pool, cache)
+    scores = score_layers(index, rows, settings, embedder.encode, first.run)
+    assert [index.items[h.item].task_id for h in scores.execution] == ["HumanEval/29", "HumanEval/29"]
+    second = CachedRunner(bwrap_pool, cache)  # a later run: the asset materialized again, or the CLI rerun
+    again = score_layers(index, rows, settings, embedder.encode, second.run)
+    assert again.execution == scores.execution and again.execution_hits == scores.execution_hits
+    assert first.executed > 0 and second.executed == 0 and second.cached == first.executed + first.cached
+
+
 def test_perturbed_inputs_keep_a_length_argument_consistent(by_task):
     # find_Max_Num([1,2,3], 3): when the list changes, the 3 that was its length follows it.
     inputs = perturbed_inputs(by_task["Mbpp/57"])
@@ -357,6 +375,8 @@ def test_asset_removes_flagged_rows_and_reports_them(tmp_path, monkeypatch, by_t
     assert metadata["benchmarks"].value == ["humaneval", "mbpp"]
     assert metadata["thresholds"].value["solver_top_k"] == DEFAULTS.solver_top_k
     assert metadata["rows_given_a_synthesized_solution"].value == 0  # every row came with a function
+    assert metadata["sandbox_runs"].value > 0  # through the cached runner (under CRUCIBLE_HOME)
+    assert (tmp_path / "cache" / "verdicts.sqlite").is_file()
     checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
     assert checks[NO_CONTAMINATION_CHECK].passed
     assert checks[NO_CONTAMINATION_CHECK].severity == dg.AssetCheckSeverity.ERROR

@@ -36,7 +36,7 @@ from tests.conftest import require_bwrap
 from tests.openai_stub_server import StubServer, StubState
 from tests.scripted_teacher import FEEDBACK, ScriptedTeacher
 
-ROOT = Path(__file__).resolve().parents[2]
+ROOT = Path(__file__).resolve().parents[3]
 PARTITION = "stdlib-sample"
 STDLIB_FILES = ("colorsys.py", "bisect.py", "textwrap.py", "fnmatch.py", "shlex.py")
 ASSETS = [seed_snippets, oss_instruct_problems, verified_dialogues]
@@ -187,7 +187,7 @@ def test_human_sim_feedback_and_tool_role(scripted):
 _CHILD = """
 import sys, dagster as dg
 sys.path.insert(0, {root!r})
-from tests.assets.test_generation import materialize
+from tests.assets.generate.test_generation import materialize
 materialize({url!r})
 """
 

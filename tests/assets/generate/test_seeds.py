@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sysconfig
 from pathlib import Path
 
 import dagster as dg

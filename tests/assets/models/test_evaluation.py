@@ -1,5 +1,6 @@
 """benchmark_scores and teacher_selection on a cpu-tiny checkpoint trained from pipeline-format dialogues, with a
-scripted teacher behind the OpenAI-compatible stub server and the real bwrap sandbox."""
+scripted teacher behind the OpenAI-compatible stub server and the real bwrap sandbox; and a bundled teacher scored on
+the one server its resource runs (a spy in front of the stub: tests/llm_server_spy.py)."""
 
 import json
 from pathlib import Path
@@ -8,17 +9,22 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from assets.keys import FINETUNED_CHECKPOINT
 from assets.models.evaluation import BELOW_BASE_CHECK, below_base, benchmark_scores, teacher_selection
 from assets.models.training import finetuned_checkpoint
 from assets.release.sft_dataset import sft_dataset
-from assets.schemas import SCORES, SELECTION
+from assets.schemas import CHECKPOINTS, SCORES, SELECTION, frame
 from eval.benchmarks import load_benchmarks
+from resources.bundled_models import BUNDLED_MODELS
 from resources.hub import HubPublisher
 from resources.llm import TeacherLLM
+from resources.llm_server import LocalTeacher
 from resources.sandbox import Sandbox
-from resources.store import ParquetIOManager, read_table
+from resources.store import ParquetIOManager, read_table, table_path, write_table
 from tests.conftest import require_bwrap
 from tests.dialogue_rows import dialogue_row, write_dialogues
+from tests.eval.test_backends import tiny_checkpoint
+from tests.llm_server_spy import spy_servers
 from tests.openai_stub_server import StubServer, StubState
 
 ROWS = 16
@@ -86,6 +92,45 @@ def test_scores_and_teacher_selection(tmp_path, monkeypatch):
     assert row["test_rows"] == test_rows and row["teacher_pass_rate"] == 1.0
     assert row["selected"] == "teacher" and row["next_teacher"] == "canonical"
     assert json.loads((home / "teacher_selection.json").read_text())["selected"] == "teacher"
+
+
+@pytest.mark.slow
+def test_a_bundled_teacher_is_scored_on_the_one_server_its_resource_runs(tmp_path, monkeypatch):
+    """The teacher's own scores, the simulated user of human_feedback and the held-out comparison all go to the
+    server the TeacherLLM resource started: one start for the run, none by the evaluation, and the rows name the
+    teacher as before ("bundled:NAME", backend "bundled", the registry's sha256)."""
+    require_bwrap()
+    monkeypatch.setenv("CRUCIBLE_HOME", str(tmp_path / "home"))
+    write_dialogues("stdlib", range(ROWS))
+    checkpoint = tiny_checkpoint(tmp_path / "checkpoint")
+    write_table(frame([{"checkpoint": str(checkpoint), "dataset_version": "v0"}], CHECKPOINTS),
+                table_path(FINETUNED_CHECKPOINT))
+    state = StubState(responder=CanonicalTeacher())
+    with StubServer(state) as stub:
+        servers = spy_servers(monkeypatch, port=stub.httpd.server_address[1])
+        teacher = TeacherLLM(local=LocalTeacher(model="smollm2-135m"))
+        result = dg.materialize(
+            [dg.AssetSpec(FINETUNED_CHECKPOINT), sft_dataset, benchmark_scores, teacher_selection],
+            instance=dg.DagsterInstance.ephemeral(),
+            resources={"io_manager": ParquetIOManager(), "hub": HubPublisher(), "sandbox": Sandbox(workers=2),
+                       "teacher": teacher},
+            run_config={"ops": {"benchmark_scores": {"config": {"limit": 1, "max_tokens": 8, "rounds": 1,
+                                                                "modes": ["single", "human_feedback"]}},
+                                "teacher_selection": {"config": {"max_tokens": 8}}}})
+    assert result.success
+    assert servers.started == ["smollm2-135m"]
+    assert servers.closed == ["smollm2-135m"]  # stopped by the resource when the run ended
+    assert state.total_requests > 0
+
+    teacher_rows = read_table("benchmark_scores").filter(pl.col("model_role") == "teacher")
+    assert teacher_rows["mode"].to_list() == ["single", "human_feedback"]
+    assert set(teacher_rows["model"]) == {"bundled:smollm2-135m"} and set(teacher_rows["backend"]) == {"bundled"}
+    assert set(teacher_rows["model_sha256"]) == {BUNDLED_MODELS["smollm2-135m"].sha256}
+    assert teacher_rows["pass_at_1"].to_list() == [1.0, 1.0]
+    selection = read_table("teacher_selection").row(0, named=True)
+    assert selection["teacher"] == "bundled:smollm2-135m" and selection["teacher_pass_rate"] == 1.0
+    assert selection["next_teacher"] == ("bundled:smollm2-135m" if selection["selected"] == "teacher"
+                                         else str(checkpoint))
 
 
 def test_below_base_names_the_regressions():

@@ -1,0 +1,244 @@
+"""The questioner role of oss_instruct_problems, in named phases over all seeds at once:
+
+1. `ask_turns`: ask for a problem per seed, parse the reply, run the reference against its tests in the sandbox, and
+   send a failing reference's execution output (or a reply that broke the format) back for a repair (AIEV-Instruct),
+   up to `max_turns`;
+2. `adopt_reference_outputs`: a last chance for references whose tests only disagree on expected values;
+3. `gate`: the test-quality gates in the sandbox (the tests fail on a `return None` mutant; a rerun agrees);
+4. `problem_rows`: the kept problems as rows, the first of two seeds that led to the same problem winning.
+
+Every answer and verdict is cached, so re-running repeats nothing. Each drop is counted and kept with its reason.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections import Counter
+from dataclasses import dataclass, field
+
+from assets.fingerprints import fingerprint, record_config
+from assets.generate.config import QUESTIONER_TESTS, REFERENCE_OUTPUTS, ProblemsConfig
+from assets.generate.programs import (
+    execution_feedback,
+    expected_from_outputs,
+    outputs_program,
+    program_with_tests,
+    trivial_mutant,
+    verdict_row,
+)
+from assets.generate.replies import ParsedProblem, Rejected, parse_problem_reply
+from assets.generate.teacher_rounds import ask_round, sampling, tokens
+from assets.keys import OSS_INSTRUCT_PROBLEMS
+from assets.prompts import load_prompt
+from resources.llm import ChatRequest, TeacherClient, TeacherError
+from resources.verdict_cache import CachedRunner
+
+# Replies that broke a rule the gates need get one more turn, told exactly what is wrong.
+REPAIRABLE = {
+    "too_few_asserts": "the tests have fewer than the required `assert` statements",
+    "no_tests_code": "there is no ### Tests section with a ```python block",
+    "no_solution_code": "there is no ### Solution section with a ```python block",
+    "tests_do_not_call_solution": "the tests never call the function defined in the solution",
+    "tests_redefine_solution": "the tests define the solution's function again",
+}
+# A fourth section ("### Explanation ...") is never used: stop generating there instead of paying for it.
+QUESTIONER_STOP = ["\n### Explanation", "\n**Explanation", "\n### Note"]
+
+
+def problem_id(instruction: str, tests: str) -> str:
+    return hashlib.sha256(f"{' '.join(instruction.split())}\n{tests.strip()}".encode()).hexdigest()[:16]
+
+
+@dataclass
+class _Work:
+    seed: dict
+    messages: list[dict]  # the whole request: system and worked example included
+    prefix: int  # messages[:prefix] is the template's fixed part; the rest is this seed's exchange
+    parsed: ParsedProblem | None = None
+    tests_source: str = QUESTIONER_TESTS
+    reply: str = ""
+    verdicts: list[dict] = field(default_factory=list)
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass
+class ProblemsResult:
+    problems: list[dict]
+    rejects: list[dict]
+    counts: Counter
+    repairs_used: Counter  # repair turns -> problems kept
+    prompt_tokens: int
+    completion_tokens: int
+    sandbox_runs: int
+
+
+class Questioner:
+    """One generation over a list of seeds: the prompts and config fingerprint, and the rejects counted so far."""
+
+    def __init__(self, client: TeacherClient, runner: CachedRunner, config: ProblemsConfig, log=None) -> None:
+        self.client, self.runner, self.config, self.log = client, runner, config, log
+        self.prompt = load_prompt("oss_instruct", config.prompt_version)
+        self.repair = load_prompt("problem_repair", config.repair_prompt_version)
+        self.format_repair = load_prompt("format_repair", config.repair_prompt_version)
+        self.versions = f"{self.prompt.version}+{self.repair.version}+{self.format_repair.version}"
+        self.config_fp = record_config(fingerprint(config, client.model, self.versions), stage=OSS_INSTRUCT_PROBLEMS,
+                                       config=config, teacher_model=client.model, prompt_versions=self.versions)
+        self.counts: Counter = Counter()
+        self.rejects: list[dict] = []
+
+    def reject(self, work: _Work, reason: str, detail: str = "") -> None:
+        self.counts[reason] += 1
+        self.rejects.append({"problem_id": None, "seed_id": work.seed["seed_id"], "source": work.seed["source"],
+                             "reason": reason, "detail": detail, "reply": work.reply,
+                             "messages": work.messages[work.prefix:], "verdicts": work.verdicts})
+
+    def start(self, seed: dict) -> _Work:
+        messages = self.prompt.render(seed=seed["code"].rstrip())
+        return _Work(seed, messages, prefix=len(messages) - 1)
+
+    def ask_turns(self, works: list[_Work]) -> tuple[list[tuple[_Work, int]], list[_Work]]:
+        """(references that passed their tests with the repair turns they took, references still failing when the
+        repairs ran out)."""
+        active = {w.seed["seed_id"]: w for w in works}
+        passed: list[tuple[_Work, int]] = []
+        exhausted: list[_Work] = []
+        for turn in range(1, self.config.max_turns + 1):
+            if not active:
+                break
+            to_run, next_active = self._ask(active, turn)
+            verdicts = self.runner.run([{"id": w.seed["seed_id"],
+                                         "code": program_with_tests(w.parsed.solution, w.parsed.tests)}
+                                        for w in to_run])
+            for work, verdict in zip(to_run, verdicts):
+                work.verdicts.append(verdict_row(verdict, turn))
+                if verdict.passed:
+                    passed.append((work, turn - 1))
+                elif turn < self.config.max_turns:
+                    work.messages = work.messages + self.repair.render(execution=execution_feedback(verdict))
+                    next_active[work.seed["seed_id"]] = work
+                else:
+                    exhausted.append(work)
+            if self.log:
+                self.log.info(f"questioner turn {turn}: {len(active)} asked, {len(to_run)} parsed, "
+                              f"{sum(v.passed for v in verdicts)} references passed, {len(next_active)} sent back "
+                              f"for repair, {sum(self.counts.values())} rejected so far")
+            active = next_active
+        return passed, exhausted
+
+    def _ask(self, active: dict[str, _Work], turn: int) -> tuple[list[_Work], dict[str, _Work]]:
+        """One round of questions: (parsed replies to run, replies sent back for a format repair)."""
+        config = self.config
+        answers = ask_round(self.client, [
+            ChatRequest(sid, w.messages, config.temperature, config.max_tokens, self.versions,
+                        sampling(config.seed, stop=QUESTIONER_STOP)) for sid, w in active.items()])
+        to_run: list[_Work] = []
+        again: dict[str, _Work] = {}
+        for sid, work in active.items():
+            answer = answers[sid]
+            if isinstance(answer, TeacherError):
+                self.reject(work, "teacher_error", str(answer)[:300])
+                continue
+            p_tok, c_tok = tokens(answer)
+            work.prompt_tokens += p_tok
+            work.completion_tokens += c_tok
+            work.reply = answer.content
+            work.messages = work.messages + [{"role": "assistant", "content": answer.content}]
+            parsed = parse_problem_reply(answer.content, config.min_asserts)
+            if isinstance(parsed, Rejected):
+                if parsed.reason in REPAIRABLE and turn < config.max_turns:
+                    work.messages = work.messages + self.format_repair.render(problem=REPAIRABLE[parsed.reason])
+                    again[sid] = work
+                else:
+                    self.reject(work, parsed.reason, parsed.detail)
+                continue
+            work.parsed = parsed
+            to_run.append(work)
+        return to_run, again
+
+    def gate(self, passed: list[tuple[_Work, int]]) -> list[tuple[_Work, int]]:
+        """The test-quality gates, in the sandbox: the tests must fail on a trivially wrong solution, and a rerun of
+        the reference must give the same verdict. Returns the problems that pass both."""
+        gated: list[tuple[_Work, int]] = []
+        programs = []
+        for work, repairs in passed:
+            mutant = trivial_mutant(work.parsed.solution)
+            if mutant is None:  # no function body to replace: nothing shows the tests can tell right from wrong
+                self.reject(work, "tests_pass_trivial_solution", "no function to mutate")
+                continue
+            sid = work.seed["seed_id"]
+            gated.append((work, repairs))
+            programs += [
+                {"id": f"{sid}:rerun", "code": program_with_tests(work.parsed.solution, work.parsed.tests),
+                 "salt": "rerun"},
+                {"id": f"{sid}:mutant", "code": program_with_tests(mutant, work.parsed.tests)},
+            ]
+        verdicts = self.runner.run(programs)
+        kept = []
+        for index, (work, repairs) in enumerate(gated):
+            rerun, mutant = verdicts[2 * index], verdicts[2 * index + 1]
+            work.verdicts.append(verdict_row(rerun, 0))  # turn 0: gate runs, not dialogue turns
+            if not rerun.passed:
+                self.reject(work, "flaky_tests", rerun.status)
+            elif mutant.passed:
+                self.reject(work, "tests_pass_trivial_solution")
+            else:
+                kept.append((work, repairs))
+        return kept
+
+    def problem_rows(self, kept: list[tuple[_Work, int]]) -> list[dict]:
+        """The kept problems as rows; two seeds can lead to the same problem, and the first one wins."""
+        unique: dict[str, dict] = {}
+        for work, repairs in kept:
+            p = work.parsed
+            row = {
+                "problem_id": problem_id(p.instruction, p.tests), **{k: work.seed[k] for k in
+                                                                     ("seed_id", "source", "path", "license")},
+                "teacher_model": self.client.model, "prompt_version": self.versions,
+                "config_fingerprint": self.config_fp, "instruction": p.instruction, "entry_point": p.entry_point,
+                "solution": p.solution, "tests": p.tests, "n_asserts": p.n_asserts,
+                "tests_source": work.tests_source, "repair_turns": repairs,
+                "messages": work.messages[work.prefix:], "verdicts": work.verdicts,
+            }
+            if row["problem_id"] in unique:
+                self.reject(work, "duplicate_problem", unique[row["problem_id"]]["seed_id"])
+            else:
+                unique[row["problem_id"]] = row
+        return list(unique.values())
+
+
+def generate_problems(seeds: list[dict], client: TeacherClient, runner: CachedRunner, config: ProblemsConfig,
+                      log=None) -> ProblemsResult:
+    """Problems for `seeds` through the four phases of the module docstring."""
+    questioner = Questioner(client, runner, config, log)
+    works = [questioner.start(seed) for seed in seeds]
+    passed, exhausted = questioner.ask_turns(works)
+    rescued = adopt_reference_outputs(exhausted, runner) if config.reference_outputs and exhausted else []
+    passed += [(work, config.max_turns - 1) for work in rescued]
+    for work in exhausted:
+        if work not in rescued:
+            questioner.reject(work, "reference_fails_tests", work.verdicts[-1]["status"])
+    kept = questioner.gate(passed)
+    problems = questioner.problem_rows(kept)
+    return ProblemsResult(problems, questioner.rejects, questioner.counts, Counter(r for _, r in kept),
+                          sum(w.prompt_tokens for w in works), sum(w.completion_tokens for w in works),
+                          runner.executed)
+
+
+def adopt_reference_outputs(works: list[_Work], runner: CachedRunner) -> list[_Work]:
+    """Second chance for references that still fail their tests after every repair: when the tests' equality
+    asserts only disagree on expected values, take the values the reference computes. Small teachers miscompute
+    expected values far more often than they write wrong code; the problem is then kept only if the programmer's
+    independent first answer reproduces the same outputs (verified_dialogues), which is the agreement check."""
+    candidates = [(w, outputs_program(w.parsed.solution, w.parsed.tests)) for w in works]
+    candidates = [(w, program) for w, program in candidates if program]
+    verdicts = runner.run([{"id": w.seed["seed_id"], "code": program} for w, program in candidates])
+    rescued = []
+    for (work, _), verdict in zip(candidates, verdicts):
+        tests = expected_from_outputs(work.parsed.tests, verdict.stdout) if verdict.passed else None
+        if tests is None or tests == work.parsed.tests:
+            continue
+        work.parsed.tests = tests
+        work.tests_source = REFERENCE_OUTPUTS
+        rescued.append(work)
+    return rescued
