@@ -13,21 +13,11 @@ def _fail(message: str, code: int = 2) -> int:
     return code
 
 
-def _jsonl(path: Path):
-    """(line number, parsed value or None, error message or None) for every non-blank line of a JSONL file."""
-    with path.open(encoding="utf-8", errors="replace") as handle:
-        for number, line in enumerate(handle, start=1):
-            if not line.strip():
-                continue
-            try:
-                yield number, json.loads(line), None
-            except json.JSONDecodeError as exc:
-                yield number, None, exc.msg
-
-
 def _read_programs(path: Path):
     """Yield program dicts from a JSONL file; a malformed line becomes an error row, never a crash."""
-    for number, row, error in _jsonl(path):
+    from resources.files import jsonl_lines
+
+    for number, row, error in jsonl_lines(path):
         if error:
             yield {"id": f"line-{number}", "_error": f"line {number} is not valid JSON: {error}"}
             continue
@@ -133,84 +123,18 @@ def cmd_demo(args: argparse.Namespace) -> int:
 
 
 def cmd_decontam(args: argparse.Namespace) -> int:
-    import logging
-    from contextlib import ExitStack
-
-    from assets.curate.decontam_layers import (
-        EXECUTION,
-        LAYERS,
-        BenchmarkIndex,
-        DecontamSettings,
-        needs_solution,
-        scan,
-        verdicts,
-    )
-    from assets.curate.decontam_solver import solver_session
-    from eval.benchmarks import load_benchmarks
-    from resources.bundled_models import LocalTeacherError
-    from resources.embedder import TextEmbedder
-    from resources.sandbox import Limits, SandboxPool, SandboxUnavailable
+    from assets.curate.decontam_file import DecontamError, decontaminate_file
     from resources.teacher_endpoint import TeacherEndpoint
-    from resources.verdict_cache import CachedRunner
 
-    logging.basicConfig(level=logging.WARNING, format="crucible: %(message)s")
-    if not args.input.is_file():
-        return _fail(f"--input {args.input}: no such file; give a JSONL file with one "
-                     "{\"id\", \"instruction\", \"solution\"?} per line")
-    layers = tuple(x.strip() for x in args.layers.split(",") if x.strip())
-    if not layers or set(layers) - set(LAYERS):
-        return _fail(f"--layers {args.layers!r}: give a comma-separated subset of {','.join(LAYERS)}")
-    rows = []
-    for number, row, error in _jsonl(args.input):
-        if error:
-            return _fail(f"--input {args.input} line {number} is not valid JSON ({error}); fix or remove it")
-        if not isinstance(row, dict) or "id" not in row or not isinstance(row.get("instruction"), str):
-            return _fail(f"--input {args.input} line {number} needs an \"id\" and a string \"instruction\" "
-                         "(\"solution\" is optional)")
-        if row.get("solution") is not None and not isinstance(row["solution"], str):
-            return _fail(f"--input {args.input} line {number}: \"solution\" must be a string or null")
-        rows.append(row)
+    solver = None
+    if args.solver_base_url or args.solver != "none":
+        solver = TeacherEndpoint(base_url=args.solver_base_url, model=args.solver_model, bundled=args.solver)
     try:
-        settings = DecontamSettings(layers=layers)
-    except ValueError as exc:
+        flagged, total = decontaminate_file(args.input, args.output, args.layers, args.backend, args.workers, solver,
+                                            args.online, say=lambda line: print(line, file=sys.stderr))
+    except DecontamError as exc:
         return _fail(str(exc))
-    unsolved = sum(needs_solution(row) for row in rows) if EXECUTION in layers else 0
-    with ExitStack() as stack:
-        try:
-            run_batch = None
-            if EXECUTION in layers:
-                pool = SandboxPool(args.backend, args.workers,
-                                   Limits(timeout_s=settings.exec_timeout_s, memory_mb=512))
-                stack.callback(pool.close)
-                run_batch = CachedRunner(pool).run
-        except (SandboxUnavailable, ValueError) as exc:
-            return _fail(f"{exc} (or run without the execution layer: --layers ngram,embedding)")
-        solve = None
-        if unsolved and (args.solver_base_url or args.solver != "none"):
-            try:
-                endpoint = TeacherEndpoint(base_url=args.solver_base_url, model=args.solver_model, bundled=args.solver)
-                solve = stack.enter_context(solver_session(endpoint))
-            except LocalTeacherError as exc:
-                return _fail(f"--solver {args.solver}: {exc} (or pass --solver none to judge the {unsolved} rows "
-                             "without a function by the text layers only)")
-            print(f"crucible decontam: {unsolved} rows have no function to run; {solve.client.model} writes one for "
-                  "each", file=sys.stderr)
-        try:
-            embedder = TextEmbedder()
-            index = BenchmarkIndex.for_settings(load_benchmarks(online=args.online), embedder.encode, settings)
-            found = scan(index, rows, settings, embedder.encode, run_batch, solve)
-        except (FileNotFoundError, ValueError) as exc:
-            return _fail(str(exc))
-    args.output.parent.mkdir(parents=True, exist_ok=True)
-    with args.output.open("w", encoding="utf-8") as out:
-        for row, match in zip(rows, verdicts(len(rows), found)):
-            out.write(json.dumps({
-                "id": row["id"], "contaminated": match is not None,
-                "benchmark": match.benchmark if match else None, "task_id": match.task_id if match else None,
-                "score": match.score if match else None, "method": match.layer if match else None,
-            }) + "\n")
-    flagged = len({m.row for m in found})
-    print(f"crucible decontam: {flagged} of {len(rows)} rows contaminated -> {args.output}", file=sys.stderr)
+    print(f"crucible decontam: {flagged} of {total} rows contaminated -> {args.output}", file=sys.stderr)
     return 0
 
 

@@ -12,3 +12,18 @@ def sha256_file(path: str | Path, chunk: int = 8 << 20) -> str:
         while block := handle.read(chunk):
             digest.update(block)
     return digest.hexdigest()
+
+
+def jsonl_lines(path: str | Path):
+    """(line number, parsed value or None, error message or None) for every non-blank line of a JSONL file; a
+    malformed line is reported, never raised, so callers can say which line to fix."""
+    import json
+
+    with Path(path).open(encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            try:
+                yield number, json.loads(line), None
+            except json.JSONDecodeError as exc:
+                yield number, None, exc.msg
