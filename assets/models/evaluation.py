@@ -91,7 +91,7 @@ def benchmark_scores(context: dg.AssetExecutionContext, config: EvalConfig, chec
     from eval.backends import Decoding, EndpointBackend
     from eval.evaluate import evaluate
     from eval.modes import ModeConfig
-    from eval.scoring import sandbox_runner
+    from eval.scoring import SandboxRunner
 
     checkpoint = checkpoints.row(-1, named=True)
     rows = []
@@ -99,21 +99,21 @@ def benchmark_scores(context: dg.AssetExecutionContext, config: EvalConfig, chec
     # in Code-Feedback's evaluation); started only when that mode is asked for.
     user = EndpointBackend.of_teacher(teacher, Decoding(max_tokens=300)) if "human_feedback" in config.modes else None
     try:
-        with sandbox_runner(sandbox.backend, sandbox.workers, sandbox.limits()) as runner:
-            for role, model in models_to_score(checkpoint, config, teacher):
-                backend = open_backend(role, model, teacher, Decoding(max_tokens=config.max_tokens))
-                try:
-                    for benchmark in config.benchmarks:
-                        for mode in config.modes:
-                            report = evaluate(benchmark, backend, runner, ModeConfig(mode, config.rounds, 1,
-                                                                                     config.seed),
-                                              config.limit, teacher=user if mode == "human_feedback" else None)
-                            rows.append(score_row(role, model, report, checkpoint))
-                            ci = (report.get("ci95") or {}).get("pass@1")
-                            context.log.info(f"{role} {Path(model).name} {benchmark}/{mode}: "
-                                             f"pass@1={report['pass@1']:.3f} ci95={ci}")
-                finally:
-                    backend.close()
+        runner = SandboxRunner(sandbox.pool())  # the resource's pool, behind the verdict cache
+        for role, model in models_to_score(checkpoint, config, teacher):
+            backend = open_backend(role, model, teacher, Decoding(max_tokens=config.max_tokens))
+            try:
+                for benchmark in config.benchmarks:
+                    for mode in config.modes:
+                        report = evaluate(benchmark, backend, runner, ModeConfig(mode, config.rounds, 1,
+                                                                                 config.seed),
+                                          config.limit, teacher=user if mode == "human_feedback" else None)
+                        rows.append(score_row(role, model, report, checkpoint))
+                        ci = (report.get("ci95") or {}).get("pass@1")
+                        context.log.info(f"{role} {Path(model).name} {benchmark}/{mode}: "
+                                         f"pass@1={report['pass@1']:.3f} ci95={ci}")
+            finally:
+                backend.close()
     finally:
         if user is not None:
             user.close()
@@ -167,7 +167,7 @@ def teacher_selection(context: dg.AssetExecutionContext, config: EvalConfig, che
                       sft: pl.DataFrame, teacher: TeacherLLM, sandbox: Sandbox):
     """Student (newest checkpoint) versus teacher on the SFT test split; the winner generates the next round."""
     from eval.backends import Decoding
-    from eval.scoring import sandbox_runner
+    from eval.scoring import SandboxRunner
 
     checkpoint = checkpoints.row(-1, named=True)
     test = [r for r in sft.to_dicts() if r["split"] == "test"]
@@ -176,13 +176,13 @@ def teacher_selection(context: dg.AssetExecutionContext, config: EvalConfig, che
     if not test:  # a dataset of one problem has no held-out split: nothing to compare, the teacher stays
         context.log.warning("the SFT dataset's test split is empty: the teacher stays without a comparison")
     else:
-        with sandbox_runner(sandbox.backend, sandbox.workers, sandbox.limits()) as runner:
-            for role, model in (("student", checkpoint["checkpoint"]), ("teacher", teacher.endpoint.label)):
-                backend = open_backend(role, model, teacher, decoding)
-                try:
-                    rates[role] = heldout_pass_rate(backend, test, runner)
-                finally:
-                    backend.close()
+        runner = SandboxRunner(sandbox.pool())  # the resource's pool, behind the verdict cache
+        for role, model in (("student", checkpoint["checkpoint"]), ("teacher", teacher.endpoint.label)):
+            backend = open_backend(role, model, teacher, decoding)
+            try:
+                rates[role] = heldout_pass_rate(backend, test, runner)
+            finally:
+                backend.close()
     selected = "student" if test and rates["student"] > rates["teacher"] else "teacher"
     teacher_model = teacher.endpoint.label
     row = {"student": checkpoint["checkpoint"], "teacher": teacher_model, "student_pass_rate": rates["student"],
