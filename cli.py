@@ -70,28 +70,25 @@ def cmd_teacher_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
-    import os
-
     from assets.generate.seed_sources import SourceError
     from assets.runs import run_generation
     from resources.bundled_models import LocalTeacherError
+    from resources.home import Home
     from resources.llm import TeacherLLM
-    from resources.llm_server import LocalTeacher
     from resources.sandbox import Sandbox, SandboxUnavailable
 
     if args.seeds is not None and args.seeds < 1:
         return _fail(f"--seeds must be >= 1, got {args.seeds}")
     if args.feedback not in ("execution", "human_sim"):
         return _fail(f"--feedback {args.feedback!r}: use execution or human_sim")
-    base_url = args.base_url or os.environ.get("CRUCIBLE_LLM_BASE_URL")
-    teacher = TeacherLLM(base_url=base_url, model=args.model or os.environ.get("CRUCIBLE_LLM_MODEL"),
-                         api_key=os.environ.get("OPENAI_API_KEY"), local=LocalTeacher(model=args.teacher))
+    home = Home.from_env()
+    teacher = TeacherLLM.configured(home, args.base_url, args.model, args.teacher)
     run_config = {"ops": {"verified_dialogues": {"config": {"feedback_mode": args.feedback,
                                                             "max_turns": args.max_turns}},
                           "seed_snippets": {"config": {"mode": args.mode}}}}
     try:
-        summary = run_generation(args.source, teacher, Sandbox(backend=args.backend), seeds=args.seeds,
-                                 run_config=run_config)
+        summary = run_generation(args.source, teacher, Sandbox(backend=args.backend, home=str(home.root)), home,
+                                 seeds=args.seeds, run_config=run_config)
     except (SourceError, SandboxUnavailable, LocalTeacherError) as exc:
         return _fail(str(exc))
     print(json.dumps(summary, indent=2))
@@ -99,21 +96,16 @@ def cmd_generate(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
-    import os
-
     from assets.demo import DemoError, DemoSettings, run_demo, where_results_are
     from resources.bundled_models import LocalTeacherError
-    from resources.llm import TeacherLLM
-    from resources.llm_server import LocalTeacher
+    from resources.home import Home
     from resources.sandbox import SandboxUnavailable
 
-    home = Path(args.home).resolve()
-    os.environ["CRUCIBLE_HOME"] = str(home)  # the home is still read from the environment below this point
+    home = Home(Path(args.home).resolve())
     settings = DemoSettings(teacher=args.teacher, seeds=args.seeds, recipe=args.recipe, train_steps=args.train_steps,
                             eval_limit=args.eval_limit)
     try:
-        result = run_demo(home, TeacherLLM(local=LocalTeacher(model=args.teacher)), settings,
-                          say=lambda line: print(line, flush=True))
+        result = run_demo(home, settings, say=lambda line: print(line, flush=True))
     except (SandboxUnavailable, LocalTeacherError) as exc:
         return _fail(str(exc))
     except DemoError as exc:
@@ -139,17 +131,15 @@ def cmd_decontam(args: argparse.Namespace) -> int:
 
 
 def cmd_dataset(args: argparse.Namespace) -> int:
-    import os
-
     from assets.release.sft_dataset import SftConfig
     from assets.runs import root_cause, run_datasets
+    from resources.home import Home
     from resources.hub import HubPublisher
 
-    hub = HubPublisher(token=os.environ.get("HF_TOKEN"), dataset_repo=args.repo or
-                       os.environ.get("CRUCIBLE_HUB_DATASET_REPO"), private=not args.public,
-                       endpoint=os.environ.get("HF_ENDPOINT"))
+    home = Home.from_env()
+    hub = HubPublisher.configured(home, args.repo, args.public)
     try:
-        summary = run_datasets(hub, SftConfig(partitions=args.sources or [], test_fraction=args.test_fraction))
+        summary = run_datasets(hub, home, SftConfig(partitions=args.sources or [], test_fraction=args.test_fraction))
     except Exception as exc:  # a failed step: report the user-facing cause, not Dagster's wrapper
         return _fail(root_cause(exc), 1)
     print(json.dumps(summary, indent=2))
@@ -159,20 +149,19 @@ def cmd_dataset(args: argparse.Namespace) -> int:
 def cmd_catalog(args: argparse.Namespace) -> int:
     import duckdb
 
-    from resources.store import catalog_path, refresh_catalog
+    from resources.home import Home
+    from resources.store import catalog_path, catalog_summary, query_catalog
 
-    views = refresh_catalog()
-    with duckdb.connect(str(catalog_path()), read_only=True) as con:
-        if args.sql:
-            try:
-                print(con.sql(args.sql))
-            except duckdb.Error as exc:
-                return _fail(f"--sql: {str(exc).splitlines()[0]}")
-            return 0
-        for view in views:
-            rows, parts = con.execute(f'SELECT count(*), count(DISTINCT partition) FROM "{view}"').fetchone()
-            print(f"{view:28} {rows:8} rows  {parts:3} partition(s)")
-    print(f"catalog: {catalog_path()}  (open it with: duckdb {catalog_path()})", file=sys.stderr)
+    home = Home.from_env()
+    if args.sql:
+        try:
+            print(query_catalog(home, args.sql))
+        except duckdb.Error as exc:
+            return _fail(f"--sql: {str(exc).splitlines()[0]}")
+        return 0
+    for view, rows, parts in catalog_summary(home):
+        print(f"{view:28} {rows:8} rows  {parts:3} partition(s)")
+    print(f"catalog: {catalog_path(home)}  (open it with: duckdb {catalog_path(home)})", file=sys.stderr)
     return 0
 
 

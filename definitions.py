@@ -43,6 +43,9 @@ def _env(name: str, default=None, kind=str):
     return dg.EnvVar.int(name) if kind is int else dg.EnvVar(name)
 
 
+# One home for every resource that keeps files (tables, caches, models, staging): CRUCIBLE_HOME, else ./.crucible.
+HOME = _env("CRUCIBLE_HOME")
+
 defs = dg.Definitions(
     assets=[seed_snippets, oss_instruct_problems, verified_dialogues, deduplicated_dialogues,
             decontaminated_dialogues, sft_dataset, hub_dataset, finetuned_checkpoint, hub_model, benchmark_scores,
@@ -55,14 +58,16 @@ defs = dg.Definitions(
     schedules=[nightly_generation],
     sensors=[seed_source_sensor, evaluate_new_checkpoint],
     resources={
-        "io_manager": ParquetIOManager(),
+        "io_manager": ParquetIOManager(home=HOME),
         "sandbox": Sandbox(
             backend=_env("CRUCIBLE_SANDBOX_BACKEND", "bwrap"),
             workers=_env("CRUCIBLE_SANDBOX_WORKERS", 2, int),
+            home=HOME,
         ),
         "embedder": Embedder(
             model=_env("CRUCIBLE_EMBED_MODEL", "bundled"),
             precision=_env("CRUCIBLE_EMBED_PRECISION", "bfloat16"),
+            home=HOME,
         ),
         # Without HF_TOKEN and a repo id, hub_* assets stage and validate the folders under $CRUCIBLE_HOME/hub/.
         "hub": HubPublisher(
@@ -71,13 +76,15 @@ defs = dg.Definitions(
             model_repo=_env("CRUCIBLE_HUB_MODEL_REPO"),
             private=os.environ.get("CRUCIBLE_HUB_PUBLIC", "") not in ("1", "true", "yes"),
             endpoint=_env("HF_ENDPOINT"),
+            home=HOME,
         ),
         # With CRUCIBLE_LLM_BASE_URL unset, the bundled offline teacher is started on first use.
         "teacher": TeacherLLM(
             base_url=_env("CRUCIBLE_LLM_BASE_URL"),
             model=_env("CRUCIBLE_LLM_MODEL"),
             api_key=_env("OPENAI_API_KEY"),
-            local=LocalTeacher(model=_env("CRUCIBLE_TEACHER_MODEL", "qwen2.5-coder-1.5b")),
+            local=LocalTeacher(model=_env("CRUCIBLE_TEACHER_MODEL", "qwen2.5-coder-1.5b"), home=HOME),
+            home=HOME,
         ),
     },
 )

@@ -104,12 +104,13 @@ def _settled(path: Path, now: float) -> bool:
     return now - newest >= INBOX_MIN_AGE_S
 
 
-def register_inbox(inbox: Path, now: float | None = None) -> list[str]:
-    """Register every settled, unregistered inbox entry as a source; returns the new names."""
+def register_inbox(home: Home, now: float | None = None) -> list[str]:
+    """Register every settled, unregistered entry of the home's inbox as a source; returns the new names."""
+    inbox = home.inbox
     if not inbox.is_dir():
         return []
     now = time.time() if now is None else now
-    known = load_sources()
+    known = load_sources(home=home)
     added = []
     for path in sorted(inbox.iterdir()):
         name = source_name(path)
@@ -119,17 +120,17 @@ def register_inbox(inbox: Path, now: float | None = None) -> list[str]:
         entry = inbox_entry(path)
         if entry is None:
             continue
-        register_source(entry, name)
+        register_source(entry, name, home=home)
         known[name] = entry
         added.append(name)
     return added
 
 
-def plan_new_sources(existing: set[str], inbox: Path, now: float | None = None) -> tuple[list[str], list[str]]:
+def plan_new_sources(existing: set[str], home: Home, now: float | None = None) -> tuple[list[str], list[str]]:
     """(partitions to add, partitions to run): registered sources that are not partitions yet. The built-in
     stdlib is added without a run."""
-    register_inbox(inbox, now)
-    new = [name for name in load_sources() if name not in existing]
+    register_inbox(home, now)
+    new = [name for name in load_sources(home=home) if name not in existing]
     return new, [name for name in new if name != DEFAULT_SOURCE]
 
 
@@ -138,12 +139,13 @@ def plan_new_sources(existing: set[str], inbox: Path, now: float | None = None) 
                        "curate run.")
 def seed_source_sensor(context: dg.SensorEvaluationContext):
     existing = set(context.instance.get_dynamic_partitions(SEED_SOURCE))
+    home = Home.from_env()  # a tick is an entry point: the daemon's CRUCIBLE_HOME, resolved once per tick
     try:
-        new, to_run = plan_new_sources(existing, Home.from_env().inbox)
+        new, to_run = plan_new_sources(existing, home)
     except SourceError as err:
         return dg.SkipReason(f"sources file problem: {err}")
     if not new:
-        return dg.SkipReason(f"no new seed sources (inbox: {Home.from_env().inbox})")
+        return dg.SkipReason(f"no new seed sources (inbox: {home.inbox})")
     return dg.SensorResult(
         run_requests=[dg.RunRequest(partition_key=name, run_key=f"new-source:{name}") for name in to_run],
         dynamic_partitions_requests=[seed_source_partitions.build_add_request(new)],

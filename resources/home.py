@@ -2,8 +2,11 @@
 default `./.crucible`). Its layout is named here and nowhere else: call sites ask for `home.models`, never for
 `root / "models"`.
 
-    home = Home.from_env()        # CRUCIBLE_HOME, else ./.crucible
+    home = Home.from_env()        # CRUCIBLE_HOME, else ./.crucible: resolved once, at the edge (CLI, definitions)
     home.data / "seed_snippets"   # a table's folder
+
+From there it is passed down: the resources that keep files under it take it as their `home` field (`home_field()`),
+assets take it from the store resource (`io_manager.paths`), and library functions take a `Home` argument.
 """
 
 from __future__ import annotations
@@ -11,6 +14,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
+
+from pydantic import Field
 
 DEFAULT_ROOT = ".crucible"
 
@@ -88,7 +93,18 @@ class Home:
         return self.root / "teacher_selection.json"
 
     @property
+    def demo(self) -> Path:
+        """What `crucible demo` writes of its own (the sandbox step's verdicts)."""
+        return self.root / "demo"
+
+    @property
     def dagster(self) -> Path:
         """DAGSTER_HOME's default: the persistent instance the CLI and `make ui` share."""
         return self.root / "dagster"
 
+
+def home_field():
+    """The `home` field of a resource that keeps files under the home: one value, set where the resources are built
+    (definitions.py from CRUCIBLE_HOME; the CLI from its options)."""
+    return Field(default=None, description="CRUCIBLE_HOME: where this resource keeps its files; empty: "
+                                           "$CRUCIBLE_HOME, else ./.crucible.")

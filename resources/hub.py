@@ -21,7 +21,7 @@ from pathlib import Path
 import dagster as dg
 from pydantic import Field
 
-from resources.home import Home
+from resources.home import Home, home_field
 
 DATASET, MODEL = "dataset", "model"
 
@@ -47,17 +47,17 @@ class PublishResult:
     bytes: int = 0
 
 
-def staging_dir(kind: str, name: str) -> Path:
-    return Home.from_env().hub / f"{kind}s" / name
+def staging_dir(kind: str, name: str, home: Home | None = None) -> Path:
+    return (home or Home.from_env()).hub / f"{kind}s" / name
 
 
-def stage_folder(source: Path, kind: str, name: str, ignore: tuple[str, ...] = ()) -> Path:
+def stage_folder(source: Path, kind: str, name: str, ignore: tuple[str, ...] = (), home: Home | None = None) -> Path:
     """Copy `source` (less files matching `ignore` globs) to the staging folder for (kind, name), replacing an
     earlier staging of it (atomically: the copy is made beside it and renamed in place)."""
     source = Path(source)
     if not source.is_dir():
         raise HubError(f"cannot stage {kind} {name!r}: {source} is not a folder; materialize it first")
-    dest = staging_dir(kind, name)
+    dest = staging_dir(kind, name, home)
     dest.parent.mkdir(parents=True, exist_ok=True)
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -173,17 +173,25 @@ class HubPublisher(dg.ConfigurableResource):
     dataset_repo: str | None = Field(default=None, description="namespace/name of the dataset repo.")
     model_repo: str | None = Field(default=None, description="namespace/name of the model repo.")
     private: bool = Field(default=True, description="Create repos private.")
+    home: str | None = home_field()  # where folders are staged
     endpoint: str | None = Field(default=None, description="Hub endpoint (a mirror); empty: huggingface_hub's "
                                                            "default (HF_ENDPOINT).")
 
+    @classmethod
+    def configured(cls, home: Home, dataset_repo: str | None = None, public: bool = False) -> HubPublisher:
+        """The Hub as a command configures it: its options first, then HF_TOKEN, CRUCIBLE_HUB_DATASET_REPO and
+        HF_ENDPOINT; without a token, folders are staged under the home."""
+        return cls(token=os.environ.get("HF_TOKEN"), private=not public, endpoint=os.environ.get("HF_ENDPOINT"),
+                   dataset_repo=dataset_repo or os.environ.get("CRUCIBLE_HUB_DATASET_REPO"), home=str(home.root))
+
     def publish_dataset(self, folder: Path, name: str, message: str | None = None) -> PublishResult:
-        staged = stage_folder(folder, DATASET, name)
+        staged = stage_folder(folder, DATASET, name, home=Home.from_env(self.home))
         validate_dataset_folder(staged)
         return self._publish(staged, DATASET, self.dataset_repo, message or f"Crucible dataset {name}")
 
     def publish_model(self, folder: Path, name: str, message: str | None = None) -> PublishResult:
         """A checkpoint folder, without the trainer's intermediate checkpoint-N folders."""
-        staged = stage_folder(folder, MODEL, name, ignore=("checkpoint-*",))
+        staged = stage_folder(folder, MODEL, name, ignore=("checkpoint-*",), home=Home.from_env(self.home))
         validate_model_folder(staged)
         return self._publish(staged, MODEL, self.model_repo, message or f"Crucible model {name}")
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import os
 import random
 import time
 from collections.abc import AsyncIterator, Iterable
@@ -20,6 +21,8 @@ import dagster as dg
 import openai
 from pydantic import Field
 
+from resources.bundled_models import DEFAULT_MODEL
+from resources.home import Home, home_field
 from resources.llm_cache import LLMCache, request_key
 from resources.llm_server import LocalTeacher
 from resources.teacher_endpoint import TeacherEndpoint
@@ -234,6 +237,7 @@ class TeacherLLM(dg.ConfigurableResource):
     max_attempts: int = Field(default=6, description="Attempts per request before it is reported as failed.")
     usd_per_mtok_in: float = Field(default=0.0, description="Price per million prompt tokens, for cost accounting.")
     usd_per_mtok_out: float = Field(default=0.0, description="Price per million completion tokens.")
+    home: str | None = home_field()  # where the answer cache lives
 
     local: LocalTeacher = Field(default_factory=LocalTeacher,
                                 description="The bundled offline teacher, started on first use when base_url is "
@@ -247,5 +251,16 @@ class TeacherLLM(dg.ConfigurableResource):
 
     def client(self) -> TeacherClient:
         """A client for the endpoint; the bundled model's server is started on first use and kept for the run."""
-        return self.endpoint.client(self.local.server, max_attempts=self.max_attempts,
+        return self.endpoint.client(self.local.server, cache=LLMCache(home=Home.from_env(self.home)),
+                                    max_attempts=self.max_attempts,
                                     usd_per_mtok_in=self.usd_per_mtok_in, usd_per_mtok_out=self.usd_per_mtok_out)
+
+    @classmethod
+    def configured(cls, home: Home, base_url: str | None = None, model: str | None = None,
+                   bundled: str | None = None) -> TeacherLLM:
+        """The teacher as a command configures it: its options first, then CRUCIBLE_LLM_BASE_URL, CRUCIBLE_LLM_MODEL
+        and OPENAI_API_KEY (as definitions.py reads them); without a base URL, the bundled model."""
+        root = str(home.root)
+        return cls(base_url=base_url or os.environ.get("CRUCIBLE_LLM_BASE_URL"),
+                   model=model or os.environ.get("CRUCIBLE_LLM_MODEL"), api_key=os.environ.get("OPENAI_API_KEY"),
+                   local=LocalTeacher(model=bundled or DEFAULT_MODEL, home=root), home=root)

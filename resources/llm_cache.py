@@ -36,8 +36,8 @@ def request_key(model: str, messages: list[dict], params: dict, prompt_version: 
 
 
 class LLMCache:
-    def __init__(self, path: Path | None = None) -> None:
-        self.path = Path(path) if path else Home.from_env().cache / "llm.sqlite"
+    def __init__(self, path: Path | None = None, home: Home | None = None) -> None:
+        self.path = Path(path) if path else (home or Home.from_env()).cache / "llm.sqlite"
         self._db = WalDatabase(self.path, SCHEMA)
 
     def _conn(self) -> sqlite3.Connection:

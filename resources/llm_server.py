@@ -32,7 +32,7 @@ import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from resources.bundled_models import DEFAULT_MODEL, LocalTeacherError, ResolvedModel, resolve_model
-from resources.home import Home
+from resources.home import Home, home_field
 
 DEFAULT_N_CTX = 4096
 
@@ -293,6 +293,7 @@ class LocalTeacher(dg.ConfigurableResource):
     n_threads: int = Field(default=0, description="CPU threads for decoding; 0 means every usable core.")
     port: int = Field(default=0, description="Port on 127.0.0.1; 0 picks a free one.")
     startup_timeout_s: float = Field(default=300.0, description="How long to wait for the server to answer.")
+    home: str | None = home_field()  # where the model is assembled and the server logs
 
     _server: LocalTeacherServer | None = PrivateAttr(default=None)
     _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
@@ -304,7 +305,8 @@ class LocalTeacher(dg.ConfigurableResource):
                 if self._server is not None:
                     self._server.close()
                 self._server = LocalTeacherServer(self.model, port=self.port, n_ctx=self.n_ctx,
-                                                  n_threads=self.n_threads, startup_timeout_s=self.startup_timeout_s)
+                                                  n_threads=self.n_threads, startup_timeout_s=self.startup_timeout_s,
+                                                  home=Home.from_env(self.home).root)
                 self._server.start()
             return self._server
 

@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
+from resources.home import Home, home_field
 from resources.sandbox_workers import (
     BwrapWorker,
     UnsandboxedWorker,
@@ -278,6 +279,7 @@ class Sandbox(dg.ConfigurableResource):
     backend: str = Field(default="bwrap", description="bwrap (default), docker, or unsafe-no-sandbox "
                                                       "(trusted code only: no isolation at all)")
     workers: int = Field(default=2, description="Concurrent sandbox workers (one fork-server each).")
+    home: str | None = home_field()  # where the verdict cache lives
     timeout_s: float = Field(default=DEFAULT_TIMEOUT_S, description="Wall-clock limit per program, seconds (a "
                                                                      "program's own timeout_s overrides it).")
     memory_mb: int = Field(default=DEFAULT_MEMORY_MB, description="Address-space limit per program, MiB.")
@@ -304,7 +306,13 @@ class Sandbox(dg.ConfigurableResource):
         """The pool behind the verdict cache: how assets run programs (repeats are answered from the cache)."""
         from resources.verdict_cache import CachedRunner
 
-        return CachedRunner(self.pool())
+        return CachedRunner(self.pool(), self.verdict_cache())
+
+    def verdict_cache(self):
+        """The verdict cache under this resource's home."""
+        from resources.verdict_cache import VerdictCache
+
+        return VerdictCache(home=Home.from_env(self.home))
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._pool is not None:

@@ -27,18 +27,19 @@ import duckdb
 import polars as pl
 import pyarrow.parquet as pq
 
-from resources.home import Home
+from resources.home import Home, home_field
 
 UNPARTITIONED = "_all"
 CATALOG_STORAGE = "v1.4.0"  # readable by the duckdb-cli shell as well as the Python library
 
 
-def data_dir() -> Path:
-    return Home.from_env().data
+def _home(home: Home | None) -> Home:
+    """The home passed down, or for interactive use and tests the environment's."""
+    return home if home is not None else Home.from_env()
 
 
-def table_path(asset: str, partition: str | None = None) -> Path:
-    return data_dir() / asset / f"{partition or UNPARTITIONED}.parquet"
+def table_path(asset: str, partition: str | None = None, home: Home | None = None) -> Path:
+    return _home(home).data / asset / f"{partition or UNPARTITIONED}.parquet"
 
 
 def write_table(df: pl.DataFrame, path: Path) -> None:
@@ -48,31 +49,31 @@ def write_table(df: pl.DataFrame, path: Path) -> None:
     os.replace(tmp, path)
 
 
-def table_partitions(asset: str) -> list[str]:
+def table_partitions(asset: str, home: Home | None = None) -> list[str]:
     """The partitions of `asset` that have been written, sorted."""
-    folder = data_dir() / asset
+    folder = _home(home).data / asset
     return sorted(p.stem for p in folder.glob("*.parquet")) if folder.is_dir() else []
 
 
-def table_rows(asset: str, partitions: list[str]) -> int | None:
+def table_rows(asset: str, partitions: list[str], home: Home | None = None) -> int | None:
     """Rows of `asset` over `partitions` from the Parquet footers (no data read); None when any is missing."""
-    paths = [table_path(asset, p) for p in partitions]
+    paths = [table_path(asset, p, home) for p in partitions]
     if not paths or not all(p.is_file() for p in paths):
         return None
     return sum(pq.ParquetFile(p).metadata.num_rows for p in paths)
 
 
 def read_table(asset: str, partitions: list[str] | None = None, exclude: list[str] | None = None,
-               columns: list[str] | None = None) -> pl.DataFrame:
+               columns: list[str] | None = None, home: Home | None = None) -> pl.DataFrame:
     """The named partitions of `asset` (default: all written ones, minus `exclude`), concatenated; only `columns`
     when given (Parquet reads just those).
 
     Columns missing from older partitions come back as nulls, so a schema that grew still reads."""
-    names = partitions if partitions is not None else table_partitions(asset)
+    names = partitions if partitions is not None else table_partitions(asset, home)
     names = [n for n in names if n not in set(exclude or ())]
     frames = []
     for name in names:
-        path = table_path(asset, name)
+        path = table_path(asset, name, home)
         if not path.is_file():
             raise FileNotFoundError(f"{asset} partition {name!r} has not been materialized ({path} is missing); "
                                     f"materialize it first")
@@ -82,15 +83,15 @@ def read_table(asset: str, partitions: list[str] | None = None, exclude: list[st
     return pl.concat(frames, how="diagonal_relaxed")
 
 
-def catalog_path() -> Path:
-    return Home.from_env().catalog
+def catalog_path(home: Home | None = None) -> Path:
+    return _home(home).catalog
 
 
 def _ident(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def refresh_catalog() -> list[str]:
+def refresh_catalog(home: Home | None = None) -> list[str]:
     """Rebuild the DuckDB catalog: one view per asset folder under data/; returns the view names. The views read the
     Parquet files at query time, so new partitions show up without a refresh; a refresh adds new assets, drops gone
     ones and rebinds views to the current columns.
@@ -99,10 +100,10 @@ def refresh_catalog() -> list[str]:
     waits for DuckDB's file lock (parallel runs, or a `duckdb` shell left open on the old file, which keeps reading
     the version it opened). It is written in DuckDB's v1.4 storage format so the `duckdb` shell from the duckdb-cli
     package (a release behind the Python library) opens it."""
-    root = data_dir()
+    root = _home(home).data
     tables = sorted(d.name for d in root.iterdir() if d.is_dir() and any(d.glob("*.parquet"))) \
         if root.is_dir() else []
-    path = catalog_path()
+    path = catalog_path(home)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     tmp.unlink(missing_ok=True)
@@ -121,12 +122,33 @@ def refresh_catalog() -> list[str]:
     return tables
 
 
+def catalog_summary(home: Home) -> list[tuple[str, int, int]]:
+    """(view, rows, partitions) for every view of the refreshed catalog."""
+    views = refresh_catalog(home)
+    with duckdb.connect(str(catalog_path(home)), read_only=True) as con:
+        return [(view, *con.execute(f"SELECT count(*), count(DISTINCT partition) FROM {_ident(view)}").fetchone())
+                for view in views]
+
+
+def query_catalog(home: Home, sql: str) -> str:
+    """The result of `sql` over the refreshed catalog, as DuckDB prints it; duckdb.Error for a bad query."""
+    refresh_catalog(home)
+    with duckdb.connect(str(catalog_path(home)), read_only=True) as con:
+        return str(con.sql(sql))
+
+
 class ParquetIOManager(dg.ConfigurableIOManager):
-    """Polars DataFrames as one Parquet file per asset partition, under $CRUCIBLE_HOME/data (read when the IO manager
-    is used, so one setting moves every table, cache and report together)."""
+    """Polars DataFrames as one Parquet file per asset partition, under the home's data/. The store also tells the
+    assets their home (`paths`): every table, configs record, report and release of a run lives under one home."""
+
+    home: str | None = home_field()
+
+    @property
+    def paths(self) -> Home:
+        return Home.from_env(self.home)
 
     def _path(self, key: dg.AssetKey, partition: str | None) -> Path:
-        return table_path("/".join(key.path), partition)
+        return table_path("/".join(key.path), partition, self.paths)
 
     def handle_output(self, context: dg.OutputContext, obj: pl.DataFrame | None) -> None:
         if obj is None:
@@ -137,7 +159,7 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         partition = context.partition_key if context.has_partition_key else None
         path = self._path(context.asset_key, partition)
         write_table(obj, path)
-        refresh_catalog()
+        refresh_catalog(self.paths)
         context.add_output_metadata({"rows": len(obj), "path": dg.MetadataValue.path(str(path))})
 
     def load_input(self, context: dg.InputContext) -> pl.DataFrame:

@@ -36,8 +36,8 @@ def verdict_key(code: str, backend: str, limits: dict, runner_version: str, salt
 
 
 class VerdictCache:
-    def __init__(self, path: Path | None = None) -> None:
-        self.path = Path(path) if path else Home.from_env().cache / "verdicts.sqlite"
+    def __init__(self, path: Path | None = None, home: Home | None = None) -> None:
+        self.path = Path(path) if path else (home or Home.from_env()).cache / "verdicts.sqlite"
         self._db = WalDatabase(self.path, SCHEMA)
 
     def _conn(self) -> sqlite3.Connection:

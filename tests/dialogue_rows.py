@@ -9,6 +9,7 @@ import hashlib
 import polars as pl
 
 from assets.schemas import CONTAMINATION_REPORT, DIALOGUES, frame
+from resources.home import Home
 from resources.store import table_path, write_table
 
 TASKS = [
@@ -56,11 +57,13 @@ def dialogue_row(i: int, source: str = "stdlib", fail_first: bool | None = None)
 
 
 def write_dialogues(source: str, indices: range, assets=("verified_dialogues", "deduplicated_dialogues",
-                                                         "decontaminated_dialogues")) -> pl.DataFrame:
-    """Store the rows as partition `source` of each of `assets`, the way the IO manager would."""
+                                                         "decontaminated_dialogues"),
+                    home: Home | None = None) -> pl.DataFrame:
+    """Store the rows as partition `source` of each of `assets` under `home` (default: the environment's), the way
+    the IO manager would."""
     df = frame([dialogue_row(i, source) for i in indices], DIALOGUES)
     for asset in assets:
-        write_table(df, table_path(asset, source))
+        write_table(df, table_path(asset, source, home))
     return df
 
 

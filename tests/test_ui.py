@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from resources.home import Home
 from tests.dialogue_rows import write_dialogues
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -58,16 +59,8 @@ def ui(tmp_path_factory):
             pytest.fail(f"{path} missing: `make setup` installs Debian's chromium and chromium-driver (as root)")
     home = tmp_path_factory.mktemp("ui") / "home"
     env = {**os.environ, "CRUCIBLE_HOME": str(home), "DAGSTER_HOME": str(home / "dagster")}
-    old = os.environ.get("CRUCIBLE_HOME")
-    os.environ["CRUCIBLE_HOME"] = str(home)
-    try:
-        write_dialogues("stdlib", range(8))
-        write_dialogues("mylib", range(40, 44))
-    finally:
-        if old is None:
-            os.environ.pop("CRUCIBLE_HOME")
-        else:
-            os.environ["CRUCIBLE_HOME"] = old
+    write_dialogues("stdlib", range(8), home=Home(home))
+    write_dialogues("mylib", range(40, 44), home=Home(home))
     subprocess.run([sys.executable, "-c", "from resources.dagster_home import dagster_home; dagster_home()"],
                    cwd=ROOT, env=env, check=True)
     port = free_port()

@@ -4,9 +4,9 @@ The execution layer (assets/curate/decontam_layers.py) can only run code; rows g
 decontam` input without "solution", or a solution that is a stdin script) would otherwise be judged by the text
 layers, which catch few paraphrases. A model that solves the problem gives the layer a function to bind to benchmark
 entry points; the prompt (assets/prompts/decontam_solver.v1.txt) asks for parameters and return values instead of
-input and output, so "read lines, print YES/NO" problems can still meet the benchmark's tests. A wrong answer only costs recall: a
-function passes a benchmark's tests and agrees with its canonical solution on perturbed inputs only if it computes
-the benchmark's function.
+input and output, so "read lines, print YES/NO" problems can still meet the benchmark's tests. A wrong answer only
+costs recall: a function passes a benchmark's tests and agrees with its canonical solution on perturbed inputs only
+if it computes the benchmark's function.
 
     solve = SolutionSolver(teacher.client())
     codes = solve(["Return the biggest element of a list of numbers.", ...])   # code or None per problem

@@ -19,7 +19,7 @@ from assets.keys import CURATE, DEDUP_REJECTS_TABLE, DEDUPLICATED_DIALOGUES, VER
 from assets.partitions import seed_source_partitions
 from assets.schemas import DEDUP_REJECTS, DIALOGUES, frame
 from resources.embedder import Embedder
-from resources.store import read_table
+from resources.store import ParquetIOManager, read_table
 
 NO_DUPLICATES_CHECK = "no_exact_duplicates"
 
@@ -76,12 +76,12 @@ def dedup_table(new: pl.DataFrame, earlier: pl.DataFrame, embed, settings: Dedup
     ],
 )
 def deduplicated_dialogues(context: dg.AssetExecutionContext, config: DedupConfig, dialogues,
-                           embedder: Embedder):
+                           embedder: Embedder, io_manager: dg.ResourceParam[ParquetIOManager]):
     """Verified dialogues of one seed source without duplicate problems."""
     started = time.monotonic()
     # Earlier partitions only matter through their ids and instructions: read just those columns.
     earlier = read_table(DEDUPLICATED_DIALOGUES, exclude=[context.partition_key],
-                         columns=["dialogue_id", "instruction"])
+                         columns=["dialogue_id", "instruction"], home=io_manager.paths)
     kept, reject_rows, counts = dedup_table(dialogues, earlier, embedder.encode, config.settings())
     kept = frame(kept.to_dicts(), DIALOGUES)
     rejects = frame(reject_rows, DEDUP_REJECTS)

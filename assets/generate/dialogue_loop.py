@@ -26,6 +26,7 @@ from assets.generate.replies import extract_code
 from assets.generate.teacher_rounds import ask_round, sampling, tokens
 from assets.keys import VERIFIED_DIALOGUES
 from assets.prompts import load_prompt
+from resources.home import Home
 from resources.llm import ChatRequest, TeacherClient, TeacherError
 from resources.verdict_cache import CachedRunner
 
@@ -86,8 +87,9 @@ class DialogueLoop:
     """The dialogues of one run: prompts, every dialogue by problem id, the open ones, and the drop counts."""
 
     def __init__(self, problems: list[dict], questioner: TeacherClient, programmer: TeacherClient,
-                 runner: CachedRunner, config: DialoguesConfig, log=None) -> None:
+                 runner: CachedRunner, config: DialoguesConfig, log=None, home: Home | None = None) -> None:
         check_config(config)
+        self.home = home
         self.questioner, self.programmer, self.runner, self.config, self.log = (questioner, programmer, runner,
                                                                                  config, log)
         system = load_prompt("programmer", config.programmer_prompt_version)
@@ -181,7 +183,7 @@ class DialogueLoop:
     def result(self) -> DialoguesResult:
         """Verified dialogues and rejects as rows, the drop counts and the pass rate by turn."""
         questioner, programmer, config = self.questioner, self.programmer, self.config
-        config_fp = record_config(fingerprint(config, questioner.model, programmer.model, self.versions),
+        config_fp = record_config(fingerprint(config, questioner.model, programmer.model, self.versions), self.home,
                                   stage=VERIFIED_DIALOGUES, config=config, questioner_model=questioner.model,
                                   programmer_model=programmer.model, prompt_versions=self.versions)
         dialogues, rejects = [], []
@@ -192,7 +194,7 @@ class DialogueLoop:
                 "problem_id": p["problem_id"], **{k: p[k] for k in ("seed_id", "source", "path", "license")},
                 "teacher_model": questioner.model, "programmer_model": programmer.model,
                 "prompt_version": f"{p['prompt_version']}+{self.versions}",
-                "config_fingerprint": record_config(fingerprint(p["config_fingerprint"], config_fp),
+                "config_fingerprint": record_config(fingerprint(p["config_fingerprint"], config_fp), self.home,
                                                     problems_fingerprint=p["config_fingerprint"],
                                                     dialogues_fingerprint=config_fp),
                 "feedback_mode": config.feedback_mode, "instruction": p["instruction"], "solution": dialogue.code,
@@ -218,8 +220,8 @@ class DialogueLoop:
 
 
 def run_dialogues(problems: list[dict], questioner: TeacherClient, programmer: TeacherClient, runner: CachedRunner,
-                  config: DialoguesConfig, log=None) -> DialoguesResult:
-    """Dialogues for `problems` through the phases of the module docstring."""
-    loop = DialogueLoop(problems, questioner, programmer, runner, config, log)
+                  config: DialoguesConfig, log=None, home: Home | None = None) -> DialoguesResult:
+    """Dialogues for `problems` through the phases of the module docstring; configs recorded under `home`."""
+    loop = DialogueLoop(problems, questioner, programmer, runner, config, log, home)
     loop.run()
     return loop.result()

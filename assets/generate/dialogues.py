@@ -23,6 +23,7 @@ from assets.plots import pass_rate_plot
 from assets.schemas import DIALOGUE_REJECTS, DIALOGUES, frame
 from resources.llm import TeacherLLM
 from resources.sandbox import Sandbox
+from resources.store import ParquetIOManager
 
 VERIFIED_CHECK = "final_turn_passes"
 
@@ -41,7 +42,7 @@ VERIFIED_CHECK = "final_turn_passes"
     ],
 )
 def verified_dialogues(context: dg.AssetExecutionContext, config: DialoguesConfig, problems, teacher: TeacherLLM,
-                       sandbox: Sandbox):
+                       sandbox: Sandbox, io_manager: dg.ResourceParam[ParquetIOManager]):
     """AIEV-Instruct multi-turn dialogues of one seed source, verified in the sandbox."""
     started = time.monotonic()
     questioner = teacher.client()
@@ -49,13 +50,14 @@ def verified_dialogues(context: dg.AssetExecutionContext, config: DialoguesConfi
     if config.programmer_model:
         programmer.model = config.programmer_model
     runner = sandbox.runner()
-    result = run_dialogues(problems.to_dicts(), questioner, programmer, runner, config, context.log)
+    result = run_dialogues(problems.to_dicts(), questioner, programmer, runner, config, context.log,
+                           io_manager.paths)
     dialogues = frame(result.dialogues, DIALOGUES)
     rejects = frame(result.rejects, DIALOGUE_REJECTS)
     turns = dialogues["turns"].to_list()
     plot = pass_rate_plot(result.pass_rate_by_turn, f"{context.partition_key}: pass rate by turn ({len(problems)} "
                                                     f"problems, feedback={config.feedback_mode})",
-                          context.partition_key)
+                          context.partition_key, io_manager.paths)
     yield dg.Output(dialogues, output_name=VERIFIED_DIALOGUES, metadata={
         "problems": len(problems), "verified": len(dialogues),
         **{f"pass_rate_turn_{k}": round(r, 4) for k, r in enumerate(result.pass_rate_by_turn, start=1)},

@@ -20,6 +20,7 @@ from assets.partitions import seed_source_partitions
 from assets.schemas import PROBLEM_REJECTS, PROBLEMS, frame
 from resources.llm import TeacherLLM
 from resources.sandbox import Sandbox
+from resources.store import ParquetIOManager
 
 GATES_CHECK = "references_pass_gates"
 
@@ -39,14 +40,14 @@ GATES_CHECK = "references_pass_gates"
     ],
 )
 def oss_instruct_problems(context: dg.AssetExecutionContext, config: ProblemsConfig, seeds, teacher: TeacherLLM,
-                          sandbox: Sandbox):
+                          sandbox: Sandbox, io_manager: dg.ResourceParam[ParquetIOManager]):
     """OSS-Instruct problems of one seed source, verified in the sandbox (repairs kept as AIEV-Instruct data)."""
     started = time.monotonic()
     rows = seeds.to_dicts()
     if config.max_problems is not None:
         rows = rows[: config.max_problems]
     runner = sandbox.runner()
-    result = generate_problems(rows, teacher.client(), runner, config, context.log)
+    result = generate_problems(rows, teacher.client(), runner, config, context.log, io_manager.paths)
     problems = frame(result.problems, PROBLEMS)
     rejects = frame(result.rejects, PROBLEM_REJECTS)
     yield dg.Output(problems, output_name=OSS_INSTRUCT_PROBLEMS, metadata={

@@ -30,6 +30,7 @@ from assets.generate.replies import ParsedProblem, Rejected, parse_problem_reply
 from assets.generate.teacher_rounds import ask_round, sampling, tokens
 from assets.keys import OSS_INSTRUCT_PROBLEMS
 from assets.prompts import load_prompt
+from resources.home import Home
 from resources.llm import ChatRequest, TeacherClient, TeacherError
 from resources.verdict_cache import CachedRunner
 
@@ -76,14 +77,16 @@ class ProblemsResult:
 class Questioner:
     """One generation over a list of seeds: the prompts and config fingerprint, and the rejects counted so far."""
 
-    def __init__(self, client: TeacherClient, runner: CachedRunner, config: ProblemsConfig, log=None) -> None:
+    def __init__(self, client: TeacherClient, runner: CachedRunner, config: ProblemsConfig, log=None,
+                 home: Home | None = None) -> None:
         self.client, self.runner, self.config, self.log = client, runner, config, log
         self.prompt = load_prompt("oss_instruct", config.prompt_version)
         self.repair = load_prompt("problem_repair", config.repair_prompt_version)
         self.format_repair = load_prompt("format_repair", config.repair_prompt_version)
         self.versions = f"{self.prompt.version}+{self.repair.version}+{self.format_repair.version}"
-        self.config_fp = record_config(fingerprint(config, client.model, self.versions), stage=OSS_INSTRUCT_PROBLEMS,
-                                       config=config, teacher_model=client.model, prompt_versions=self.versions)
+        self.config_fp = record_config(fingerprint(config, client.model, self.versions), home,
+                                       stage=OSS_INSTRUCT_PROBLEMS, config=config, teacher_model=client.model,
+                                       prompt_versions=self.versions)
         self.counts: Counter = Counter()
         self.rejects: list[dict] = []
 
@@ -208,9 +211,9 @@ class Questioner:
 
 
 def generate_problems(seeds: list[dict], client: TeacherClient, runner: CachedRunner, config: ProblemsConfig,
-                      log=None) -> ProblemsResult:
-    """Problems for `seeds` through the four phases of the module docstring."""
-    questioner = Questioner(client, runner, config, log)
+                      log=None, home: Home | None = None) -> ProblemsResult:
+    """Problems for `seeds` through the four phases of the module docstring; configs recorded under `home`."""
+    questioner = Questioner(client, runner, config, log, home)
     works = [questioner.start(seed) for seed in seeds]
     passed, exhausted = questioner.ask_turns(works)
     rescued = adopt_reference_outputs(exhausted, runner) if config.reference_outputs and exhausted else []

@@ -64,14 +64,14 @@ def stdlib_spec() -> SourceSpec:
                                "lib2to3/*", "__phello__/*", "*/__main__.py"))
 
 
-def default_sources_file() -> Path:
-    return Home.from_env().sources_file
+def default_sources_file(home: Home | None = None) -> Path:
+    return (home or Home.from_env()).sources_file
 
 
-def load_sources(path: str | Path | None = None) -> dict[str, SourceSpec]:
-    """Every registered source (the built-in stdlib first)."""
+def load_sources(path: str | Path | None = None, home: Home | None = None) -> dict[str, SourceSpec]:
+    """Every registered source (the built-in stdlib first): from `path`, else the home's registry."""
     sources = {STDLIB: stdlib_spec()}
-    file = Path(path) if path else default_sources_file()
+    file = Path(path) if path else default_sources_file(home)
     if not file.is_file():
         if path:
             raise SourceError(f"sources file {file} does not exist; create it or leave the setting empty")
@@ -88,11 +88,11 @@ def load_sources(path: str | Path | None = None) -> dict[str, SourceSpec]:
     return sources
 
 
-def require_source(name: str, path: str | Path | None = None) -> SourceSpec:
+def require_source(name: str, path: str | Path | None = None, home: Home | None = None) -> SourceSpec:
     """The registered source `name`, or a SourceError saying where to register it."""
-    sources = load_sources(path)
+    sources = load_sources(path, home)
     if name not in sources:
-        raise SourceError(f"seed source {name!r} is not registered: add it to {path or default_sources_file()} "
+        raise SourceError(f"seed source {name!r} is not registered: add it to {path or default_sources_file(home)} "
                           f"(known: {sorted(sources)})")
     return sources[name]
 
@@ -117,10 +117,10 @@ def parse_spec(name: str, entry, file: Path | str = "<config>") -> SourceSpec:
     return spec
 
 
-def register_source(spec_entry: dict, name: str, path: str | Path | None = None) -> Path:
+def register_source(spec_entry: dict, name: str, path: str | Path | None = None, home: Home | None = None) -> Path:
     """Add (or replace) a source in the registry file; returns the file."""
     parse_spec(name, spec_entry)
-    file = Path(path) if path else default_sources_file()
+    file = Path(path) if path else default_sources_file(home)
     doc = yaml.safe_load(file.read_text()) if file.is_file() else None
     doc = doc if isinstance(doc, dict) else {}
     doc.setdefault("sources", {})[name] = spec_entry

@@ -17,7 +17,8 @@ from assets.generate.seed_sources import iter_files, require_source
 from assets.keys import GENERATE, SEED_REJECTS_TABLE, SEED_SNIPPETS
 from assets.partitions import seed_source_partitions, source_of
 from assets.schemas import SEED_REJECTS, SEEDS, frame
-from resources.store import read_table
+from resources.home import Home
+from resources.store import ParquetIOManager, read_table
 
 
 class SeedsConfig(dg.Config):
@@ -48,8 +49,8 @@ class SeedsConfig(dg.Config):
                              near_dup_threshold=self.near_dup_threshold, max_seeds=self.max_seeds, seed=self.seed)
 
 
-def extract_seeds(source: str, config: SeedsConfig, known_ids=()) -> SeedExtraction:
-    spec = require_source(source, config.sources_file)
+def extract_seeds(source: str, config: SeedsConfig, known_ids=(), home: Home | None = None) -> SeedExtraction:
+    spec = require_source(source, config.sources_file, home)
     extraction = SeedExtraction(spec, config.extract_config())
     for file in iter_files(spec, config.max_files):
         extraction.add_file(file)
@@ -66,14 +67,16 @@ def extract_seeds(source: str, config: SeedsConfig, known_ids=()) -> SeedExtract
     partitions_def=seed_source_partitions,
     check_specs=[not_empty_spec(SEED_SNIPPETS, "The source gave at least one seed.")],
 )
-def seed_snippets(context: dg.AssetExecutionContext, config: SeedsConfig):
+def seed_snippets(context: dg.AssetExecutionContext, config: SeedsConfig,
+                  io_manager: dg.ResourceParam[ParquetIOManager]):
     """Seed snippets of one source (partition): stdlib by default, any local tree or Hugging Face dataset."""
     partition = context.partition_key
     source = source_of(partition)
     started = time.monotonic()
-    known = read_table(SEED_SNIPPETS, exclude=[partition], columns=["seed_id"])
+    home = io_manager.paths
+    known = read_table(SEED_SNIPPETS, exclude=[partition], columns=["seed_id"], home=home)
     known_ids = known["seed_id"].to_list() if len(known) else []
-    extraction = extract_seeds(source, config, known_ids)
+    extraction = extract_seeds(source, config, known_ids, home)
     seeds = frame(extraction.seeds, SEEDS)
     rejects = frame(extraction.rejects, SEED_REJECTS)
     context.log.info(f"{partition}: {extraction.files_seen} files read, {extraction.files_kept} parsed, "

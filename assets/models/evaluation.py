@@ -18,10 +18,9 @@ from pydantic import Field
 from assets.generate.replies import extract_code
 from assets.keys import BENCHMARK_SCORES, EVALUATE, FINETUNED_CHECKPOINT, SFT_DATASET, TEACHER_SELECTION
 from assets.schemas import SCORES, SELECTION, frame
-from resources.home import Home
 from resources.llm import TeacherLLM
 from resources.sandbox import Sandbox
-from resources.store import read_table
+from resources.store import ParquetIOManager, read_table
 
 BELOW_BASE_CHECK = "student_not_below_base"
 
@@ -86,7 +85,7 @@ def below_base(rows: list[dict]) -> list[str]:
                                          description="The fine-tuned checkpoint scores at least its base model "
                                                      "(WARN: a regression to look at, not a broken asset).")])
 def benchmark_scores(context: dg.AssetExecutionContext, config: EvalConfig, checkpoints: pl.DataFrame,
-                     teacher: TeacherLLM, sandbox: Sandbox):
+                     teacher: TeacherLLM, sandbox: Sandbox, io_manager: dg.ResourceParam[ParquetIOManager]):
     """pass@1 with 95% CIs and manifests for the newest checkpoint, its base and the teacher."""
     from eval.backends import Decoding, EndpointBackend
     from eval.evaluate import evaluate
@@ -99,7 +98,7 @@ def benchmark_scores(context: dg.AssetExecutionContext, config: EvalConfig, chec
     # in Code-Feedback's evaluation); started only when that mode is asked for.
     user = EndpointBackend.of_teacher(teacher, Decoding(max_tokens=300)) if "human_feedback" in config.modes else None
     try:
-        runner = SandboxRunner(sandbox.pool())  # the resource's pool, behind the verdict cache
+        runner = SandboxRunner(sandbox.pool(), sandbox.verdict_cache())  # the resource's pool and cache
         for role, model in models_to_score(checkpoint, config, teacher):
             backend = open_backend(role, model, teacher, Decoding(max_tokens=config.max_tokens))
             try:
@@ -118,7 +117,7 @@ def benchmark_scores(context: dg.AssetExecutionContext, config: EvalConfig, chec
         if user is not None:
             user.close()
     card_scores(checkpoint["checkpoint"], rows)
-    earlier = read_table(BENCHMARK_SCORES)
+    earlier = read_table(BENCHMARK_SCORES, home=io_manager.paths)
     table = pl.concat([frame(earlier.to_dicts(), SCORES) if len(earlier) else frame([], SCORES),
                        frame(rows, SCORES)])
     yield dg.Output(table, metadata={
@@ -164,7 +163,8 @@ def heldout_pass_rate(backend, rows: list[dict], runner) -> float:
 @dg.asset(ins={"checkpoints": dg.AssetIn(FINETUNED_CHECKPOINT), "sft": dg.AssetIn(SFT_DATASET)},
           group_name=EVALUATE)
 def teacher_selection(context: dg.AssetExecutionContext, config: EvalConfig, checkpoints: pl.DataFrame,
-                      sft: pl.DataFrame, teacher: TeacherLLM, sandbox: Sandbox):
+                      sft: pl.DataFrame, teacher: TeacherLLM, sandbox: Sandbox,
+                      io_manager: dg.ResourceParam[ParquetIOManager]):
     """Student (newest checkpoint) versus teacher on the SFT test split; the winner generates the next round."""
     from eval.backends import Decoding
     from eval.scoring import SandboxRunner
@@ -176,7 +176,7 @@ def teacher_selection(context: dg.AssetExecutionContext, config: EvalConfig, che
     if not test:  # a dataset of one problem has no held-out split: nothing to compare, the teacher stays
         context.log.warning("the SFT dataset's test split is empty: the teacher stays without a comparison")
     else:
-        runner = SandboxRunner(sandbox.pool())  # the resource's pool, behind the verdict cache
+        runner = SandboxRunner(sandbox.pool(), sandbox.verdict_cache())  # the resource's pool and cache
         for role, model in (("student", checkpoint["checkpoint"]), ("teacher", teacher.endpoint.label)):
             backend = open_backend(role, model, teacher, decoding)
             try:
@@ -190,11 +190,11 @@ def teacher_selection(context: dg.AssetExecutionContext, config: EvalConfig, che
            "next_teacher": checkpoint["checkpoint"] if selected == "student" else teacher_model,
            "dataset_version": checkpoint["dataset_version"],
            "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    path = Home.from_env().teacher_selection
+    path = io_manager.paths.teacher_selection
     path.write_text(json.dumps(row, indent=2) + "\n")
     context.log.info(f"student {rates['student']} vs teacher {rates['teacher']} on {len(test)} held-out problems: "
                      f"{selected} generates the next round")
-    earlier = read_table(TEACHER_SELECTION)
+    earlier = read_table(TEACHER_SELECTION, home=io_manager.paths)
     table = pl.concat([frame(earlier.to_dicts(), SELECTION) if len(earlier) else frame([], SELECTION),
                        frame([row], SELECTION)])
     return dg.Output(table, metadata={**{k: v for k, v in row.items() if k != "created_at" and v is not None},

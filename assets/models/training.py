@@ -26,7 +26,7 @@ from assets.release.sft_dataset import release_folder
 from assets.schemas import CHECKPOINTS, frame
 from finetune.summary import SUMMARY_FILE
 from resources.home import Home
-from resources.store import read_table
+from resources.store import ParquetIOManager, read_table
 
 GPU_TAG = {"crucible/gpu": "true"}
 SAVED = re.compile(r"^\[save\] (?:merged )?model -> (.*)$")
@@ -50,10 +50,11 @@ def train_command(config: TrainConfig, dataset_dir: Path) -> list[str]:
     return command
 
 
-def run_training(command: list[str], log, cwd: Path) -> tuple[int, list[str], Path | None]:
-    """Run the trainer, logging each of its `[stage] ...` lines as it comes; (exit code, stderr tail, output folder
-    the trainer announced). The numbers themselves are read from training_summary.json afterwards."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "CRUCIBLE_HOME": str(Home.from_env().root.resolve())}
+def run_training(command: list[str], log, cwd: Path, home: Home) -> tuple[int, list[str], Path | None]:
+    """Run the trainer under `home` (its CRUCIBLE_HOME: the subprocess's configuration), logging each of its
+    `[stage] ...` lines as it comes; (exit code, stderr tail, output folder the trainer announced). The numbers
+    themselves are read from training_summary.json afterwards."""
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "CRUCIBLE_HOME": str(home.root.resolve())}
     output = None
     with subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                           bufsize=1) as proc:
@@ -96,15 +97,17 @@ def checkpoint_row(summary: dict, folder: Path, dataset_version: str, config: Tr
 @dg.asset(ins={"sft": dg.AssetIn(SFT_DATASET)}, group_name=TRAIN, op_tags=GPU_TAG,
           check_specs=[dg.AssetCheckSpec("loss_is_finite", asset=FINETUNED_CHECKPOINT,
                                          description="Every logged training loss is a finite number.")])
-def finetuned_checkpoint(context: dg.AssetExecutionContext, config: TrainConfig, sft: pl.DataFrame):
+def finetuned_checkpoint(context: dg.AssetExecutionContext, config: TrainConfig, sft: pl.DataFrame,
+                         io_manager: dg.ResourceParam[ParquetIOManager]):
     """A model fine-tuned on the SFT dataset's train split with a finetune/ recipe (TRL SFTTrainer)."""
     if not len(sft) or not (sft["split"] == "train").any():
         raise dg.Failure("sft_dataset has no train rows: nothing to train on; generate and curate dialogues first")
+    home = io_manager.paths
     version = sft["dataset_version"][0]
-    dataset_dir = release_folder(context.instance, version)
+    dataset_dir = release_folder(context.instance, version, home)
     command = train_command(config, dataset_dir)
     context.log.info("training: " + " ".join(command))
-    code, stderr_tail, announced = run_training(command, context.log, Path(__file__).resolve().parents[2])
+    code, stderr_tail, announced = run_training(command, context.log, Path(__file__).resolve().parents[2], home)
     if code != 0:
         last = next((line for line in reversed(stderr_tail) if line.strip()), f"exit status {code}")
         raise dg.Failure(description=f"training with recipe {config.recipe} failed: {last}",
@@ -117,9 +120,9 @@ def finetuned_checkpoint(context: dg.AssetExecutionContext, config: TrainConfig,
     losses = [(e.get("step"), e["loss"]) for e in summary.get("loss_history", []) if "loss" in e]
     plot = png_metadata(line_png([s for s, _ in losses], [v for _, v in losses], f"{row['recipe']}: training loss",
                                  "step", "loss"),
-                        Home.from_env().reports / FINETUNED_CHECKPOINT / f"{folder.name}_loss.png", "loss")
+                        home.reports / FINETUNED_CHECKPOINT / f"{folder.name}_loss.png", "loss")
     # The table keeps every training run (newest last); retraining into the same folder replaces its row.
-    earlier = read_table(FINETUNED_CHECKPOINT)
+    earlier = read_table(FINETUNED_CHECKPOINT, home=home)
     earlier = earlier.filter(pl.col("checkpoint") != str(folder)) if len(earlier) else frame([], CHECKPOINTS)
     table = pl.concat([frame(earlier.to_dicts(), CHECKPOINTS), frame([row], CHECKPOINTS)])
     yield dg.Output(table, metadata={"runs": len(table),

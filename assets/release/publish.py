@@ -8,15 +8,17 @@ import dagster as dg
 from assets.keys import BENCHMARK_SCORES, FINETUNED_CHECKPOINT, PUBLISH, SFT_DATASET
 from assets.release.sft_dataset import release_folder
 from resources.hub import HubError, HubPublisher, PublishResult
+from resources.store import ParquetIOManager
 
 
 @dg.asset(ins={"sft": dg.AssetIn(SFT_DATASET)}, group_name=PUBLISH)
-def hub_dataset(context: dg.AssetExecutionContext, sft, hub: HubPublisher) -> dg.MaterializeResult:
+def hub_dataset(context: dg.AssetExecutionContext, sft, hub: HubPublisher,
+                io_manager: dg.ResourceParam[ParquetIOManager]) -> dg.MaterializeResult:
     """The dataset on the Hub (HF_TOKEN and CRUCIBLE_HUB_DATASET_REPO set) or staged for it."""
     if not len(sft):
         raise dg.Failure("sft_dataset is empty: nothing to publish; generate dialogues first")
     version = sft["dataset_version"][0]
-    folder = release_folder(context.instance, version)
+    folder = release_folder(context.instance, version, io_manager.paths)
     name = folder.parent.name
     try:
         result = hub.publish_dataset(folder, name, message=f"Crucible dataset {name} {version}")

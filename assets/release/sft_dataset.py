@@ -42,7 +42,7 @@ from assets.release.card import card_stats, render_card
 from assets.schemas import SFT, frame
 from resources.home import Home
 from resources.hub import HubError, HubPublisher, validate_dataset_folder
-from resources.store import read_table, table_partitions, table_rows
+from resources.store import ParquetIOManager, read_table, table_partitions, table_rows
 
 SPLITS = ("train", "test")
 DISJOINT_CHECK = "splits_disjoint_by_problem"
@@ -90,18 +90,18 @@ def build_sft(dialogues: pl.DataFrame, config: SftConfig) -> pl.DataFrame:
                   for r in rows], SFT)
 
 
-def release_dir(name: str, version: str) -> Path:
-    return Home.from_env().datasets / name / version
+def release_dir(name: str, version: str, home: Home) -> Path:
+    return home.datasets / name / version
 
 
-def release_folder(instance: dg.DagsterInstance, version: str) -> Path:
+def release_folder(instance: dg.DagsterInstance, version: str, home: Home) -> Path:
     """The release folder of `version`: the one sft_dataset's latest materialization wrote (its `release`
     metadata, which follows a renamed dataset), else the default name's."""
     event = instance.get_latest_materialization_event(dg.AssetKey(SFT_DATASET))
     entry = event.asset_materialization.metadata.get("release") if event and event.asset_materialization else None
     if entry is not None and Path(entry.path).name == version:
         return Path(entry.path)
-    return release_dir(SftConfig().name, version)
+    return release_dir(SftConfig().name, version, home)
 
 
 def write_parquet(df: pl.DataFrame, path: Path) -> None:
@@ -111,25 +111,25 @@ def write_parquet(df: pl.DataFrame, path: Path) -> None:
     pq.write_table(df.to_arrow(compat_level=pl.CompatLevel.oldest()), path, compression="zstd")
 
 
-def curation_funnel(partitions: list[str], sft_rows: int) -> dict[str, int]:
+def curation_funnel(partitions: list[str], sft_rows: int, home: Home) -> dict[str, int]:
     stages = [(SEED_SNIPPETS, "seed snippets"), (OSS_INSTRUCT_PROBLEMS, "problems (reference passes its tests)"),
               (VERIFIED_DIALOGUES, "verified dialogues"), (DEDUPLICATED_DIALOGUES, "after dedup"),
               (DECONTAMINATED_DIALOGUES, "after decontamination")]
-    funnel = {label: n for asset, label in stages if (n := table_rows(asset, partitions)) is not None}
+    funnel = {label: n for asset, label in stages if (n := table_rows(asset, partitions, home)) is not None}
     return {**funnel, "in this dataset": sft_rows}
 
 
-def attempted_dialogues(partitions: list[str]) -> pl.DataFrame:
+def attempted_dialogues(partitions: list[str], home: Home) -> pl.DataFrame:
     """Every dialogue generation tried in these partitions (verified and rejected), for the pass rate by turn."""
-    frames = [read_table(asset, [p for p in partitions if p in table_partitions(asset)],
-                         columns=["turns", "passed_turn"])
+    frames = [read_table(asset, [p for p in partitions if p in table_partitions(asset, home)],
+                         columns=["turns", "passed_turn"], home=home)
               for asset in (VERIFIED_DIALOGUES, DIALOGUE_REJECTS_TABLE)]
     frames = [f for f in frames if len(f)]
     return pl.concat(frames) if frames else pl.DataFrame(schema={"turns": pl.Int32, "passed_turn": pl.Int32})
 
 
 def write_release(table: pl.DataFrame, folder: Path, name: str, pretty_name: str, partitions: list[str],
-                  repo_id: str | None) -> dict:
+                  repo_id: str | None, home: Home) -> dict:
     """Write the release folder (atomically: built beside it, then renamed) and return plot metadata."""
     tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
@@ -138,11 +138,12 @@ def write_release(table: pl.DataFrame, folder: Path, name: str, pretty_name: str
         if len(rows):  # an empty split gets no file (and no entry in the card): it could not be loaded
             write_parquet(rows, tmp / "data" / f"{split}-00000-of-00001.parquet")
     report = read_table(CONTAMINATION_REPORT_TABLE, [p for p in partitions
-                                                     if p in table_partitions(CONTAMINATION_REPORT_TABLE)])
+                                                     if p in table_partitions(CONTAMINATION_REPORT_TABLE, home)],
+                        home=home)
     write_parquet(report, tmp / "reports" / "contamination_report.parquet")
-    attempted = attempted_dialogues(partitions)
-    configs = {fp: read_config(fp) for fp in set(table["config_fingerprint"].drop_nulls().to_list())}
-    stats = card_stats(table, report, attempted, curation_funnel(partitions, len(table)), configs)
+    attempted = attempted_dialogues(partitions, home)
+    configs = {fp: read_config(fp, home) for fp in set(table["config_fingerprint"].drop_nulls().to_list())}
+    stats = card_stats(table, report, attempted, curation_funnel(partitions, len(table), home), configs)
     plots = {"pass_rate": "plots/pass_rate_by_turn.png", "turns": "plots/turns.png"}
     pngs = {"pass_rate": pass_rate_png(stats.pass_rate_by_turn, f"{name}: pass rate by turn"),
             "turns": bar_png(stats.turns, f"{name}: assistant turns per dialogue", "assistant turns")}
@@ -154,7 +155,7 @@ def write_release(table: pl.DataFrame, folder: Path, name: str, pretty_name: str
         shutil.rmtree(folder)
     folder.parent.mkdir(parents=True, exist_ok=True)
     os.replace(tmp, folder)
-    return {f"plot_{key}": png_metadata(png, Home.from_env().reports / SFT_DATASET / f"{key}.png", key)
+    return {f"plot_{key}": png_metadata(png, home.reports / SFT_DATASET / f"{key}.png", key)
             for key, png in pngs.items()}
 
 
@@ -170,15 +171,17 @@ def write_release(table: pl.DataFrame, folder: Path, name: str, pretty_name: str
                                       "loads its splits with the table's row counts."),
     ],
 )
-def sft_dataset(context: dg.AssetExecutionContext, config: SftConfig, hub: HubPublisher):
+def sft_dataset(context: dg.AssetExecutionContext, config: SftConfig, hub: HubPublisher,
+                io_manager: dg.ResourceParam[ParquetIOManager]):
     """The SFT dataset over every seed source: train/test by problem hash, messages in chat format, provenance,
     a release folder with the dataset card."""
-    partitions = config.partitions or table_partitions(DECONTAMINATED_DIALOGUES)
-    dialogues = read_table(DECONTAMINATED_DIALOGUES, partitions)
+    home = io_manager.paths
+    partitions = config.partitions or table_partitions(DECONTAMINATED_DIALOGUES, home)
+    dialogues = read_table(DECONTAMINATED_DIALOGUES, partitions, home=home)
     table = build_sft(dialogues, config)
     version = table["dataset_version"][0] if len(table) else "empty"
-    folder = release_dir(config.name, version)
-    plots = write_release(table, folder, config.name, config.pretty_name, partitions, hub.dataset_repo)
+    folder = release_dir(config.name, version, home)
+    plots = write_release(table, folder, config.name, config.pretty_name, partitions, hub.dataset_repo, home)
     counts = {s: int((table["split"] == s).sum()) for s in SPLITS}
     context.log.info(f"{len(table)} rows from {len(partitions)} partition(s) ({counts}); release {folder}")
     with warnings.catch_warnings():  # data_version is a beta parameter; its warning would fill every run's log

