@@ -46,6 +46,11 @@ SEED_REJECTS = {
 }
 
 GENERATION = {
+    # How the row was made (assets/generate/methods): function_instruct, oss_instruct, evol_instruct, ...
+    "method": pl.Utf8,
+    # The problem or dialogue a derived row was made from (evolved, similar, corrected, followed up, packed: the
+    # parents' ids joined with ","); null for rows made from a seed
+    "parent_id": pl.Utf8,
     "teacher_model": pl.Utf8,
     "prompt_version": pl.Utf8,
     "config_fingerprint": pl.Utf8,
@@ -64,6 +69,7 @@ PROBLEMS = {
     # outputs after the repairs ran out (kept only if the programmer's independent first answer agrees)
     "tests_source": pl.Utf8,
     "repair_turns": pl.Int32,  # 0: the first reference passed its own tests
+    "attempts": pl.Int32,  # fresh starts it took (1: the first conversation; KodCode-style persistence)
     "messages": MESSAGES,  # the questioner's exchange, repairs included (AIEV-Instruct data in its own right)
     "verdicts": VERDICTS,
 }
@@ -96,6 +102,10 @@ DIALOGUES = {
     "verdicts": VERDICTS,
     "prompt_tokens": pl.Int64,
     "completion_tokens": pl.Int64,
+    # easy | medium | hard by the share of sampled programmer answers that pass (assets/generate/difficulty.py);
+    # null when not measured
+    "difficulty": pl.Utf8,
+    "sample_pass_rate": pl.Float64,
 }
 
 DIALOGUE_REJECTS = {**DIALOGUES, "reason": pl.Utf8}
@@ -146,6 +156,9 @@ SFT = {
     "turns": pl.Int32,
     "passed_turn": pl.Int32,
     "feedback_mode": pl.Utf8,
+    "method": pl.Utf8,
+    "parent_id": pl.Utf8,
+    "difficulty": pl.Utf8,
     **PROVENANCE,
     "teacher_model": pl.Utf8,
     "programmer_model": pl.Utf8,

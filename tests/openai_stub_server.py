@@ -33,6 +33,7 @@ class StubState:
         self.attempts: Counter = Counter()  # prompt -> requests seen
         self.served: Counter = Counter()  # prompt -> successful answers sent
         self.log: list[tuple[str, str]] = []  # (prompt, outcome)
+        self.answered: Counter = Counter()  # sha256 of the whole request body -> answers sent
         self.in_flight = 0
         self.max_in_flight = 0
 
@@ -109,6 +110,8 @@ class _Handler(BaseHTTPRequestHandler):
             self.connection.shutdown(2)
             return None
         answer = self.state.responder(messages)
+        with self.state.lock:
+            self.state.answered[hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()] += 1
         payload = json.dumps({
             "id": "chatcmpl-stub", "object": "chat.completion", "created": int(time.time()), "model": body["model"],
             "choices": [{"index": 0, "finish_reason": "stop", "message": {"role": "assistant", "content": answer}}],

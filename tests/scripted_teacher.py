@@ -18,8 +18,6 @@ at a time), and the scenario fixes everything that happens to it:
 
 from __future__ import annotations
 
-import hashlib
-import json
 import re
 import threading
 from collections import Counter
@@ -57,7 +55,6 @@ class ScriptedTeacher:
         self.scenario_of_function: dict[str, str] = {}
         self.calls: dict[str, int] = {"questioner": 0, "repair": 0, "programmer": 0, "feedback": 0}
         self.feedback_systems: set[str] = set()  # the first sentence of each feedback prompt seen
-        self.answered: Counter = Counter()  # sha256 of the whole request -> times answered
 
     def _assign(self, seed_text: str) -> tuple[str, str, int]:
         with self.lock:
@@ -70,8 +67,6 @@ class ScriptedTeacher:
         return scenario, name, index + 1
 
     def __call__(self, messages: list[dict]) -> str:
-        with self.lock:
-            self.answered[hashlib.sha256(json.dumps(messages, sort_keys=True).encode()).hexdigest()] += 1
         system = messages[0]["content"] if messages[0]["role"] == "system" else ""
         last = messages[-1]["content"]
         if system.startswith("You write programming exercises"):

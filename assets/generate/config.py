@@ -26,6 +26,10 @@ class ProblemsConfig(dg.Config):
                                                     "llama.cpp honour it), so a run can be repeated.")
     max_problems: int | None = Field(default=None, description="Use at most this many seeds of the partition "
                                                                "(in seed order); empty: all.")
+    fresh_attempts: int = Field(default=1, ge=0, description="A seed whose problem was rejected starts again from "
+                                                             "nothing (a new conversation, sampled) up to this many "
+                                                             "times, so hard problems survive as well as easy ones "
+                                                             "(KodCode).")
 
 
 class DialoguesConfig(dg.Config):
@@ -48,6 +52,12 @@ class DialoguesConfig(dg.Config):
     seed: int | None = Field(default=0, description="Sampling seed sent with every request.")
     programmer_prompt_version: int = Field(default=1, description="assets/prompts/programmer.v<N>.txt")
     feedback_prompt_version: int = Field(default=1, description="assets/prompts/feedback_<mode>.v<N>.txt")
+    difficulty_samples: int = Field(default=3, ge=0, description="Sampled programmer answers per verified problem "
+                                                                 "whose pass share labels it easy / medium / hard; "
+                                                                 "0: no label.")
+    aiev_complete: bool = Field(default=False, description="AutoCoder's dialogue shape: a verified dialogue also "
+                                                           "holds the unit tests and the passing run's output as "
+                                                           "its last turn.")
 
 
 # Where a problem's tests came from: the questioner wrote them, or their expected values are the reference's outputs.

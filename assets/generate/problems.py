@@ -54,6 +54,10 @@ def oss_instruct_problems(context: dg.AssetExecutionContext, config: ProblemsCon
         "seeds_used": len(rows), "problems": len(problems),
         "kept_fraction": round(len(problems) / len(rows), 3) if rows else 0.0,
         "repair_turns": dg.MetadataValue.json({str(k): v for k, v in sorted(result.repairs_used.items())}),
+        "fresh_attempts": dg.MetadataValue.json({"started_again": sum(result.retried.values()),
+                                                 "kept_after_a_fresh_start": sum(
+                                                     1 for p in result.problems if p["attempts"] > 1),
+                                                 "reasons": dict(result.retried)}),
         "prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
         "sandbox_runs": result.sandbox_runs, "sandbox_cached": runner.cached,
         "seconds": round(time.monotonic() - started, 1), **reason_metadata(result.counts),

@@ -7,6 +7,11 @@
 3. `gate`: the test-quality gates in the sandbox (the tests fail on a `return None` mutant; a rerun agrees);
 4. `problem_rows`: the kept problems as rows, the first of two seeds that led to the same problem winning.
 
+A seed whose problem was dropped starts again from nothing, sampled differently, up to `fresh_attempts` times
+(KodCode's persistence: otherwise only the problems a small teacher gets right at once survive). The same phases
+write problems from other things than seeds: a `QuestionerTask` names the prompt, what fills it and which field of
+the item identifies it (the derived methods of assets/generate/methods pass a verified problem instead of a seed).
+
 Every answer and verdict is cached, so re-running repeats nothing. Each drop is counted and kept with its reason.
 """
 
@@ -14,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from assets.fingerprints import fingerprint, record_config
@@ -46,6 +52,25 @@ REPAIRABLE = {
 QUESTIONER_STOP = ["\n### Explanation", "\n**Explanation", "\n### Note"]
 
 
+@dataclass(frozen=True)
+class QuestionerTask:
+    """What the questioner writes a problem from: the prompt, its variables for one item, the item field that
+    identifies it, and the field recorded as the problem's parent (None: a seed, no parent)."""
+
+    method: str
+    prompt: str
+    variables: Callable[[dict], dict]
+    key: str = "seed_id"
+    parent: str | None = None
+
+
+FROM_SEEDS = QuestionerTask("function_instruct", "oss_instruct", lambda seed: {"seed": seed["code"].rstrip()})
+# A teacher outage is no sign of a hard problem: those items are not started again.
+NOT_RETRIED = {"teacher_error"}
+# Fresh attempts sample at least this hot: a rerun of the same conversation at 0.2 mostly repeats the failure.
+FRESH_TEMPERATURE = 0.7
+
+
 def problem_id(instruction: str, tests: str) -> str:
     return hashlib.sha256(f"{' '.join(instruction.split())}\n{tests.strip()}".encode()).hexdigest()[:16]
 
@@ -72,45 +97,60 @@ class ProblemsResult:
     prompt_tokens: int
     completion_tokens: int
     sandbox_runs: int
+    retried: Counter = field(default_factory=Counter)  # drop reasons of attempts that were started again
 
 
 class Questioner:
     """One generation over a list of seeds: the prompts and config fingerprint, and the rejects counted so far."""
 
     def __init__(self, client: TeacherClient, runner: CachedRunner, config: ProblemsConfig, log=None,
-                 home: Home | None = None) -> None:
-        self.client, self.runner, self.config, self.log = client, runner, config, log
-        self.prompt = load_prompt("oss_instruct", config.prompt_version)
+                 home: Home | None = None, task: QuestionerTask = FROM_SEEDS, stage: str = OSS_INSTRUCT_PROBLEMS) -> None:
+        self.client, self.runner, self.config, self.log, self.task = client, runner, config, log, task
+        self.attempt = 0  # fresh starts so far
+        self.prompt = load_prompt(task.prompt, config.prompt_version)
         self.repair = load_prompt("problem_repair", config.repair_prompt_version)
         self.format_repair = load_prompt("format_repair", config.repair_prompt_version)
         self.versions = f"{self.prompt.version}+{self.repair.version}+{self.format_repair.version}"
-        self.config_fp = record_config(fingerprint(config, client.model, self.versions), home,
-                                       stage=OSS_INSTRUCT_PROBLEMS, config=config, teacher_model=client.model,
+        self.config_fp = record_config(fingerprint(config, client.model, self.versions, task.method), home,
+                                       stage=stage, method=task.method, config=config, teacher_model=client.model,
                                        prompt_versions=self.versions)
         self.counts: Counter = Counter()
+        self.retried: Counter = Counter()  # reasons that sent an item round again
         self.rejects: list[dict] = []
 
     def reject(self, work: _Work, reason: str, detail: str = "") -> None:
         self.counts[reason] += 1
         self.rejects.append({"problem_id": None, "seed_id": work.seed["seed_id"], "source": work.seed["source"],
                              "reason": reason, "detail": detail, "reply": work.reply,
-                             "messages": work.messages[work.prefix:], "verdicts": work.verdicts})
+                             "messages": work.messages[work.prefix:], "verdicts": work.verdicts,
+                             "key": self.key(work)})
+
+    def key(self, work: _Work) -> str:
+        return work.seed[self.task.key]
 
     def start(self, seed: dict) -> _Work:
-        messages = self.prompt.render(seed=seed["code"].rstrip())
+        messages = self.prompt.render(**self.task.variables(seed))
         return _Work(seed, messages, prefix=len(messages) - 1)
+
+    def _sampling(self) -> tuple[float, dict]:
+        """(temperature, extra parameters) of this attempt: a fresh attempt samples hotter with another seed."""
+        config = self.config
+        if self.attempt == 0:
+            return config.temperature, sampling(config.seed, stop=QUESTIONER_STOP)
+        return (max(config.temperature, FRESH_TEMPERATURE),
+                sampling((config.seed or 0) + self.attempt, stop=QUESTIONER_STOP))
 
     def ask_turns(self, works: list[_Work]) -> tuple[list[tuple[_Work, int]], list[_Work]]:
         """(references that passed their tests with the repair turns they took, references still failing when the
         repairs ran out)."""
-        active = {w.seed["seed_id"]: w for w in works}
+        active = {self.key(w): w for w in works}
         passed: list[tuple[_Work, int]] = []
         exhausted: list[_Work] = []
         for turn in range(1, self.config.max_turns + 1):
             if not active:
                 break
             to_run, next_active = self._ask(active, turn)
-            verdicts = self.runner.run([{"id": w.seed["seed_id"],
+            verdicts = self.runner.run([{"id": self.key(w),
                                          "code": program_with_tests(w.parsed.solution, w.parsed.tests)}
                                         for w in to_run])
             for work, verdict in zip(to_run, verdicts):
@@ -119,7 +159,7 @@ class Questioner:
                     passed.append((work, turn - 1))
                 elif turn < self.config.max_turns:
                     work.messages = work.messages + self.repair.render(execution=execution_feedback(verdict))
-                    next_active[work.seed["seed_id"]] = work
+                    next_active[self.key(work)] = work
                 else:
                     exhausted.append(work)
             if self.log:
@@ -132,9 +172,10 @@ class Questioner:
     def _ask(self, active: dict[str, _Work], turn: int) -> tuple[list[_Work], dict[str, _Work]]:
         """One round of questions: (parsed replies to run, replies sent back for a format repair)."""
         config = self.config
+        temperature, extra = self._sampling()
         answers = ask_round(self.client, [
-            ChatRequest(sid, w.messages, config.temperature, config.max_tokens, self.versions,
-                        sampling(config.seed, stop=QUESTIONER_STOP)) for sid, w in active.items()])
+            ChatRequest(sid, w.messages, temperature, config.max_tokens, self.versions, extra)
+            for sid, w in active.items()])
         to_run: list[_Work] = []
         again: dict[str, _Work] = {}
         for sid, work in active.items():
@@ -169,7 +210,7 @@ class Questioner:
             if mutant is None:  # no function body to replace: nothing shows the tests can tell right from wrong
                 self.reject(work, "tests_pass_trivial_solution", "no function to mutate")
                 continue
-            sid = work.seed["seed_id"]
+            sid = self.key(work)
             gated.append((work, repairs))
             programs += [
                 {"id": f"{sid}:rerun", "code": program_with_tests(work.parsed.solution, work.parsed.tests),
@@ -189,15 +230,28 @@ class Questioner:
                 kept.append((work, repairs))
         return kept
 
-    def problem_rows(self, kept: list[tuple[_Work, int]]) -> list[dict]:
+    def attempt_phases(self, works: list[_Work]) -> list[tuple[_Work, int]]:
+        """Phases 1-3 for one attempt: the items whose problem passed every gate, with the repair turns taken."""
+        config = self.config
+        passed, exhausted = self.ask_turns(works)
+        rescued = adopt_reference_outputs(exhausted, self.runner, self.key) if config.reference_outputs and exhausted \
+            else []
+        passed += [(work, config.max_turns - 1) for work in rescued]
+        for work in exhausted:
+            if work not in rescued:
+                self.reject(work, "reference_fails_tests", work.verdicts[-1]["status"])
+        return self.gate(passed)
+
+    def problem_rows(self, kept: list[tuple[_Work, int, int]]) -> list[dict]:
         """The kept problems as rows; two seeds can lead to the same problem, and the first one wins."""
         unique: dict[str, dict] = {}
-        for work, repairs in kept:
+        for work, repairs, attempts in kept:
             p = work.parsed
             row = {
                 "problem_id": problem_id(p.instruction, p.tests), **{k: work.seed[k] for k in
                                                                      ("seed_id", "source", "path", "license")},
-                "teacher_model": self.client.model, "prompt_version": self.versions,
+                "method": self.task.method, "parent_id": work.seed[self.task.parent] if self.task.parent else None,
+                "attempts": attempts, "teacher_model": self.client.model, "prompt_version": self.versions,
                 "config_fingerprint": self.config_fp, "instruction": p.instruction, "entry_point": p.entry_point,
                 "solution": p.solution, "tests": p.tests, "n_asserts": p.n_asserts,
                 "tests_source": work.tests_source, "repair_turns": repairs,
@@ -211,31 +265,48 @@ class Questioner:
 
 
 def generate_problems(seeds: list[dict], client: TeacherClient, runner: CachedRunner, config: ProblemsConfig,
-                      log=None, home: Home | None = None) -> ProblemsResult:
-    """Problems for `seeds` through the four phases of the module docstring; configs recorded under `home`."""
-    questioner = Questioner(client, runner, config, log, home)
-    works = [questioner.start(seed) for seed in seeds]
-    passed, exhausted = questioner.ask_turns(works)
-    rescued = adopt_reference_outputs(exhausted, runner) if config.reference_outputs and exhausted else []
-    passed += [(work, config.max_turns - 1) for work in rescued]
-    for work in exhausted:
-        if work not in rescued:
-            questioner.reject(work, "reference_fails_tests", work.verdicts[-1]["status"])
-    kept = questioner.gate(passed)
+                      log=None, home: Home | None = None, task: QuestionerTask = FROM_SEEDS,
+                      stage: str = OSS_INSTRUCT_PROBLEMS) -> ProblemsResult:
+    """Problems for `seeds` (or the items `task` reads) through the phases of the module docstring, each dropped
+    item starting again up to `config.fresh_attempts` times; configs recorded under `home`."""
+    questioner = Questioner(client, runner, config, log, home, task, stage)
+    pending, kept, works = list(seeds), [], []
+    for attempt in range(config.fresh_attempts + 1):
+        questioner.attempt = attempt
+        first_reject = len(questioner.rejects)
+        attempt_works = [questioner.start(seed) for seed in pending]
+        works += attempt_works
+        kept += [(work, repairs, attempt + 1) for work, repairs in questioner.attempt_phases(attempt_works)]
+        superseded = [r for r in questioner.rejects[first_reject:] if r["reason"] not in NOT_RETRIED]
+        dropped = {r["key"] for r in superseded}
+        if attempt == config.fresh_attempts or not dropped:
+            break
+        # Dropped items go round again; only the last attempt's reason stays a reject (earlier ones are counted).
+        questioner.rejects = [r for r in questioner.rejects if not any(r is x for x in superseded)]
+        for reject in superseded:
+            questioner.counts[reject["reason"]] -= 1
+            questioner.retried[reject["reason"]] += 1
+        pending = [item for item in pending if item[task.key] in dropped]
+        if log:
+            log.info(f"questioner attempt {attempt + 1}: {len(dropped)} dropped, starting them again")
+    questioner.counts += Counter()  # drop the zero counts a superseded reason leaves
     problems = questioner.problem_rows(kept)
-    return ProblemsResult(problems, questioner.rejects, questioner.counts, Counter(r for _, r in kept),
+    for reject in questioner.rejects:
+        reject.pop("key", None)
+    return ProblemsResult(problems, questioner.rejects, questioner.counts, Counter(r for _, r, _ in kept),
                           sum(w.prompt_tokens for w in works), sum(w.completion_tokens for w in works),
-                          runner.executed)
+                          runner.executed, questioner.retried)
 
 
-def adopt_reference_outputs(works: list[_Work], runner: CachedRunner) -> list[_Work]:
+def adopt_reference_outputs(works: list[_Work], runner: CachedRunner,
+                            key: Callable[[_Work], str] = lambda w: w.seed["seed_id"]) -> list[_Work]:
     """Second chance for references that still fail their tests after every repair: when the tests' equality
     asserts only disagree on expected values, take the values the reference computes. Small teachers miscompute
     expected values far more often than they write wrong code; the problem is then kept only if the programmer's
     independent first answer reproduces the same outputs (verified_dialogues), which is the agreement check."""
     candidates = [(w, outputs_program(w.parsed.solution, w.parsed.tests)) for w in works]
     candidates = [(w, program) for w, program in candidates if program]
-    verdicts = runner.run([{"id": w.seed["seed_id"], "code": program} for w, program in candidates])
+    verdicts = runner.run([{"id": key(w), "code": program} for w, program in candidates])
     rescued = []
     for (work, _), verdict in zip(candidates, verdicts):
         tests = expected_from_outputs(work.parsed.tests, verdict.stdout) if verdict.passed else None

@@ -213,7 +213,7 @@ def test_kill_9_loses_nothing(scripted):
     result = materialize(server.base_url)
     assert result.success
     # At most the one request in flight at the kill was sent twice.
-    repeated = [request for request, n in teacher.answered.items() if n > 1]
+    repeated = [request for request, n in state.answered.items() if n > 1]
     assert len(repeated) <= 1, repeated
     dialogues = read_table(VERIFIED_DIALOGUES)
     assert sorted(r["passed_turn"] for r in dialogues.to_dicts()) == [1, 1, 1, 2]
