@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import re
 import threading
-from collections import Counter
 
 SCENARIOS = ("good", "revise", "repair", "malformed", "weak_tests", "unsolvable", "wrong_expected", "unconfirmed")
 FEEDBACK = "The sums are wrong: check that you add the offset, and that you add rather than subtract."

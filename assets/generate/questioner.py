@@ -104,7 +104,8 @@ class Questioner:
     """One generation over a list of seeds: the prompts and config fingerprint, and the rejects counted so far."""
 
     def __init__(self, client: TeacherClient, runner: CachedRunner, config: ProblemsConfig, log=None,
-                 home: Home | None = None, task: QuestionerTask = FROM_SEEDS, stage: str = OSS_INSTRUCT_PROBLEMS) -> None:
+                 home: Home | None = None, task: QuestionerTask = FROM_SEEDS,
+                 stage: str = OSS_INSTRUCT_PROBLEMS) -> None:
         self.client, self.runner, self.config, self.log, self.task = client, runner, config, log, task
         self.attempt = 0  # fresh starts so far
         self.prompt = load_prompt(task.prompt, config.prompt_version)
