@@ -19,11 +19,13 @@ export CRUCIBLE_HOME ?= $(CURDIR)/.crucible
 
 setup: system-packages $(STAMP)
 
-# System packages the sandbox needs: bubblewrap, and Debian's python3 that runs inside it.
+# System packages the sandbox needs: bubblewrap, and Debian's python3 that runs inside it with numpy (the library
+# library_instruct problems use; the Docker image carries the same).
 system-packages:
 	@missing=""; \
 	command -v bwrap >/dev/null || missing="$$missing bubblewrap"; \
 	test -x /usr/bin/python3 || missing="$$missing python3"; \
+	/usr/bin/python3 -c "import numpy" 2>/dev/null || missing="$$missing python3-numpy"; \
 	if [ -n "$$missing" ]; then \
 	  if [ "$$(id -u)" = 0 ]; then \
 	    echo "installing system packages:$$missing"; \

@@ -70,26 +70,37 @@ def cmd_teacher_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_generate(args: argparse.Namespace) -> int:
+    from assets.generate.method_run import MissingParents
+    from assets.generate.methods import METHODS, UnknownMethod, require_method
     from assets.generate.seed_sources import SourceError
-    from assets.runs import run_generation
+    from assets.runs import run_method
     from resources.bundled_models import LocalTeacherError
     from resources.home import Home
     from resources.llm import TeacherLLM
     from resources.sandbox import Sandbox, SandboxUnavailable
 
+    if args.list_methods:
+        print("\n".join(METHODS))
+        return 0
     if args.seeds is not None and args.seeds < 1:
         return _fail(f"--seeds must be >= 1, got {args.seeds}")
     if args.feedback not in ("execution", "human_sim"):
         return _fail(f"--feedback {args.feedback!r}: use execution or human_sim")
+    try:
+        require_method(args.method)
+    except UnknownMethod as exc:
+        return _fail(str(exc))
     home = Home.from_env()
     teacher = TeacherLLM.configured(home, args.base_url, args.model, args.teacher)
-    run_config = {"ops": {"verified_dialogues": {"config": {"feedback_mode": args.feedback,
-                                                            "max_turns": args.max_turns}},
+    dialogue_settings = {"feedback_mode": args.feedback, "max_turns": args.max_turns}
+    run_config = {"ops": {"verified_dialogues": {"config": dialogue_settings},
                           "seed_snippets": {"config": {"mode": args.mode}}}}
+    if args.method != "function_instruct":
+        run_config = {"ops": {"method_dialogues": {"config": {"dialogues": {"max_turns": args.max_turns}}}}}
     try:
-        summary = run_generation(args.source, teacher, Sandbox(backend=args.backend, home=str(home.root)), home,
-                                 seeds=args.seeds, run_config=run_config)
-    except (SourceError, SandboxUnavailable, LocalTeacherError) as exc:
+        summary = run_method(args.method, args.source, teacher, Sandbox(backend=args.backend, home=str(home.root)),
+                             home, args.seeds, run_config)
+    except (SourceError, SandboxUnavailable, LocalTeacherError, MissingParents) as exc:
         return _fail(str(exc))
     print(json.dumps(summary, indent=2))
     return 0
@@ -203,12 +214,18 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--threads", type=int, default=0, help="decode threads; 0 uses every usable core")
     serve.set_defaults(func=cmd_teacher_serve)
 
-    generate = sub.add_parser("generate", help="seeds -> OSS-Instruct problems -> verified dialogues for one source; "
-                                               "prints a JSON summary")
+    generate = sub.add_parser("generate", help="one generation method on one source (default function_instruct: "
+                                               "seeds -> problems -> verified dialogues); prints a JSON summary")
+    generate.add_argument("--list-methods", action="store_true", help="print the generation methods, one per line")
+    generate.add_argument("--method", default="function_instruct",
+                          help="the generation method (crucible generate --list-methods); methods that start from "
+                               "verified problems or dialogues take them from the source's earlier runs")
     generate.add_argument("--source", default="stdlib", help="a source name from $CRUCIBLE_HOME/sources.yaml, or "
                                                             "stdlib (default)")
-    generate.add_argument("--seeds", type=int, default=None, help="use at most this many seeds (default 500)")
-    generate.add_argument("--mode", choices=("function", "window", "both"), default="function")
+    generate.add_argument("--seeds", type=int, default=None, help="use at most this many seeds, or parents for "
+                                                                  "derived methods (default: 500 seeds; all parents)")
+    generate.add_argument("--mode", choices=("function", "window", "both"), default="function",
+                          help="seeds: documented functions (default), 1-15-line windows, or both")
     generate.add_argument("--feedback", default="execution", help="execution (default) or human_sim")
     generate.add_argument("--max-turns", type=int, default=4, help="programmer answers per problem")
     generate.add_argument("--base-url", default=None, help="OpenAI-compatible teacher (default "

@@ -15,6 +15,7 @@ from assets.automation import (
     evaluate_new_checkpoint,
     generate_job,
     ingest_job,
+    method_job,
     nightly_generation,
     seed_source_sensor,
     train_job,
@@ -22,6 +23,7 @@ from assets.automation import (
 from assets.curate.decontamination import decontaminated_dialogues
 from assets.curate.dedup import deduplicated_dialogues
 from assets.generate.dialogues import verified_dialogues
+from assets.generate.method_dialogues import method_dialogues
 from assets.generate.problems import oss_instruct_problems
 from assets.generate.seeds import seed_snippets
 from assets.models.evaluation import benchmark_scores, teacher_selection
@@ -47,14 +49,14 @@ def _env(name: str, default=None, kind=str):
 HOME = _env("CRUCIBLE_HOME")
 
 defs = dg.Definitions(
-    assets=[seed_snippets, oss_instruct_problems, verified_dialogues, deduplicated_dialogues,
+    assets=[seed_snippets, oss_instruct_problems, verified_dialogues, method_dialogues, deduplicated_dialogues,
             decontaminated_dialogues, sft_dataset, hub_dataset, finetuned_checkpoint, hub_model, benchmark_scores,
             teacher_selection],
     # In-process: a run's steps share one process, so the teacher server, sandbox pool and embedder start once per
     # run instead of once per step (a small dataset run: ~5 s instead of ~23 s). Partitions run in parallel as
     # separate runs (see README "Past one machine").
     executor=dg.in_process_executor,
-    jobs=[generate_job, curate_job, ingest_job, dataset_job, train_job, evaluate_job],
+    jobs=[generate_job, method_job, curate_job, ingest_job, dataset_job, train_job, evaluate_job],
     schedules=[nightly_generation],
     sensors=[seed_source_sensor, evaluate_new_checkpoint],
     resources={

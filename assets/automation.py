@@ -20,8 +20,25 @@ from pathlib import Path
 import dagster as dg
 
 from assets.generate.seed_sources import SourceError, load_sources, register_source
-from assets.keys import CURATE, DATASETS, EVALUATE, FINETUNED_CHECKPOINT, GENERATE, HUB_DATASET, HUB_MODEL, TRAIN
-from assets.partitions import DEFAULT_SOURCE, SEED_SOURCE, round_partition, seed_source_partitions
+from assets.keys import (
+    CURATE,
+    DATASETS,
+    EVALUATE,
+    FINETUNED_CHECKPOINT,
+    GENERATE,
+    HUB_DATASET,
+    HUB_MODEL,
+    METHOD_DIALOGUES,
+    METHOD_REJECTS_TABLE,
+    TRAIN,
+)
+from assets.partitions import (
+    DEFAULT_SOURCE,
+    SEED_SOURCE,
+    method_source_partitions,
+    round_partition,
+    seed_source_partitions,
+)
 from resources.home import Home
 
 INBOX_MIN_AGE_S = 10  # an inbox entry changed more recently than this may still be copying in: next tick
@@ -40,14 +57,20 @@ LICENSE_PHRASES = [
 # (deploy/docker/dagster.yaml, deploy/k8s/dagster.yaml).
 TEACHER_TAG = {"crucible/teacher": "true"}
 
+# method_dialogues is partitioned by (method, source): its own job.
+METHOD_ASSETS = dg.AssetSelection.assets(METHOD_DIALOGUES, METHOD_REJECTS_TABLE)
 generate_job = dg.define_asset_job(
-    "generate", dg.AssetSelection.groups(GENERATE), partitions_def=seed_source_partitions, tags=TEACHER_TAG,
-    description="Seeds -> OSS-Instruct problems -> verified dialogues for one seed source.")
+    "generate", dg.AssetSelection.groups(GENERATE) - METHOD_ASSETS, partitions_def=seed_source_partitions,
+    tags=TEACHER_TAG, description="Seeds -> OSS-Instruct problems -> verified dialogues for one seed source.")
+method_job = dg.define_asset_job(
+    "generate_method", METHOD_ASSETS, partitions_def=method_source_partitions, tags=TEACHER_TAG,
+    description="One generation method (evol_instruct, code_correction, ...) on one seed source.")
 curate_job = dg.define_asset_job(
     "curate", dg.AssetSelection.groups(CURATE), partitions_def=seed_source_partitions,
     description="Dedup and decontamination of one seed source's dialogues.")
 ingest_job = dg.define_asset_job(
-    "generate_and_curate", dg.AssetSelection.groups(GENERATE, CURATE), partitions_def=seed_source_partitions,
+    "generate_and_curate", dg.AssetSelection.groups(GENERATE, CURATE) - METHOD_ASSETS,
+    partitions_def=seed_source_partitions,
     tags=TEACHER_TAG,
     description="A seed source end to end up to its decontaminated dialogues (the sensor and schedule run this).")
 dataset_job = dg.define_asset_job(

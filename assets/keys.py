@@ -13,6 +13,8 @@ GENERATE, CURATE, DATASETS, PUBLISH, TRAIN, EVALUATE = ("generate", "curate", "d
 SEED_SNIPPETS, SEED_REJECTS_TABLE = "seed_snippets", "seed_rejects"
 OSS_INSTRUCT_PROBLEMS, PROBLEM_REJECTS_TABLE = "oss_instruct_problems", "problem_rejects"
 VERIFIED_DIALOGUES, DIALOGUE_REJECTS_TABLE = "verified_dialogues", "dialogue_rejects"
+# every method but function_instruct, partitioned by (method, seed source): assets/generate/method_dialogues.py
+METHOD_DIALOGUES, METHOD_REJECTS_TABLE = "method_dialogues", "method_rejects"
 # curate
 DEDUPLICATED_DIALOGUES, DEDUP_REJECTS_TABLE = "deduplicated_dialogues", "dedup_rejects"
 DECONTAMINATED_DIALOGUES, CONTAMINATION_REPORT_TABLE = "decontaminated_dialogues", "contamination_report"

@@ -9,13 +9,36 @@ schedule adds `stdlib~20261123`): seeds already taken by the source's other part
 round draws fresh seeds.
 """
 
+import warnings
+
 import dagster as dg
+
+from assets.generate.methods import PARTITIONED_METHODS
 
 SEED_SOURCE = "seed_source"
 ROUND_SEPARATOR = "~"
 DEFAULT_SOURCE = "stdlib"
 
 seed_source_partitions = dg.DynamicPartitionsDefinition(name=SEED_SOURCE)
+
+# method_dialogues: one partition per (generation method, seed source), keyed "<method>|<source>".
+METHOD = "method"
+method_source_partitions = dg.MultiPartitionsDefinition({
+    METHOD: dg.StaticPartitionsDefinition(list(PARTITIONED_METHODS)), SEED_SOURCE: seed_source_partitions})
+# A per-source asset reads every method's partition of its source, and the other way round. (The mapping is marked
+# beta; its warning would print on every command's stderr, where one-line errors are a promise.)
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.BetaWarning)
+    BY_SOURCE = dg.MultiToSingleDimensionPartitionMapping(partition_dimension_name=SEED_SOURCE)
+
+
+def method_partition(method: str, source: str) -> dg.MultiPartitionKey:
+    return dg.MultiPartitionKey({METHOD: method, SEED_SOURCE: source})
+
+
+def method_partitions_of(source: str, written: list[str]) -> list[str]:
+    """The method_dialogues partitions of `source` among the `written` ones ("<method>|<source>")."""
+    return [p for p in written if p.split("|", 1)[-1] == source]
 
 
 def add_seed_source(instance: dg.DagsterInstance, *names: str) -> list[str]:

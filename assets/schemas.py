@@ -76,6 +76,8 @@ PROBLEMS = {
 
 PROBLEM_REJECTS = {
     "problem_id": pl.Utf8,
+    "method": pl.Utf8,
+    "parent_id": pl.Utf8,
     "seed_id": pl.Utf8,
     "source": pl.Utf8,
     "reason": pl.Utf8,
@@ -108,12 +110,19 @@ DIALOGUES = {
     "sample_pass_rate": pl.Float64,
 }
 
-DIALOGUE_REJECTS = {**DIALOGUES, "reason": pl.Utf8}
+DIALOGUE_REJECTS = {**DIALOGUES, "reason": pl.Utf8, "detail": pl.Utf8}
 
 
 def frame(rows: list[dict], schema: dict) -> pl.DataFrame:
     """Rows as a DataFrame with exactly `schema`'s columns, in order; missing keys become nulls."""
     return pl.DataFrame([{k: row.get(k) for k in schema} for row in rows], schema=schema, orient="row")
+
+
+def conform(df: pl.DataFrame, schema: dict) -> pl.DataFrame:
+    """`df` with exactly `schema`'s columns in order: missing ones as nulls, the rest cast (tables written before a
+    column was added read back without it)."""
+    return df.select([pl.col(name).cast(dtype) if name in df.columns else pl.lit(None, dtype).alias(name)
+                      for name, dtype in schema.items()])
 
 
 def schema_problems(df: pl.DataFrame, schema: dict) -> list[str]:

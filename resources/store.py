@@ -77,7 +77,14 @@ def read_table(asset: str, partitions: list[str] | None = None, exclude: list[st
         if not path.is_file():
             raise FileNotFoundError(f"{asset} partition {name!r} has not been materialized ({path} is missing); "
                                     f"materialize it first")
-        frames.append(pl.read_parquet(path, columns=columns))
+        if columns is None:
+            frames.append(pl.read_parquet(path))
+            continue
+        present = [c for c in columns if c in pl.read_parquet_schema(path)]
+        # A column an older partition was written without reads back as nulls.
+        frame = (pl.read_parquet(path, columns=present) if present
+                 else pl.DataFrame({c: [None] * pq.read_metadata(path).num_rows for c in columns}))
+        frames.append(frame.with_columns([pl.lit(None).alias(c) for c in columns if c not in frame.columns]))
     if not frames:
         return pl.DataFrame()
     return pl.concat(frames, how="diagonal_relaxed")

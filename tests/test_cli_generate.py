@@ -48,3 +48,31 @@ def test_generate_bad_input_is_one_line(tmp_path):
         done = crucible("generate", *args, *base, home=tmp_path)
         assert done.returncode == 2, done.stderr[-1500:]
         assert done.stderr.count("\n") == 1 and message in done.stderr, done.stderr[-1500:]
+
+
+def test_generate_lists_methods_and_runs_one_on_earlier_results(tmp_path):
+    from assets.generate.methods import METHODS
+
+    require_bwrap()
+    listed = crucible("generate", "--list-methods", home=tmp_path)
+    assert listed.returncode == 0 and listed.stdout.split() == list(METHODS)
+    home = make_home(tmp_path)
+    url = ("--base-url", "http://127.0.0.1:9/v1", "--model", "scripted")
+    for args, message in ((("--method", "nope"), "unknown generation method 'nope'"),
+                          (("--method", "evol_instruct"), "starts from verified problems and there are none: run "
+                                                          f"`crucible generate --source {PARTITION}` first"),
+                          (("--method", "code_correction"), "starts from verified dialogues of function_instruct")):
+        done = crucible("generate", "--source", PARTITION, *args, *url, home=home)
+        assert done.returncode == 2 and done.stderr.count("\n") == 1 and message in done.stderr, done.stderr[-1500:]
+    with StubServer(StubState(responder=ScriptedTeacher())) as server:
+        url = ("--base-url", server.base_url, "--model", "scripted")
+        first = crucible("generate", "--source", PARTITION, "--seeds", "8", *url, home=home)
+        assert first.returncode == 0, first.stderr[-2000:]
+        done = crucible("generate", "--method", "interaction_simulation", "--source", PARTITION, *url, home=home)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout)
+    assert summary["method"] == "interaction_simulation" and summary["started_from"] == 6
+    assert summary["rows"] >= 1 and summary["rows"] + summary["rejected"] == 6
+    assert set(summary["by_method"]) == {"function_instruct", "interaction_simulation"}
+    assert summary["by_method"]["function_instruct"] == {"rows": 4, "rejected": 2, "pass_rate": 0.6667}
+    assert set(summary["difficulty"]) == {"easy", "medium", "hard"}

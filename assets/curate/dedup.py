@@ -1,6 +1,10 @@
 """deduplicated_dialogues: verified dialogues without duplicate problems, within the partition and against the
 partitions already deduplicated; the duplicates go to dedup_rejects with the id of the row they duplicate.
 
+The partition's dialogues are those of every generation method: verified_dialogues (function_instruct) and each
+method's method_dialogues partition of the source. Duplicates are looked for among rows of the same method: a code
+correction or a follow-up of a problem restates that problem on purpose, and is not a duplicate of it.
+
 Problems are compared by their instruction (two dialogues that answer the same problem are duplicates whatever
 their code): exact after normalisation, then MinHash LSH over word 5-grams, then embedding cosine
 (assets/curate/dedup_layers.py).
@@ -15,11 +19,13 @@ from pydantic import Field
 
 from assets.checks import markdown_preview, reason_metadata, stage_outs
 from assets.curate.dedup_layers import REASONS, DedupSettings, find_duplicates, normalize
-from assets.keys import CURATE, DEDUP_REJECTS_TABLE, DEDUPLICATED_DIALOGUES, VERIFIED_DIALOGUES
-from assets.partitions import seed_source_partitions
-from assets.schemas import DEDUP_REJECTS, DIALOGUES, frame
+from assets.generate.methods import DEFAULT_METHOD
+from assets.keys import CURATE, DEDUP_REJECTS_TABLE, DEDUPLICATED_DIALOGUES, METHOD_DIALOGUES, VERIFIED_DIALOGUES
+from assets.partitions import BY_SOURCE, method_partitions_of, seed_source_partitions
+from assets.schemas import DEDUP_REJECTS, DIALOGUES, conform, frame
 from resources.embedder import Embedder
-from resources.store import ParquetIOManager, read_table
+from resources.home import Home
+from resources.store import ParquetIOManager, read_table, table_partitions
 
 NO_DUPLICATES_CHECK = "no_exact_duplicates"
 
@@ -60,6 +66,31 @@ def dedup_table(new: pl.DataFrame, earlier: pl.DataFrame, embed, settings: Dedup
     return kept, reject_rows, Counter(d.reason for d in dups)
 
 
+def all_methods(verified: pl.DataFrame, partition: str, home: Home) -> pl.DataFrame:
+    """The source's verified dialogues of every method, in the DIALOGUES schema, method always set."""
+    parts = method_partitions_of(partition, table_partitions(METHOD_DIALOGUES, home))
+    frames = [conform(verified, DIALOGUES)]
+    if parts:
+        frames.append(conform(read_table(METHOD_DIALOGUES, parts, home=home), DIALOGUES))
+    return pl.concat(frames).with_columns(pl.col("method").fill_null(DEFAULT_METHOD))
+
+
+def dedup_by_method(new: pl.DataFrame, earlier: pl.DataFrame, embed, settings: DedupSettings):
+    """dedup_table within each method's rows (against the earlier rows of the same method)."""
+    if len(earlier):
+        earlier = earlier.with_columns(pl.col("method").fill_null(DEFAULT_METHOD))
+    kept_frames, reject_rows, counts = [], [], Counter()
+    for method in sorted(set(new["method"].to_list())):
+        mine = new.filter(pl.col("method") == method)
+        theirs = earlier.filter(pl.col("method") == method) if len(earlier) else earlier
+        kept, rejects, found = dedup_table(mine, theirs, embed, settings)
+        kept_frames.append(kept)
+        reject_rows += rejects
+        counts += found
+    kept = pl.concat(kept_frames) if kept_frames else new
+    return kept, reject_rows, counts
+
+
 @dg.multi_asset(
     outs=stage_outs(CURATE, {
         DEDUPLICATED_DIALOGUES: "Verified dialogues with duplicate problems removed (exact, MinHash LSH, embedding), "
@@ -68,31 +99,37 @@ def dedup_table(new: pl.DataFrame, earlier: pl.DataFrame, embed, settings: Dedup
                              "the similarity.",
     }),
     ins={"dialogues": dg.AssetIn(VERIFIED_DIALOGUES)},
+    deps=[dg.AssetDep(METHOD_DIALOGUES, partition_mapping=BY_SOURCE)],
     partitions_def=seed_source_partitions,
     check_specs=[
         dg.AssetCheckSpec(NO_DUPLICATES_CHECK, asset=DEDUPLICATED_DIALOGUES,
-                          description="No two kept rows (in this partition or against earlier ones) have the same "
-                                      "normalised instruction."),
+                          description="No two kept rows (in this partition or against earlier ones) of the same method "
+                                      "have the same normalised instruction."),
     ],
 )
 def deduplicated_dialogues(context: dg.AssetExecutionContext, config: DedupConfig, dialogues,
                            embedder: Embedder, io_manager: dg.ResourceParam[ParquetIOManager]):
     """Verified dialogues of one seed source without duplicate problems."""
     started = time.monotonic()
-    # Earlier partitions only matter through their ids and instructions: read just those columns.
+    home = io_manager.paths
+    dialogues = all_methods(dialogues, context.partition_key, home)
+    # Earlier partitions only matter through their ids, instructions and methods: read just those columns.
     earlier = read_table(DEDUPLICATED_DIALOGUES, exclude=[context.partition_key],
-                         columns=["dialogue_id", "instruction"], home=io_manager.paths)
-    kept, reject_rows, counts = dedup_table(dialogues, earlier, embedder.encode, config.settings())
+                         columns=["dialogue_id", "instruction", "method"], home=home)
+    kept, reject_rows, counts = dedup_by_method(dialogues, earlier, embedder.encode, config.settings())
     kept = frame(kept.to_dicts(), DIALOGUES)
     rejects = frame(reject_rows, DEDUP_REJECTS)
     yield dg.Output(kept, output_name=DEDUPLICATED_DIALOGUES, metadata={
         "rows_in": len(dialogues), "rows_kept": len(kept), "earlier_rows_compared": len(earlier),
+        "rows_by_method": dg.MetadataValue.json(dict(kept.group_by("method").len().sort("method").iter_rows())),
         "seconds": round(time.monotonic() - started, 1), **reason_metadata(counts),
         "preview": markdown_preview(rejects, ["dialogue_id", "reason", "duplicate_of", "similarity", "instruction"]),
     })
     yield dg.Output(rejects, output_name=DEDUP_REJECTS_TABLE, metadata=reason_metadata(counts))
-    keys = [normalize(t) for t in kept["instruction"].to_list()]
-    earlier_keys = {normalize(t) for t in earlier["instruction"].to_list()} if len(earlier) else set()
+    keys = [(m, normalize(t)) for m, t in zip(kept["method"].to_list(), kept["instruction"].to_list())]
+    earlier_keys = ({(m or DEFAULT_METHOD, normalize(t)) for m, t in zip(earlier["method"].to_list(),
+                                                                        earlier["instruction"].to_list())}
+                    if len(earlier) else set())
     repeated = len(keys) - len(set(keys)) + sum(1 for k in set(keys) if k in earlier_keys)
     yield dg.AssetCheckResult(check_name=NO_DUPLICATES_CHECK, asset_key=DEDUPLICATED_DIALOGUES,
                               passed=repeated == 0, severity=dg.AssetCheckSeverity.ERROR,

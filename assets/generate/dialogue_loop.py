@@ -5,6 +5,10 @@
 3. `_feedback`: every failing run becomes an execution turn followed by the questioner's feedback (a hint from the
    error, or a Code-Feedback-style simulated user), asked as one round;
 4. `rows`: verified dialogues and rejects (with the reason), and the pass rate by turn.
+
+A problem row may carry `context` (earlier turns the dialogue continues: a follow-up's parent dialogue), a `method`
+and a `parent_id`; with `aiev_complete` a verified dialogue also holds its unit tests and the passing run's output as
+its last turn, the shape of AutoCoder's AIEV-Instruct data.
 """
 
 from __future__ import annotations
@@ -21,8 +25,9 @@ from assets.generate.config import (
     REFERENCE_OUTPUTS,
     DialoguesConfig,
 )
+from assets.generate.methods import DEFAULT_METHOD
 from assets.generate.programs import execution_feedback, program_with_tests, verdict_row
-from assets.generate.replies import extract_code
+from assets.generate.replies import count_asserts, extract_code
 from assets.generate.teacher_rounds import ask_round, sampling, tokens
 from assets.keys import VERIFIED_DIALOGUES
 from assets.prompts import load_prompt
@@ -74,6 +79,29 @@ def execution_turns(execution: str, feedback: str, role: str) -> list[dict]:
     return [{"role": "user", "content": f"{result}\n\n{feedback}"}]
 
 
+def passing_run_turn(tests: str, verdict: dict, role: str) -> dict:
+    """The last turn of an AIEV-complete dialogue: the unit tests and the passing run's output."""
+    output = (verdict.get("stdout") or "").strip()
+    result = f"All {count_asserts(tests)} assertions passed (exit status {verdict.get('exit_code')})."
+    return {"role": role, "content": f"Unit tests:\n```python\n{tests.strip()}\n```\n\n{EXECUTION_PREFIX}\n```\n"
+                                     f"{result}{chr(10) + output if output else ''}\n```"}
+
+
+def ends_verified(messages: list[dict], verdicts: list[dict]) -> bool:
+    """The dialogue's last verdict passed and its last assistant turn is the last turn, or is followed only by the
+    passing run's turn of an AIEV-complete dialogue."""
+    if not messages or not verdicts or verdicts[-1]["status"] != "passed":
+        return False
+    last_answer = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=-1)
+    after = messages[last_answer + 1:]
+    return last_answer >= 0 and (not after or (len(after) == 1 and after[0]["content"].startswith("Unit tests:")))
+
+
+def task_messages(problem: dict) -> list[dict]:
+    """The conversation the programmer is asked to continue: the problem's context, then its statement."""
+    return list(problem.get("context") or []) + [{"role": "user", "content": problem["instruction"]}]
+
+
 def check_config(config: DialoguesConfig) -> None:
     if config.feedback_mode not in FEEDBACK_MODES:
         raise ValueError(f"verified_dialogues config feedback_mode={config.feedback_mode!r}: use one of "
@@ -87,9 +115,10 @@ class DialogueLoop:
     """The dialogues of one run: prompts, every dialogue by problem id, the open ones, and the drop counts."""
 
     def __init__(self, problems: list[dict], questioner: TeacherClient, programmer: TeacherClient,
-                 runner: CachedRunner, config: DialoguesConfig, log=None, home: Home | None = None) -> None:
+                 runner: CachedRunner, config: DialoguesConfig, log=None, home: Home | None = None,
+                 method: str | None = None) -> None:
         check_config(config)
-        self.home = home
+        self.home, self.method = home, method
         self.questioner, self.programmer, self.runner, self.config, self.log = (questioner, programmer, runner,
                                                                                  config, log)
         system = load_prompt("programmer", config.programmer_prompt_version)
@@ -97,7 +126,7 @@ class DialogueLoop:
         self.versions = f"{system.version}+{self.feedback.version}"
         self.system_turns = system.render()
         self.counts: Counter = Counter()
-        self.work = {p["problem_id"]: _Dialogue(p, [{"role": "user", "content": p["instruction"]}]) for p in problems}
+        self.work = {p["problem_id"]: _Dialogue(p, task_messages(p)) for p in problems}
         self.active = dict(self.work)
 
     def _end_early(self, dialogue: _Dialogue, reason: str) -> None:
@@ -183,9 +212,11 @@ class DialogueLoop:
     def result(self) -> DialoguesResult:
         """Verified dialogues and rejects as rows, the drop counts and the pass rate by turn."""
         questioner, programmer, config = self.questioner, self.programmer, self.config
-        config_fp = record_config(fingerprint(config, questioner.model, programmer.model, self.versions), self.home,
-                                  stage=VERIFIED_DIALOGUES, config=config, questioner_model=questioner.model,
-                                  programmer_model=programmer.model, prompt_versions=self.versions)
+        # The method enters the fingerprint only when given, so verified_dialogues' ids stay what they were.
+        parts = (config, questioner.model, programmer.model, self.versions) + ((self.method,) if self.method else ())
+        config_fp = record_config(fingerprint(*parts), self.home, stage=VERIFIED_DIALOGUES, config=config,
+                                  questioner_model=questioner.model, programmer_model=programmer.model,
+                                  prompt_versions=self.versions, method=self.method)
         dialogues, rejects = [], []
         for dialogue in self.work.values():
             p = dialogue.problem
@@ -197,8 +228,12 @@ class DialogueLoop:
                 "config_fingerprint": record_config(fingerprint(p["config_fingerprint"], config_fp), self.home,
                                                     problems_fingerprint=p["config_fingerprint"],
                                                     dialogues_fingerprint=config_fp),
+                "method": self.method or p.get("method") or DEFAULT_METHOD, "parent_id": p.get("parent_id"),
                 "feedback_mode": config.feedback_mode, "instruction": p["instruction"], "solution": dialogue.code,
-                "tests": p["tests"], "tests_source": p.get("tests_source"), "messages": dialogue.messages,
+                "tests": p["tests"], "tests_source": p.get("tests_source"), "task_messages": task_messages(p),
+                "messages": dialogue.messages + ([passing_run_turn(p["tests"], dialogue.verdicts[-1],
+                                                                   config.execution_role)]
+                                                 if config.aiev_complete and dialogue.passed_turn else []),
                 "turns": dialogue.turns,
                 "passed_turn": dialogue.passed_turn, "verdicts": dialogue.verdicts,
                 "prompt_tokens": dialogue.prompt_tokens, "completion_tokens": dialogue.completion_tokens,
@@ -220,8 +255,10 @@ class DialogueLoop:
 
 
 def run_dialogues(problems: list[dict], questioner: TeacherClient, programmer: TeacherClient, runner: CachedRunner,
-                  config: DialoguesConfig, log=None, home: Home | None = None) -> DialoguesResult:
-    """Dialogues for `problems` through the phases of the module docstring; configs recorded under `home`."""
-    loop = DialogueLoop(problems, questioner, programmer, runner, config, log, home)
+                  config: DialoguesConfig, log=None, home: Home | None = None,
+                  method: str | None = None) -> DialoguesResult:
+    """Dialogues for `problems` through the phases of the module docstring; configs recorded under `home`. `method`
+    names the rows' method (default: each problem's own)."""
+    loop = DialogueLoop(problems, questioner, programmer, runner, config, log, home, method)
     loop.run()
     return loop.result()

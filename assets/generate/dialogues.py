@@ -16,7 +16,9 @@ from assets.checks import (
     stage_outs,
 )
 from assets.generate.config import DialoguesConfig
-from assets.generate.dialogue_loop import run_dialogues
+from assets.generate.dialogue_loop import ends_verified, run_dialogues
+from assets.generate.difficulty import label_difficulty
+from assets.generate.methods import DEFAULT_METHOD
 from assets.keys import DIALOGUE_REJECTS_TABLE, GENERATE, OSS_INSTRUCT_PROBLEMS, VERIFIED_DIALOGUES
 from assets.partitions import seed_source_partitions
 from assets.plots import pass_rate_plot
@@ -26,6 +28,7 @@ from resources.sandbox import Sandbox
 from resources.store import ParquetIOManager
 
 VERIFIED_CHECK = "final_turn_passes"
+INTERACTION_SIMULATION = "interaction_simulation"
 
 @dg.multi_asset(
     outs=stage_outs(GENERATE, {
@@ -50,8 +53,12 @@ def verified_dialogues(context: dg.AssetExecutionContext, config: DialoguesConfi
     if config.programmer_model:
         programmer.model = config.programmer_model
     runner = sandbox.runner()
+    # Code-Feedback's interaction simulation is this loop with a simulated user's feedback.
+    method = INTERACTION_SIMULATION if config.feedback_mode == "human_sim" else None
     result = run_dialogues(problems.to_dicts(), questioner, programmer, runner, config, context.log,
-                           io_manager.paths)
+                           io_manager.paths, method)
+    difficulty = label_difficulty(result.dialogues, programmer, runner, config.difficulty_samples, config.seed,
+                                  config.max_tokens, config.programmer_prompt_version)
     dialogues = frame(result.dialogues, DIALOGUES)
     rejects = frame(result.rejects, DIALOGUE_REJECTS)
     turns = dialogues["turns"].to_list()
@@ -62,6 +69,8 @@ def verified_dialogues(context: dg.AssetExecutionContext, config: DialoguesConfi
         "problems": len(problems), "verified": len(dialogues),
         **{f"pass_rate_turn_{k}": round(r, 4) for k, r in enumerate(result.pass_rate_by_turn, start=1)},
         "mean_turns": round(sum(turns) / len(turns), 3) if turns else 0.0,
+        "method": method or DEFAULT_METHOD,
+        "difficulty": dg.MetadataValue.json(difficulty),
         "prompt_tokens": result.prompt_tokens, "completion_tokens": result.completion_tokens,
         "new_tokens_this_run": questioner.totals.prompt_tokens + questioner.totals.completion_tokens
         + programmer.totals.prompt_tokens + programmer.totals.completion_tokens,
@@ -71,7 +80,7 @@ def verified_dialogues(context: dg.AssetExecutionContext, config: DialoguesConfi
         "preview": markdown_preview(dialogues, ["dialogue_id", "turns", "passed_turn", "instruction"]),
     })
     yield dg.Output(rejects, output_name=DIALOGUE_REJECTS_TABLE, metadata=reason_metadata(result.counts))
-    final_ok = all(m and m[-1]["role"] == "assistant" and v and v[-1]["status"] == "passed"
+    final_ok = all(ends_verified(m, v)
                    for m, v in zip(dialogues["messages"].to_list(), dialogues["verdicts"].to_list()))
     yield dg.AssetCheckResult(check_name=VERIFIED_CHECK, asset_key=VERIFIED_DIALOGUES, passed=final_ok,
                               severity=dg.AssetCheckSeverity.ERROR)

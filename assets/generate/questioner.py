@@ -121,7 +121,9 @@ class Questioner:
 
     def reject(self, work: _Work, reason: str, detail: str = "") -> None:
         self.counts[reason] += 1
-        self.rejects.append({"problem_id": None, "seed_id": work.seed["seed_id"], "source": work.seed["source"],
+        self.rejects.append({"problem_id": None, "method": self.task.method,
+                             "parent_id": work.seed[self.task.parent] if self.task.parent else None,
+                             "seed_id": work.seed["seed_id"], "source": work.seed["source"],
                              "reason": reason, "detail": detail, "reply": work.reply,
                              "messages": work.messages[work.prefix:], "verdicts": work.verdicts,
                              "key": self.key(work)})

@@ -8,13 +8,18 @@ The registry is `$CRUCIBLE_HOME/sources.yaml` (or any YAML file given to the see
       shard0: {kind: hf, dataset: parquet, data_files: /data/shard0.parquet}     # local files work too
 
 The source `stdlib` is built in: the running Python's standard library (PSF-2.0), real open-source code present on
-every machine. A source's name is its partition key.
+every machine. So is `library:<package>` (e.g. `library:numpy`): the package's own source as the sandbox's interpreter
+has it installed, the seed of library_instruct's problems, which need that package inside the sandbox. A source's name
+is its partition key.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import json
 import os
+import re
+import subprocess
 import sysconfig
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -23,8 +28,40 @@ from pathlib import Path
 import yaml
 
 from resources.home import Home
+from resources.sandbox import Sandbox
 
 STDLIB = "stdlib"
+LIBRARY_PREFIX = "library:"
+# The interpreter the sandbox runs programs with: a library's seeds are the code its problems will import there.
+SANDBOX_PYTHON = Sandbox.model_fields["python"].default
+PACKAGE_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+# Licences of popular packages whose metadata holds no short SPDX id (a full licence text, or nothing).
+KNOWN_LICENSES = {"numpy": "BSD-3-Clause", "scipy": "BSD-3-Clause", "pandas": "BSD-3-Clause",
+                  "networkx": "BSD-3-Clause", "sympy": "BSD-3-Clause"}
+# Run by the sandbox's interpreter with the package name as argv[1] (never formatted into the code): one JSON line
+# with the package's folder and its distribution's licence fields, or the error that stopped it.
+LOCATE_PACKAGE = """\
+import importlib, importlib.metadata as md, json, os, sys
+name = sys.argv[1]
+try:
+    module = importlib.import_module(name)
+except Exception as exc:
+    print(json.dumps({'error': f'{type(exc).__name__}: {exc}', 'missing': isinstance(exc, ImportError)}))
+    raise SystemExit(0)
+init = os.path.basename(getattr(module, '__file__', None) or '')
+if not init.startswith('__init__.'):
+    print(json.dumps({'error': f'{name} is a single module or a namespace package, not a package folder'}))
+    raise SystemExit(0)
+meta = {}
+for dist in md.packages_distributions().get(name, [name]):
+    try:
+        found = md.metadata(dist)
+    except md.PackageNotFoundError:
+        continue
+    meta = {'expression': found.get('License-Expression'), 'license': found.get('License')}
+    break
+print(json.dumps({'path': os.path.dirname(module.__file__), **meta}))
+"""
 # Column names tried in order for Stack-style datasets.
 CONTENT_COLUMNS = ("content", "code", "text")
 PATH_COLUMNS = ("path", "max_stars_repo_path", "repo_path", "filepath")
@@ -64,6 +101,40 @@ def stdlib_spec() -> SourceSpec:
                                "lib2to3/*", "__phello__/*", "*/__main__.py"))
 
 
+def library_spec(package: str, python: str = SANDBOX_PYTHON) -> SourceSpec:
+    """The source `library:<package>`: the package's folder as `python` (the sandbox's interpreter) imports it, its
+    licence from the distribution's metadata (or KNOWN_LICENSES), tests and build scripts excluded."""
+    name = f"{LIBRARY_PREFIX}{package}"
+    if not PACKAGE_NAME.fullmatch(package):
+        raise SourceError(f"seed source {name!r}: {package!r} is not a top-level package name (use library:numpy)")
+    install = f"install it for the sandbox's interpreter {python}: apt-get install python3-{package.lower()}"
+    try:
+        done = subprocess.run([python, "-c", LOCATE_PACKAGE, package], capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise SourceError(f"seed source {name!r}: cannot run {python} ({type(exc).__name__}); {install}") from exc
+    try:
+        found = json.loads(done.stdout.strip().splitlines()[-1])
+    except (IndexError, json.JSONDecodeError):
+        error = (done.stderr.strip().splitlines() or ["no output"])[-1][:200]
+        raise SourceError(f"seed source {name!r}: {python} could not locate {package} ({error})") from None
+    if found.get("missing"):
+        raise SourceError(f"seed source {name!r}: {python} cannot import {package} ({found['error'][:200]}); "
+                          f"{install}")
+    if "error" in found:
+        raise SourceError(f"seed source {name!r}: {found['error'][:200]}; library sources read a package's folder")
+    return SourceSpec(name, "local", path=found["path"], license=_short_license(found, package),
+                      exclude=("tests/*", "*/tests/*", "test/*", "*/test/*", "testing/*", "*/testing/*",
+                               "conftest.py", "*/conftest.py", "setup.py", "*/setup.py", "*/__main__.py"))
+
+
+def _short_license(found: dict, package: str) -> str | None:
+    """An SPDX-like id from the metadata, else the known one: `License` often holds a whole licence text."""
+    for value in (found.get("expression"), found.get("license")):
+        if value and "\n" not in value.strip() and len(value.strip()) <= 40 and value.strip().upper() != "UNKNOWN":
+            return value.strip()
+    return KNOWN_LICENSES.get(package.lower())
+
+
 def default_sources_file(home: Home | None = None) -> Path:
     return (home or Home.from_env()).sources_file
 
@@ -89,7 +160,10 @@ def load_sources(path: str | Path | None = None, home: Home | None = None) -> di
 
 
 def require_source(name: str, path: str | Path | None = None, home: Home | None = None) -> SourceSpec:
-    """The registered source `name`, or a SourceError saying where to register it."""
+    """The registered source `name` (or the built-in `library:<package>`), or a SourceError saying where to register
+    it."""
+    if name.startswith(LIBRARY_PREFIX):
+        return library_spec(name[len(LIBRARY_PREFIX):])
     sources = load_sources(path, home)
     if name not in sources:
         raise SourceError(f"seed source {name!r} is not registered: add it to {path or default_sources_file(home)} "

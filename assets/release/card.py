@@ -1,8 +1,8 @@
 """The dataset card: README.md with the YAML front matter the Hub reads (license, task categories, configs and splits)
-and what a user needs to trust the data: statistics, the curation funnel, the contamination report, the generation
-settings behind every config fingerprint, and plots.
+and what a user needs to trust the data: statistics (per generation method too), the mix, the curation funnel, the
+contamination report, the generation settings behind every config fingerprint, and plots.
 
-    stats = card_stats(sft_table, report, attempted)   # numbers only, no I/O
+    stats = card_stats(sft_table, report, attempted, funnel, configs, generation, mix)   # numbers only, no I/O
     text = render_card(stats, name, plots={"pass_rate": "plots/pass_rate_by_turn.png", ...})
 """
 
@@ -22,12 +22,15 @@ HUB_LICENSES = {
     "cc-by-sa-4.0", "gpl-2.0", "gpl-3.0", "lgpl-2.1", "lgpl-3.0", "agpl-3.0", "mpl-2.0", "unlicense", "bsl-1.0",
     "artistic-2.0", "wtfpl", "afl-3.0", "ecl-2.0", "epl-2.0", "isc", "postgresql", "zlib", "ms-pl", "ncsa",
 }
+DIFFICULTIES = ("easy", "medium", "hard")
 SIZE_CATEGORIES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
                    (10_000_000, "1M<n<10M")]
 
 FIELDS = {
     "id": "dialogue id (content hash)",
-    "split": "train or test: by a hash of problem_id, so every dialogue of a problem lands in the same split",
+    "split": "train or test: by a hash of the root problem (the problem a row was derived from, following "
+             "`parent_id`), so every dialogue of a problem and of the problems derived from it lands in the same "
+             "split; a packed row is in test when any member's root is",
     "messages": "the chat: user instruction, assistant answers, execution results (`Execution result:` user turns "
                 "or `tool` turns) and feedback; the last assistant turn passes the tests",
     "problem_id": "the generated problem",
@@ -39,6 +42,12 @@ FIELDS = {
     "turns": "assistant answers in the dialogue",
     "passed_turn": "the answer that passed (1 = first try)",
     "feedback_mode": "execution (hints from the error) or human_sim (simulated user feedback)",
+    "method": "how the row was made: a generation method (function_instruct, oss_instruct, evol_instruct, ...) or "
+              "import:<preset>",
+    "parent_id": "the problem a derived row was made from (a packed row: its members' problem ids joined with "
+                 "\",\"); empty for a row made from a seed",
+    "difficulty": "easy, medium or hard by the share of sampled programmer answers that pass; empty when not "
+                  "measured",
     "seed_id, source, path, license": "the open-source snippet the problem was derived from",
     "teacher_model, programmer_model": "models of the questioner and programmer roles",
     "prompt_version": "prompt files used (name.vN@sha)",
@@ -69,6 +78,9 @@ class CardStats:
     funnel: dict[str, int]  # stage -> rows
     contamination: list[dict]  # report rows
     version: str
+    methods: list[dict] = field(default_factory=list)  # per method: rows, share, generation pass rate, turns
+    difficulty: dict[str, dict[str, int]] = field(default_factory=dict)  # method -> easy/medium/hard/unlabelled
+    mix: dict = field(default_factory=dict)  # {"seed": n, "groups": [{group, requested, rows, kept, dropped}]}
     extra: dict = field(default_factory=dict)
 
 
@@ -83,10 +95,42 @@ def pass_rates(passed_turns: list[int | None], attempted: int, max_turn: int) ->
     return [sum(1 for t in passed_turns if t is not None and t <= k) / attempted for k in range(1, max_turn + 1)]
 
 
+def method_stats(table: pl.DataFrame, generation: dict[str, dict[str, int]]) -> list[dict]:
+    """One entry per method with rows in `table` or counts in `generation` (method -> rows kept and rejected at
+    generation), most rows first: rows, share of the release, generation pass rate (None when nothing was counted),
+    mean turns and the share passing at the first turn (None without rows)."""
+    per = {m: table.filter(pl.col("method") == m) for m in table["method"].unique().to_list()} if len(table) else {}
+    out = []
+    for method in set(per) | set(generation):
+        rows = per.get(method, table.clear())
+        made = generation.get(method, {})
+        attempts = made.get("kept", 0) + made.get("rejected", 0)
+        out.append({
+            "method": method, "rows": len(rows), "share": len(rows) / len(table) if len(table) else 0.0,
+            "kept": made.get("kept", 0), "rejected": made.get("rejected", 0),
+            "pass_rate": made.get("kept", 0) / attempts if attempts else None,
+            "mean_turns": float(rows["turns"].mean()) if len(rows) else None,
+            "first_turn_pass": float((rows["passed_turn"] == 1).sum()) / len(rows) if len(rows) else None,
+        })
+    return sorted(out, key=lambda m: (-m["rows"], m["method"]))
+
+
+def difficulty_stats(table: pl.DataFrame) -> dict[str, dict[str, int]]:
+    """method -> rows per difficulty label, anything else (null included) counted as unlabelled."""
+    out = {}
+    for method in sorted(table["method"].unique().to_list()) if len(table) else []:
+        labels = Counter(table.filter(pl.col("method") == method)["difficulty"].to_list())
+        known = {d: labels.get(d, 0) for d in DIFFICULTIES}
+        out[method] = {**known, "unlabelled": sum(labels.values()) - sum(known.values())}
+    return out
+
+
 def card_stats(table: pl.DataFrame, contamination: pl.DataFrame, attempted: pl.DataFrame, funnel: dict[str, int],
-               configs: dict[str, dict | None]) -> CardStats:
+               configs: dict[str, dict | None], generation: dict[str, dict[str, int]] | None = None,
+               mix: dict | None = None) -> CardStats:
     """`table`: the SFT rows; `contamination`: the report rows of the same partitions; `attempted`: every dialogue
-    generation tried (verified and rejected) with `turns` and `passed_turn`."""
+    generation tried (verified and rejected) with `turns` and `passed_turn`; `generation`: method -> rows kept and
+    rejected at generation in the same partitions; `mix`: the seed and the mix's groups (kept and dropped)."""
     splits = ["train", "test"]
     by_split = {s: table.filter(pl.col("split") == s) for s in splits}
     max_turn = int(attempted["turns"].max() or 0) if len(attempted) else int(table["turns"].max() or 0)
@@ -110,6 +154,9 @@ def card_stats(table: pl.DataFrame, contamination: pl.DataFrame, attempted: pl.D
         funnel=funnel,
         contamination=contamination.to_dicts() if len(contamination) else [],
         version=table["dataset_version"][0] if len(table) else "empty",
+        methods=method_stats(table, generation or {}),
+        difficulty=difficulty_stats(table),
+        mix=mix or {},
     )
 
 
@@ -131,6 +178,11 @@ def present_splits(rows: dict[str, int]) -> list[str]:
     return [split for split in ("train", "test") if rows.get(split)]
 
 
+def method_tags(methods: list[dict]) -> list[str]:
+    """Hub tags for the generation methods with rows (evol_instruct -> evol-instruct); imports get none."""
+    return [m["method"].replace("_", "-") for m in methods if m["rows"] and ":" not in m["method"]]
+
+
 def front_matter(stats: CardStats, pretty_name: str) -> dict:
     total = sum(stats.rows.values())
     return {
@@ -138,7 +190,7 @@ def front_matter(stats: CardStats, pretty_name: str) -> dict:
         "pretty_name": pretty_name,
         "language": ["en"],
         "task_categories": ["text-generation"],
-        "tags": ["code", "synthetic", "execution-verified", "multi-turn", "python"],
+        "tags": ["code", "synthetic", "execution-verified", "multi-turn", "python", *method_tags(stats.methods)],
         "size_categories": [size_category(total)],
         # Only splits with rows: an empty Parquet file is not a loadable split (Arrow refuses a 0-row batch).
         "configs": [{"config_name": "default", "data_files": [
@@ -150,6 +202,53 @@ def _table(header: list[str], rows: list[list]) -> str:
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
     lines += ["| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in row) + " |" for row in rows]
     return "\n".join(lines)
+
+
+def _percent(value: float | None) -> str:
+    return "—" if value is None else f"{100 * value:.1f}%"
+
+
+def method_table(methods: list[dict]) -> str:
+    """The per-method table (markdown): the card's and the asset metadata's."""
+    return _table(["method", "rows", "share of release", "generation pass rate", "mean turns",
+                   "passed at first turn"],
+                  [[f"`{m['method']}`", m["rows"], _percent(m["share"]),
+                    "—" if m["pass_rate"] is None else f"{_percent(m['pass_rate'])} ({m['kept']} / "
+                                                       f"{m['kept'] + m['rejected']})",
+                    "—" if m["mean_turns"] is None else f"{m['mean_turns']:.2f}", _percent(m["first_turn_pass"])]
+                   for m in methods])
+
+
+def _methods_section(stats: CardStats) -> str:
+    if not stats.methods:
+        return "(no rows)\n"
+    return "\n".join([
+        "Generation pass rate: rows kept / rows attempted when the method generated in this release's seed sources "
+        "(before dedup, decontamination and the mix); — for imported rows or methods with no record.\n",
+        method_table(stats.methods), "",
+        "### Difficulty by method\n",
+        "By the share of sampled programmer answers that pass; unlabelled where it was not measured.\n",
+        _table(["method", *DIFFICULTIES, "unlabelled"],
+               [[f"`{m}`", *counts.values()] for m, counts in stats.difficulty.items()]), ""])
+
+
+def _methods_line(methods: list[dict]) -> str:
+    made = [f"`{m['method']}`" for m in methods if m["rows"]]
+    if len(made) < 2:
+        return ""
+    return f"The rows come from {len(made)} generation methods ({', '.join(made)}; see Methods below).\n"
+
+
+def _mix_section(mix: dict) -> str:
+    groups = mix.get("groups") or []
+    if not groups:
+        return "### Mix\n\nNo mix: the release takes every decontaminated row.\n"
+    return "\n".join([
+        f"### Mix\n\nRows were taken per group by a hash of the row id seeded with {mix.get('seed', 0)}; method "
+        "groups apply first, then source groups, each to the rows still in. A requested value up to 1 is a share, "
+        "above 1 a row cap.\n",
+        _table(["group", "requested", "rows", "kept", "dropped"],
+               [[f"`{g['group']}`", f"{g['requested']:g}", g["rows"], g["kept"], g["dropped"]] for g in groups]), ""])
 
 
 def _contamination_section(rows: list[dict], limit: int = 50) -> str:
@@ -189,21 +288,26 @@ def render_card(stats: CardStats, pretty_name: str, plots: dict[str, str], repo_
         "a programmer role answered, failing answers got the execution result and feedback back until the tests "
         "passed (AIEV-Instruct, Code-Feedback). Duplicates and anything matching HumanEval or MBPP (n-gram, "
         "embedding and execution checks) were removed.\n",
+        _methods_line(stats.methods),
         f"Release `{stats.version}`.\n",
         "## Use\n",
         f"```python\nfrom datasets import load_dataset\n\nds = {load}\n```\n",
         "`messages` is in the chat format TRL's `SFTTrainer` reads directly.\n",
         "## Splits\n",
         _table(["split", "rows", "problems"], [[s, stats.rows[s], stats.problems[s]] for s in stats.rows]),
-        "\nThe test split is held out by problem (a hash of the problem id), for comparing a student with its "
-        "teacher" + ("" if stats.rows.get("test") else "; this release is too small to have one") + ".\n",
+        "\nThe test split is held out by root problem (a hash of the problem id; a derived row — evolved, similar, "
+        "corrected, followed up — shares the split of the problem it was derived from, and a packed row is in test "
+        "when any of its members is), for comparing a student with its teacher"
+        + ("" if stats.rows.get("test") else "; this release is too small to have one") + ".\n",
+        "## Methods\n",
+        _methods_section(stats),
         "## Statistics\n",
         "### Turns per dialogue\n",
         _table(["assistant turns", "rows"], [[k, v] for k, v in stats.turns.items()]),
         "",
         _table(["passed at turn", "rows"], [[k, v] for k, v in stats.passed_turn.items()]),
         f"\n![turns per dialogue]({plots['turns']})\n" if "turns" in plots else "",
-        f"### Pass rate by turn ({stats.attempted} dialogues attempted)\n",
+        f"### Pass rate by turn ({stats.attempted} `function_instruct` dialogues attempted)\n",
         _table(["turn", "verified by then"], rates) if rates else "(no attempts recorded)",
         f"\n![pass rate by turn]({plots['pass_rate']})\n" if "pass_rate" in plots else "",
         "### Seed sources and licences\n",
@@ -220,7 +324,9 @@ def render_card(stats: CardStats, pretty_name: str, plots: dict[str, str], repo_
         f"{stats.tokens['completion']:,} completion.\n",
         "## Curation\n",
         _table(["stage", "rows"], [[k, v] for k, v in stats.funnel.items()]),
-        "\n## Decontamination\n",
+        "",
+        _mix_section(stats.mix),
+        "## Decontamination\n",
         _contamination_section(stats.contamination),
         "## Generation settings\n",
         "Each row's `config_fingerprint` names the settings it was generated with:\n",

@@ -23,6 +23,12 @@ class OssInstructConfig(dg.Config):
                                                           "the execution output, before the window is rejected.")
     min_asserts: int = Field(default=3, description="The tests need at least this many assert statements.")
     prompt_version: int = Field(default=1, description="assets/prompts/oss_window.v<N>.txt and oss_tests.v<N>.txt")
+    repair_prompt_version: int = Field(default=1, description="assets/prompts/problem_repair.v<N>.txt: the turn that "
+                                                              "shows a failing run's output.")
+    format_repair: bool = Field(default=True, description="Tests that break a rule the gates need (too few asserts, "
+                                                         "no tests block, none that call the function) get one more "
+                                                         "turn told what is wrong (format_repair.v<N>.txt, N = "
+                                                         "repair_prompt_version) before the window is rejected.")
     seed: int | None = Field(default=0, description="Sampling seed, and the seed of the window draw.")
 
 
@@ -62,11 +68,21 @@ class CodeCorrectionConfig(dg.Config):
                                                             "until the tests fail; teacher: the teacher writes the "
                                                             "bug; mutation_then_teacher: the teacher when no "
                                                             "mutation is caught.")
+    max_mutants: int = Field(default=24, ge=1, description="Mutants of a solution run with its tests, at most, in "
+                                                          "the seeded order, before the parent counts as having "
+                                                          "no caught mutation.")
+    mutant_timeout_s: float | None = Field(default=3.0, gt=0, description="Wall-clock limit of a mutant's run, "
+                                                                         "seconds: a mutant that times out is "
+                                                                         "never the bug, so a short limit frees "
+                                                                         "the sandbox sooner; empty: the "
+                                                                         "sandbox's own.")
     max_turns: int = Field(default=2, ge=1, description="Fix attempts, the first included; later ones see the "
                                                         "failing fix's execution output.")
-    temperature: float = Field(default=0.2, description="Sampling temperature of the fix.")
+    temperature: float = Field(default=0.2, description="Sampling temperature of the fix and of a teacher's bug.")
     max_tokens: int = Field(default=1024, description="Reply length cap, tokens.")
     prompt_version: int = Field(default=1, description="assets/prompts/code_correction.v<N>.txt")
+    bug_prompt_version: int = Field(default=1, description="assets/prompts/bug_writer.v<N>.txt (bug_source teacher "
+                                                           "or mutation_then_teacher).")
     seed: int | None = Field(default=0, description="Sampling seed, and the seed that picks the mutation.")
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import subprocess
 from pathlib import Path
 
 import dagster as dg
@@ -10,7 +11,16 @@ import polars as pl
 import pytest
 
 from assets.generate.seed_extract import ExtractConfig, SeedExtraction, extract_functions, license_ok, seed_id
-from assets.generate.seed_sources import SourceError, SourceSpec, iter_files, load_sources, register_source
+from assets.generate.seed_sources import (
+    SANDBOX_PYTHON,
+    SourceError,
+    SourceSpec,
+    iter_files,
+    library_spec,
+    load_sources,
+    register_source,
+    require_source,
+)
 from assets.generate.seeds import SeedsConfig, extract_seeds, seed_snippets
 from assets.keys import SEED_REJECTS_TABLE, SEED_SNIPPETS
 from assets.partitions import add_seed_source
@@ -195,3 +205,34 @@ def test_seed_snippets_asset_partitions(tmp_path, monkeypatch):
     rejects = read_table(SEED_REJECTS_TABLE, ["mine"])
     assert {"syntax_error", "binary", "not_utf8"} <= set(rejects["reason"])
     assert (Path(tmp_path / "home/data/seed_snippets/mine.parquet")).is_file()
+
+
+def test_library_source_is_the_package_the_sandbox_imports():
+    """`library:numpy` is built in: numpy's folder as the sandbox's interpreter has it, with numpy's licence."""
+    spec = require_source("library:numpy")
+    located = subprocess.run([SANDBOX_PYTHON, "-c", "import numpy; print(numpy.__file__)"], capture_output=True,
+                             text=True, check=True).stdout.strip()
+    assert spec.kind == "local" and spec.name == "library:numpy"
+    assert Path(spec.path) == Path(located).parent and (Path(spec.path) / "__init__.py").is_file()
+    assert spec.license == "BSD-3-Clause"
+    files = [f.path for f in iter_files(spec, max_files=400)]
+    assert "__init__.py" in files and any("/" in f for f in files)
+    assert not any(f.startswith("tests/") or "/tests/" in f for f in files)
+
+
+@pytest.mark.parametrize("package, message", [
+    ("crucible_no_such_package", "cannot import crucible_no_such_package .*apt-get install "
+                                 "python3-crucible_no_such_package"),
+    ("os;import sys", "not a top-level package name"),
+    ("os", "not a package folder"),
+])
+def test_library_source_errors_are_one_line(package, message):
+    with pytest.raises(SourceError, match=message) as info:
+        require_source(f"library:{package}")
+    assert "\n" not in str(info.value)
+
+
+def test_library_source_without_the_interpreter(tmp_path):
+    with pytest.raises(SourceError, match="cannot run") as info:
+        library_spec("numpy", python=str(tmp_path / "no-python"))
+    assert "apt-get install python3-numpy" in str(info.value) and "\n" not in str(info.value)

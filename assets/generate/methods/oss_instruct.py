@@ -1,0 +1,514 @@
+"""Magicoder's OSS-Instruct, and library_instruct: problems that use a library installed in the sandbox.
+
+    result = run(MethodInputs(seeds=rows), OssInstructConfig(), ctx)
+    result = run_library(MethodInputs(seeds=rows), LibraryInstructConfig(), ctx, DialoguesConfig())
+
+oss_instruct runs in named phases over all windows at once, each teacher phase one `ask_round` (cached, and seen
+concurrently by a remote teacher):
+
+1. `draw_windows`: random runs of 1..max_window_lines lines of the seeds' source files, each file read once (seed rows
+   of kind "window" are used as they are). The draw is seeded by the file's content and `config.seed`, so a rerun
+   draws the same windows; blank, comment-only and too-short windows are skipped and counted;
+2. `_ask_problems` (oss_window prompt): the teacher turns each window into "### Problem" + "### Solution";
+3. `_ask_tests` (oss_tests prompt): a FRESH conversation holding the problem and the solution asks for "### Tests".
+   The tests writer is not the conversation that wrote the solution, and a small teacher gets a short context with a
+   demonstration of exactly this step. The same conversation later takes the repairs; tests that break a rule the
+   gates need (too few asserts, none that call the function) get one turn told what is wrong (format_repair prompt);
+4. `_run_and_repair`: solution + tests in the sandbox; a failing run's execution output goes back (problem_repair
+   prompt) and whichever sections the reply holds replace the old ones, up to `repair_turns` times;
+5. `_gate`: the questioner's test-quality gates (the tests fail on the trivial mutant; a salted rerun passes);
+6. `_rows`: Magicoder's single-turn shape, [user: problem, assistant: solution]; the first of two windows that led
+   to the same problem wins.
+
+Reject rows hold the teacher exchange so far (the prompts' fixed parts left out) as `messages`.
+
+library_instruct writes its problems through the questioner's phases (assets/generate/questioner.py) from seeds of
+a library's own source (the built-in seed source `library:<package>`), then answers them in the AIEV dialogue loop,
+after checking that every library imports inside the sandbox. A verified dialogue whose final code does not import
+the library teaches nothing about it and is rejected.
+"""
+
+from __future__ import annotations
+
+import ast
+import dataclasses
+import re
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from assets.fingerprints import fingerprint, record_config
+from assets.generate.config import QUESTIONER_TESTS, DialoguesConfig
+from assets.generate.methods import derived
+from assets.generate.methods.base import MethodContext, MethodInputs, MethodResult, answer_text, dialogue_id, provenance
+from assets.generate.methods.config import LibraryInstructConfig, OssInstructConfig
+from assets.generate.programs import execution_feedback, program_with_tests, trivial_mutant, verdict_row
+from assets.generate.questioner import QUESTIONER_STOP, REPAIRABLE, QuestionerTask, problem_id
+from assets.generate.replies import (
+    Rejected,
+    code_blocks,
+    count_asserts,
+    defined_functions,
+    find_entry_point,
+    parses,
+    sections,
+)
+from assets.generate.seed_extract import ExtractConfig, check_snippet, extract_windows, seed_id
+from assets.generate.seed_sources import LIBRARY_PREFIX, SourceError, SourceSpec, require_source
+from assets.generate.teacher_rounds import ask_round, sampling, tokens
+from assets.keys import METHOD_DIALOGUES
+from assets.partitions import source_of
+from assets.prompts import load_prompt
+from resources.llm import ChatRequest, Completion, TeacherError
+
+METHOD = "oss_instruct"
+LIBRARY_METHOD = "library_instruct"
+# Turn 1 asks for two sections: a third one ("### Tests") is asked for separately, so generation stops there.
+PROBLEM_STOP = ["\n### Tests", *QUESTIONER_STOP]
+PYTHON_FENCES = ("", "python", "py", "python3")
+LIBRARY_MISSING = ("library_instruct needs {lib} inside the sandbox: apt-get install python3-{lib} (bubblewrap) — the "
+                   "Docker image has numpy")
+IMPORTABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+# -- 1. windows ------------------------------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Window:
+    seed_id: str
+    source: str
+    path: str
+    license: str | None
+    code: str
+
+    @property
+    def lines(self) -> int:
+        return self.code.count("\n") + 1
+
+
+def window_config(config: OssInstructConfig) -> ExtractConfig:
+    return ExtractConfig(mode="window", windows_per_file=config.windows_per_file,
+                         window_max_lines=config.max_window_lines, max_lines=config.max_window_lines,
+                         seed=config.seed or 0)
+
+
+def check_window(code: str, extract: ExtractConfig) -> tuple[bool, str]:
+    """(keep, reason): a window needs a line of code (not only comments) and seed_extract's minimum of characters."""
+    if not any(line.strip() and not line.strip().startswith("#") for line in code.splitlines()):
+        return False, "comment_only"
+    return check_snippet(code, "window", extract)
+
+
+def read_source_file(spec: SourceSpec | None, path: str) -> str | None:
+    """The text of a local source's file; None for an hf source or a file that is gone or not UTF-8."""
+    if spec is None or spec.kind != "local":
+        return None
+    root = Path(spec.path).expanduser().resolve()
+    file = (root / path).resolve()
+    if not file.is_relative_to(root):
+        return None
+    try:
+        return file.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+@dataclass
+class WindowDraw:
+    windows: list[Window]  # in seed order, each distinct window once
+    skipped: Counter  # windows left out, by reason (comment_only, too_short, duplicate_window)
+    seeds_without_file: int = 0  # seeds whose file could not be read: their own code was the text drawn from
+
+
+def draw_windows(seeds: list[dict], config: OssInstructConfig, spec: SourceSpec | None) -> WindowDraw:
+    """The windows of the seeds' files (each file read once through `spec`), or of the seeds' own code when the
+    file cannot be read (an hf source); seed rows of kind "window" as they are."""
+    extract = window_config(config)
+    draw = WindowDraw([], Counter())
+    taken: set[str] = set()
+    files_read: set[str] = set()
+
+    def add(seed: dict, code: str, wid: str) -> None:
+        keep, reason = check_window(code, extract)
+        if keep and wid in taken:
+            keep, reason = False, "duplicate_window"
+        if not keep:
+            draw.skipped[reason] += 1
+            return
+        taken.add(wid)
+        draw.windows.append(Window(wid, seed["source"], seed["path"], seed.get("license"), code))
+
+    for seed in seeds:
+        if seed.get("kind") == "window":
+            add(seed, seed["code"], seed["seed_id"])
+            continue
+        if seed["path"] in files_read:
+            continue
+        text = read_source_file(spec, seed["path"])
+        if text is None:
+            draw.seeds_without_file += 1
+            text = seed["code"]
+        else:
+            files_read.add(seed["path"])
+        for _, code in extract_windows(text, seed["path"], extract):
+            add(seed, code, seed_id(code))
+    return draw
+
+
+def source_spec(ctx: MethodContext) -> SourceSpec | None:
+    """The partition's seed source, or None when it cannot be resolved (windows then come from the seeds' code)."""
+    try:
+        return require_source(source_of(ctx.source), home=ctx.home)
+    except SourceError as err:
+        ctx.info(f"{METHOD}: {err}; drawing windows from the seeds' own code")
+        return None
+
+
+# -- parsing replies -------------------------------------------------------------------------------------------------
+def python_blocks(text: str | None) -> list[str]:
+    return [code for lang, code in code_blocks(text or "") if lang in PYTHON_FENCES and code.strip()]
+
+
+def parse_problem_and_solution(text: str) -> tuple[str, str] | Rejected:
+    """(problem statement, solution) of a turn-1 reply."""
+    if not text or not text.strip():
+        return Rejected("empty_reply")
+    found = sections(text)
+    problem = (found.get("problem") or "").strip()
+    if not problem:
+        return Rejected("no_problem_section")
+    solution = next(iter(python_blocks(found.get("solution"))), None)
+    if solution is None:
+        return Rejected("no_solution_code")
+    if not parses(solution):
+        return Rejected("solution_syntax_error")
+    if trivial_mutant(solution) is None:  # tests could not tell it from a wrong one (the gate needs a function)
+        return Rejected("no_function_in_solution")
+    return problem, solution
+
+
+def tests_block(body: str | None) -> str | None:
+    """The first Python block with an assert in `body`, else its first Python block."""
+    blocks = python_blocks(body)
+    return next((b for b in blocks if count_asserts(b)), blocks[0] if blocks else None)
+
+
+def check_tests(solution: str, tests: str, min_asserts: int) -> str | Rejected:
+    """The entry point the tests call, or why the tests cannot be used."""
+    if not parses(tests):
+        return Rejected("tests_syntax_error")
+    n_asserts = count_asserts(tests)
+    if n_asserts < min_asserts:
+        return Rejected("too_few_asserts", f"{n_asserts} < {min_asserts}")
+    entry_point = find_entry_point(solution, tests)
+    if entry_point is None:
+        return Rejected("tests_do_not_call_solution")
+    if entry_point in defined_functions(tests):
+        return Rejected("tests_redefine_solution", entry_point)
+    return entry_point
+
+
+def repaired_parts(text: str, names: list[str]) -> tuple[str | None, str | None, str | None]:
+    """(problem, solution, tests) a repair reply holds, each None when absent. Without section headings, a bare block
+    defining one of the solution's `names` is the solution and a block of asserts the tests."""
+    found = sections(text)
+    problem = (found.get("problem") or "").strip() or None
+    solution = next(iter(python_blocks(found.get("solution"))), None)
+    tests = tests_block(found.get("tests")) if "tests" in found else None
+    if solution is None and tests is None:
+        for block in python_blocks(text):
+            if set(names) & set(defined_functions(block)):
+                solution = solution or block
+            elif count_asserts(block):
+                tests = tests or block
+    return problem, solution, tests
+
+
+# -- 2-6. the phases -------------------------------------------------------------------------------------------------
+@dataclass
+class _Item:
+    window: Window
+    exchange: list[dict] = field(default_factory=list)  # the teacher turns after the prompts' fixed parts
+    tests_messages: list[dict] = field(default_factory=list)  # the whole tests conversation, repairs included
+    instruction: str | None = None
+    solution: str | None = None
+    tests: str | None = None
+    entry_point: str | None = None
+    verdicts: list[dict] = field(default_factory=list)
+    runs: int = 0
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+    @property
+    def key(self) -> str:
+        return self.window.seed_id
+
+
+class _OssInstruct:
+    """One run over a list of windows: prompts, fingerprint, and the rejects so far."""
+
+    def __init__(self, config: OssInstructConfig, ctx: MethodContext) -> None:
+        self.config, self.ctx, self.client = config, ctx, ctx.teacher
+        self.window_prompt = load_prompt("oss_window", config.prompt_version)
+        self.tests_prompt = load_prompt("oss_tests", config.prompt_version)
+        self.repair_prompt = load_prompt("problem_repair", config.repair_prompt_version)
+        self.format_prompt = load_prompt("format_repair", config.repair_prompt_version)
+        self.versions = "+".join(p.version for p in (self.window_prompt, self.tests_prompt, self.repair_prompt,
+                                                     self.format_prompt))
+        self.config_fp = record_config(fingerprint(config, self.client.model, self.versions, METHOD), ctx.home,
+                                       stage=METHOD_DIALOGUES, method=METHOD, config=config,
+                                       teacher_model=self.client.model, prompt_versions=self.versions)
+        self.rejects: list[dict] = []
+        self.counts: Counter = Counter()
+        self.items: list[_Item] = []
+
+    def reject(self, item: _Item, reason: str, detail: str = "") -> None:
+        self.counts[reason] += 1
+        self.rejects.append({**self.row(item, passed=False), "reason": reason, "detail": detail})
+
+    def ask(self, items: list[_Item], conversation, stop: list[str]) -> list[tuple[_Item, str]]:
+        """One round: `conversation(item)` is each request; (item, reply) for the answered ones, each reply appended
+        to the item's exchange. A teacher error rejects its item."""
+        if not items:
+            return []
+        requests = {item.key: conversation(item) for item in items}
+        answers = ask_round(self.client, [
+            ChatRequest(key, messages, self.config.temperature, self.config.max_tokens, self.versions,
+                        sampling(self.config.seed, stop=stop)) for key, messages in requests.items()])
+        replied = []
+        for item in items:
+            answer = answers[item.key]
+            if isinstance(answer, TeacherError):
+                self.reject(item, "teacher_error", str(answer)[:300])
+                continue
+            self._count(item, answer)
+            item.exchange += [requests[item.key][-1], {"role": "assistant", "content": answer.content}]
+            replied.append((item, answer.content))
+        return replied
+
+    @staticmethod
+    def _count(item: _Item, answer: Completion) -> None:
+        prompt_tokens, completion_tokens = tokens(answer)
+        item.prompt_tokens += prompt_tokens
+        item.completion_tokens += completion_tokens
+
+    def _ask_problems(self, items: list[_Item]) -> list[_Item]:
+        kept = []
+        for item, reply in self.ask(items, lambda i: self.window_prompt.render(window=i.window.code), PROBLEM_STOP):
+            parsed = parse_problem_and_solution(reply)
+            if isinstance(parsed, Rejected):
+                self.reject(item, parsed.reason, parsed.detail)
+                continue
+            item.instruction, item.solution = parsed
+            kept.append(item)
+        return kept
+
+    def _ask_tests(self, items: list[_Item]) -> list[_Item]:
+        for item in items:
+            item.tests_messages = self.tests_prompt.render(problem=item.instruction, solution=item.solution.strip())
+        kept, unusable = [], []
+        for item, reply in self.ask(items, lambda i: i.tests_messages, QUESTIONER_STOP):
+            item.tests_messages = item.tests_messages + [{"role": "assistant", "content": reply}]
+            tests = tests_block(sections(reply).get("tests", reply))
+            checked = check_tests(item.solution, tests, self.config.min_asserts) if tests else Rejected("no_tests_code")
+            if isinstance(checked, Rejected) and self.config.format_repair and checked.reason in REPAIRABLE:
+                told = self.format_prompt.render(problem=REPAIRABLE[checked.reason])
+                item.tests_messages = item.tests_messages + told
+                unusable.append(item)
+            elif isinstance(checked, Rejected):
+                self.reject(item, checked.reason, checked.detail)
+            else:
+                item.tests, item.entry_point = tests, checked
+                kept.append(item)
+        kept += self._apply_repairs(self.ask(unusable, lambda i: i.tests_messages, QUESTIONER_STOP))
+        chosen = {id(item) for item in kept}
+        return [item for item in items if id(item) in chosen]  # in window order: the first of two duplicates wins
+
+    def _run_and_repair(self, items: list[_Item]) -> list[_Item]:
+        """The items whose solution passes its tests, after at most `repair_turns` repairs each."""
+        passed: list[_Item] = []
+        active = items
+        for repair in range(self.config.repair_turns + 1):
+            if not active:
+                break
+            verdicts = self.ctx.runner.run([{"id": i.key, "code": program_with_tests(i.solution, i.tests)}
+                                            for i in active])
+            failing = []
+            for item, verdict in zip(active, verdicts):
+                item.runs += 1
+                item.verdicts.append(verdict_row(verdict, item.runs))
+                if verdict.passed:
+                    passed.append(item)
+                elif repair < self.config.repair_turns:
+                    failing.append(item)
+                    item.tests_messages = item.tests_messages + self.repair_prompt.render(
+                        execution=execution_feedback(verdict))
+                else:
+                    self.reject(item, "fails_after_repair", verdict.status)
+            active = self._apply_repairs(self.ask(failing, lambda i: i.tests_messages, QUESTIONER_STOP))
+        return passed
+
+    def _apply_repairs(self, replies: list[tuple[_Item, str]]) -> list[_Item]:
+        """Items whose repair reply gives a usable problem, solution and tests (the parts it leaves out stay)."""
+        usable = []
+        for item, reply in replies:
+            item.tests_messages = item.tests_messages + [{"role": "assistant", "content": reply}]
+            problem, solution, tests = repaired_parts(reply, defined_functions(item.solution))
+            solution, tests = solution or item.solution, tests or item.tests
+            if not parses(solution):
+                self.reject(item, "solution_syntax_error", "repair")
+                continue
+            if tests is None:
+                self.reject(item, "no_tests_code", "repair")
+                continue
+            checked = check_tests(solution, tests, self.config.min_asserts)
+            if isinstance(checked, Rejected):
+                self.reject(item, checked.reason, "repair")
+                continue
+            item.instruction, item.solution, item.tests, item.entry_point = (problem or item.instruction, solution,
+                                                                             tests, checked)
+            usable.append(item)
+        return usable
+
+    def _gate(self, items: list[_Item]) -> list[_Item]:
+        """The questioner's gates: a rerun (salted, so it really runs again) must pass, and the tests must fail on the
+        solution with every function body replaced by `return None`."""
+        gated, programs = [], []
+        for item in items:
+            mutant = trivial_mutant(item.solution)
+            if mutant is None:
+                self.reject(item, "tests_pass_trivial_solution", "no function to mutate")
+                continue
+            gated.append(item)
+            programs += [{"id": f"{item.key}:mutant", "code": program_with_tests(mutant, item.tests)},
+                         {"id": f"{item.key}:rerun", "code": program_with_tests(item.solution, item.tests),
+                          "salt": "rerun"}]
+        verdicts = self.ctx.runner.run(programs)
+        kept = []
+        for index, item in enumerate(gated):
+            mutant, rerun = verdicts[2 * index], verdicts[2 * index + 1]
+            # Gate runs are turn 0; the rerun comes last, so a kept row's last verdict is a pass.
+            item.verdicts += [verdict_row(mutant, 0), verdict_row(rerun, 0)]
+            if not rerun.passed:
+                self.reject(item, "flaky_tests", rerun.status)
+            elif mutant.passed:
+                self.reject(item, "tests_pass_trivial_solution")
+            else:
+                kept.append(item)
+        return kept
+
+    def _rows(self, items: list[_Item]) -> list[dict]:
+        rows: dict[str, dict] = {}
+        for item in items:
+            row = self.row(item, passed=True)
+            if row["problem_id"] in rows:
+                self.reject(item, "duplicate_problem", rows[row["problem_id"]]["seed_id"])
+            else:
+                rows[row["problem_id"]] = row
+        return list(rows.values())
+
+    def row(self, item: _Item, passed: bool) -> dict:
+        """The schemas.DIALOGUES row of an item; for a reject, as far as it got, with the teacher exchange."""
+        pid = problem_id(item.instruction, item.tests) if item.instruction and item.tests else None
+        user = {"role": "user", "content": item.instruction or ""}
+        return {
+            "dialogue_id": dialogue_id(METHOD, pid, self.config_fp) if pid else None,
+            "problem_id": pid, **provenance(dataclasses.asdict(item.window)),
+            "method": METHOD, "parent_id": None, "teacher_model": self.client.model,
+            "programmer_model": self.client.model, "prompt_version": self.versions,
+            "config_fingerprint": self.config_fp, "feedback_mode": None,
+            "instruction": item.instruction, "solution": item.solution, "tests": item.tests,
+            "tests_source": QUESTIONER_TESTS if item.tests else None,
+            "messages": [user, {"role": "assistant", "content": answer_text(item.solution)}] if passed
+            else item.exchange,
+            "task_messages": [user],
+            "turns": 1 if item.solution else 0, "passed_turn": 1 if passed else None, "verdicts": item.verdicts,
+            "prompt_tokens": item.prompt_tokens, "completion_tokens": item.completion_tokens,
+        }
+
+    def run(self, windows: list[Window]) -> list[dict]:
+        self.items = items = [_Item(w) for w in windows]
+        asked = self._ask_problems(items)
+        tested = self._ask_tests(asked)
+        passing = self._run_and_repair(tested)
+        kept = self._gate(passing)
+        rows = self._rows(kept)
+        self.ctx.info(f"{METHOD}: {len(items)} windows, {len(asked)} problems, {len(tested)} with tests, "
+                      f"{len(passing)} passing, {len(kept)} through the gates, {len(rows)} rows")
+        return rows
+
+
+def run(inputs: MethodInputs, config: OssInstructConfig, ctx: MethodContext) -> MethodResult:
+    """OSS-Instruct dialogues from random windows of the seeds' source files, verified in the sandbox."""
+    draw = draw_windows(inputs.seeds, config, source_spec(ctx))
+    generation = _OssInstruct(config, ctx)
+    rows = generation.run(draw.windows)
+    items = generation.items
+    kept = {row["seed_id"] for row in rows}
+    return MethodResult(rows, generation.rejects, generation.counts, sum(i.prompt_tokens for i in items),
+                        sum(i.completion_tokens for i in items),
+                        {"windows": len(draw.windows),
+                         "window_lines": dict(sorted(Counter(w.lines for w in draw.windows).items())),
+                         "windows_skipped": dict(draw.skipped), "seeds_without_file": draw.seeds_without_file,
+                         "kept_after_repair": sum(1 for i in items if i.key in kept and i.runs > 1)})
+
+
+# -- library_instruct ------------------------------------------------------------------------------------------------
+def library_of(seed: dict, config: LibraryInstructConfig) -> str:
+    """The library a seed's problem must use: the one its source `library:<name>` is, else the first configured."""
+    source = source_of(seed.get("source") or "")
+    return source[len(LIBRARY_PREFIX):] if source.startswith(LIBRARY_PREFIX) else config.libraries[0]
+
+
+def require_libraries(libraries: list[str], ctx: MethodContext) -> None:
+    """A one-line ValueError naming the first library that does not import inside the sandbox."""
+    for lib in libraries:
+        if not IMPORTABLE.fullmatch(lib):
+            raise ValueError(f"library_instruct libraries: {lib!r} is not an importable top-level name (e.g. numpy)")
+    programs = [{"id": f"import:{lib}", "code": f"import {lib}\n"} for lib in libraries]
+    verdicts = ctx.runner.run(programs)
+    failed = [p for p, v in zip(programs, verdicts) if not v.passed]
+    if failed:  # a cached failure may predate the library's installation: ask the sandbox itself, uncached
+        failed = [p for p, v in zip(failed, ctx.runner.pool.run_batch(failed)) if not v.passed]
+    if failed:
+        raise ValueError(LIBRARY_MISSING.format(lib=failed[0]["id"].split(":", 1)[1]))
+
+
+def imports_library(code: str | None, library: str) -> bool:
+    """Whether `code` imports `library` or one of its modules."""
+    try:
+        tree = ast.parse(code or "")
+    except (SyntaxError, ValueError, RecursionError, MemoryError):
+        return False
+    modules = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
+    modules += [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
+                and not node.level]
+    return any(module.split(".")[0] == library for module in modules)
+
+
+def keep_library_users(result: MethodResult, config: LibraryInstructConfig) -> None:
+    """Move the rows whose final code does not import their library to the rejects."""
+    kept = []
+    for row in result.rows:
+        library = library_of(row, config)
+        if imports_library(row["solution"], library):
+            kept.append(row)
+            continue
+        result.rejects.append({**row, "reason": "solution_does_not_use_library", "detail": library})
+        result.counts["solution_does_not_use_library"] += 1
+    result.rows = kept
+
+
+def run_library(inputs: MethodInputs, config: LibraryInstructConfig, ctx: MethodContext,
+                dialogues: DialoguesConfig) -> MethodResult:
+    """Problems that import a library installed in the sandbox, from seeds of (usually) that library's own source,
+    through the questioner's phases and the dialogue loop."""
+    if not config.libraries:
+        raise ValueError("library_instruct config libraries is empty: name at least one (numpy)")
+    used = Counter(library_of(seed, config) for seed in inputs.seeds)
+    require_libraries(list(dict.fromkeys([*config.libraries, *used])), ctx)
+    task = QuestionerTask(LIBRARY_METHOD, "library_instruct",
+                          variables=lambda seed: {"seed": seed["code"].rstrip(), "library": library_of(seed, config)})
+    result = derived.problems_then_dialogues(inputs.seeds, task, config, dialogues, ctx)
+    keep_library_users(result, config)
+    result.extra["libraries"] = dict(sorted(used.items()))
+    return result
