@@ -19,13 +19,10 @@ Three steps, in order:
 - the version: a fingerprint of the rows, their splits and the split settings.
 """
 
-import hashlib
-import math
 import os
 import shutil
 import warnings
 from collections import defaultdict
-from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -35,7 +32,7 @@ from pydantic import Field
 
 from assets.checks import markdown_preview, not_empty_result, not_empty_spec
 from assets.fingerprints import fingerprint, read_config
-from assets.generate.methods import DEFAULT_METHOD, METHODS
+from assets.generate.methods import DEFAULT_METHOD
 from assets.keys import (
     CONTAMINATION_REPORT_TABLE,
     DATASETS,
@@ -52,19 +49,16 @@ from assets.keys import (
 from assets.partitions import method_partitions_of
 from assets.plots import bar_png, pass_rate_png, png_metadata
 from assets.release.card import CardStats, card_stats, method_table, render_card
+from assets.release.sft_mix import apply_mix, parse_mix, with_method
+from assets.release.sft_split import lineage, merge_links, parent_links, root_leaks, row_problem, split_by_root
 from assets.schemas import SFT, frame
 from resources.home import Home
 from resources.hub import HubError, HubPublisher, validate_dataset_folder
-from resources.store import ParquetIOManager, read_table, table_partitions, table_path, table_rows
-
-IMPORT_METHOD_PREFIX = "import:"  # imported rows: method "import:<preset>"
+from resources.store import ParquetIOManager, read_table, table_partitions, table_rows
 
 SPLITS = ("train", "test")
 DISJOINT_CHECK = "splits_disjoint_by_problem"
 RELEASE_CHECK = "release_loads"
-MIX_COLUMNS = ("method", "source")  # the order mix entries apply in
-MIX_HELP = ("write {'method:<name>' or 'source:<name>': a share in [0, 1] or a row cap (a whole number > 1)}, "
-            "e.g. {'method:evol_instruct': 0.5, 'source:stdlib': 1000}")
 
 
 class SftConfig(dg.Config):
@@ -88,143 +82,6 @@ class SftConfig(dg.Config):
     mix_seed: int = Field(default=0, description="Seed of the mix's row hash: another seed draws other rows.")
 
 
-def problem_hash(problem_id: str) -> float:
-    """A stable number in [0, 1) for a problem."""
-    return int(hashlib.sha256(f"split:{problem_id}".encode()).hexdigest()[:13], 16) / 16 ** 13
-
-
-def split_problems(problem_ids: list[str], test_fraction: float, min_test_problems: int) -> dict[str, str]:
-    """problem_id -> train | test. Deterministic: a problem's split depends only on its id and the settings (and,
-    through min_test_problems, on the lowest hashes present)."""
-    ranked = sorted(set(problem_ids), key=problem_hash)
-    test = {p for p in ranked if problem_hash(p) < test_fraction}
-    # Keep at least one train problem: a dataset of two problems still trains on one.
-    for p in ranked[: max(0, min(min_test_problems, len(ranked) - 1))]:
-        test.add(p)
-    return {p: "test" if p in test else "train" for p in ranked}
-
-
-# --- the mix ------------------------------------------------------------------------------------------------------
-
-@dataclass(frozen=True)
-class MixEntry:
-    key: str  # as written: "method:evol_instruct"
-    column: str  # method | source
-    value: str  # evol_instruct
-    requested: float
-
-    def keep(self, rows: int) -> int:
-        """Rows of a group of `rows` this entry keeps."""
-        if self.requested <= 1:  # rounded half up; the epsilon keeps 0.35 * 10 from rounding to 3
-            return math.floor(self.requested * rows + 0.5 + 1e-9)
-        return min(rows, int(self.requested))
-
-
-def known_method(name: str) -> bool:
-    return name in METHODS or (name.startswith(IMPORT_METHOD_PREFIX) and len(name) > len(IMPORT_METHOD_PREFIX))
-
-
-def parse_mix(mix: dict[str, float]) -> list[MixEntry]:
-    """The mix's entries in the order they apply, or a one-line ValueError naming the bad key and what to write."""
-    entries = []
-    for key, value in mix.items():
-        column, _, name = key.partition(":")
-        if column not in MIX_COLUMNS or not name.strip():
-            raise ValueError(f"sft_dataset mix key {key!r} is not valid: {MIX_HELP}")
-        if column == "method" and not known_method(name):
-            raise ValueError(f"sft_dataset mix key {key!r} names no generation method: use method:<one of "
-                             f"{', '.join(METHODS)}> or method:{IMPORT_METHOD_PREFIX}<preset>")
-        if not math.isfinite(value) or value < 0 or (value > 1 and value != int(value)):
-            raise ValueError(f"sft_dataset mix {key!r}: {value} is neither a share nor a row cap: {MIX_HELP}")
-        entries.append(MixEntry(key, column, name, float(value)))
-    return sorted(entries, key=lambda e: (MIX_COLUMNS.index(e.column), e.value))
-
-
-def mix_rank(seed: int, key: str, row_id: str) -> str:
-    """The order rows of a group are taken in: a seeded hash of the row id, so a row's place among the others does
-    not depend on which other rows exist."""
-    return hashlib.sha256(f"mix:{seed}:{key}:{row_id}".encode()).hexdigest()
-
-
-def with_method(dialogues: pl.DataFrame) -> pl.DataFrame:
-    """Rows made before methods existed have no method: they are function_instruct rows."""
-    if "method" not in dialogues.columns:
-        dialogues = dialogues.with_columns(pl.lit(None, pl.Utf8).alias("method"))
-    return dialogues.with_columns(pl.col("method").fill_null(DEFAULT_METHOD))
-
-
-def apply_mix(dialogues: pl.DataFrame, mix: dict[str, float], seed: int) -> tuple[pl.DataFrame, list[dict]]:
-    """The rows the mix keeps, and per entry what it asked for and the rows of its group it kept and dropped."""
-    report = []
-    for entry in parse_mix(mix):
-        if not len(dialogues):
-            report.append({"group": entry.key, "requested": entry.requested, "rows": 0, "kept": 0, "dropped": 0})
-            continue
-        group = dialogues.filter(pl.col(entry.column) == entry.value)["dialogue_id"].to_list()
-        ranked = sorted(group, key=lambda row_id: mix_rank(seed, entry.key, row_id))
-        kept = entry.keep(len(ranked))
-        dialogues = dialogues.filter(~pl.col("dialogue_id").is_in(ranked[kept:]))
-        report.append({"group": entry.key, "requested": entry.requested, "rows": len(ranked), "kept": kept,
-                       "dropped": len(ranked) - kept})
-    return dialogues, report
-
-
-# --- the split by root problem ------------------------------------------------------------------------------------
-
-def parent_ids(parent_id: str | None) -> set[str]:
-    """The problems a row names as parents (a packed row names several, joined with ",")."""
-    return {p.strip() for p in (parent_id or "").split(",") if p.strip()}
-
-
-def parent_links(*tables: pl.DataFrame) -> dict[str, set[str]]:
-    """problem_id -> its parents' problem_ids, over tables with problem_id and parent_id columns."""
-    links: dict[str, set[str]] = defaultdict(set)
-    for table in tables:
-        if not len(table) or "problem_id" not in table.columns or "parent_id" not in table.columns:
-            continue
-        for problem, parent in table.select("problem_id", "parent_id").unique().iter_rows():
-            if problem is not None:
-                links[problem] |= parent_ids(parent) - {problem}
-    return dict(links)
-
-
-def merge_links(*many: dict[str, set[str]]) -> dict[str, set[str]]:
-    merged: dict[str, set[str]] = defaultdict(set)
-    for links in many:
-        for problem, parents in links.items():
-            merged[problem] |= parents
-    return dict(merged)
-
-
-def root_problems(problem_id: str, links: dict[str, set[str]]) -> frozenset[str]:
-    """The ancestors of `problem_id` that have no parent of their own (the problem itself when it has none, a parent
-    not in `links` when it is unknown)."""
-    seen, stack, roots = {problem_id}, [problem_id], set()
-    while stack:
-        problem = stack.pop()
-        parents = links.get(problem, set())
-        if not parents:
-            roots.add(problem)
-        for parent in parents - seen:
-            seen.add(parent)
-            stack.append(parent)
-    return frozenset(roots or {min(seen)})  # a parent cycle with no way out: one fixed member stands for it
-
-
-def row_problem(row: dict) -> str:
-    """A row's problem: its problem_id (the dialogue id for a row that has none)."""
-    return row.get("problem_id") or row["dialogue_id"]
-
-
-def split_by_root(problems: list[str], links: dict[str, set[str]], test_fraction: float,
-                  min_test_problems: int) -> dict[str, str]:
-    """problem -> train | test. Roots are split by their hash (split_problems); a problem is in test when any of its
-    roots is."""
-    roots = {p: root_problems(p, links) for p in set(problems)}
-    root_split = split_problems([r for rs in roots.values() for r in rs], test_fraction, min_test_problems)
-    return {p: "test" if any(root_split[r] == "test" for r in rs) else "train" for p, rs in roots.items()}
-
-
 def build_sft(dialogues: pl.DataFrame, config: SftConfig, links: dict[str, set[str]] | None = None) -> pl.DataFrame:
     """The SFT table of already mixed rows: one row per dialogue, sorted by id, with split and dataset_version.
     `links`: problem lineage beyond these rows (the problem tables'), see `lineage`."""
@@ -237,35 +94,6 @@ def build_sft(dialogues: pl.DataFrame, config: SftConfig, links: dict[str, set[s
                           config.min_test_problems)
     return frame([{**r, "id": r["dialogue_id"], "split": splits[row_problem(r)], "dataset_version": version}
                   for r in rows], SFT)
-
-
-def lineage_columns(asset: str, home: Home) -> list[pl.DataFrame]:
-    """problem_id and parent_id of every partition of `asset` that has both (older ones may lack parent_id)."""
-    frames = []
-    for partition in table_partitions(asset, home):
-        path = table_path(asset, partition, home)
-        if {"problem_id", "parent_id"} <= set(pq.read_schema(path).names):
-            frames.append(pl.read_parquet(path, columns=["problem_id", "parent_id"]))
-    return frames
-
-
-def lineage(home: Home) -> dict[str, set[str]]:
-    """problem_id -> parents, from the problem tables: the verified problems and the method rows of every
-    partition (a parent may come from another source's or another round's partition)."""
-    return parent_links(*lineage_columns(OSS_INSTRUCT_PROBLEMS, home), *lineage_columns(METHOD_DIALOGUES, home))
-
-
-def root_leaks(table: pl.DataFrame, links: dict[str, set[str]]) -> list[str]:
-    """Roots with rows in both splits, from the table's split column. A test row with several roots (a packed row)
-    is left out: it goes to test when any member is a test root, so its other members may be train roots."""
-    links = merge_links(links, parent_links(table))
-    splits_of: dict[str, set[str]] = defaultdict(set)
-    for problem, split in table.select(pl.coalesce("problem_id", "id"), "split").unique().iter_rows():
-        roots = root_problems(problem, links)
-        if split == "train" or len(roots) == 1:
-            for root in roots:
-                splits_of[root].add(split)
-    return sorted(r for r, s in splits_of.items() if len(s) > 1)
 
 
 # --- per-method figures -------------------------------------------------------------------------------------------

@@ -15,7 +15,8 @@ from huggingface_hub import DatasetCard
 
 from assets.fingerprints import fingerprint, record_config
 from assets.release.publish import hub_dataset
-from assets.release.sft_dataset import SftConfig, build_sft, release_dir, sft_dataset, split_problems
+from assets.release.sft_dataset import SftConfig, build_sft, release_dir, sft_dataset
+from assets.release.sft_split import split_problems
 from assets.schemas import DIALOGUES, SFT, frame
 from resources.home import Home
 from resources.hub import HubError, HubPublisher, stage_folder, validate_dataset_folder

@@ -10,18 +10,9 @@ from datasets import load_dataset
 from huggingface_hub import DatasetCard
 
 from assets.release.publish import hub_dataset
-from assets.release.sft_dataset import (
-    SftConfig,
-    apply_mix,
-    build_sft,
-    disjoint_check,
-    lineage,
-    parse_mix,
-    problem_hash,
-    release_dir,
-    sft_dataset,
-    with_method,
-)
+from assets.release.sft_dataset import SftConfig, build_sft, disjoint_check, release_dir, sft_dataset
+from assets.release.sft_mix import apply_mix, parse_mix, with_method
+from assets.release.sft_split import lineage, problem_hash
 from assets.schemas import DIALOGUE_REJECTS, DIALOGUES, PROBLEMS, frame
 from resources.home import Home
 from resources.hub import HubPublisher
