@@ -16,6 +16,7 @@ from assets.generate.methods import (
     SEEDS,
     code_correction,
     derived,
+    library_instruct,
     oss_instruct,
     packing,
     require_method,
@@ -79,7 +80,7 @@ def run_method(method: str, inputs: MethodInputs, config: MethodDialoguesConfig,
     if method == "oss_instruct":
         return oss_instruct.run(inputs, own, ctx)
     if method == "library_instruct":
-        return oss_instruct.run_library(inputs, own, ctx, config.dialogues)
+        return library_instruct.run(inputs, own, ctx, config.dialogues)
     if method == "evol_instruct":
         return derived.evol_instruct(inputs, own, ctx, config.dialogues)
     if method == "similar_problem":

@@ -1,7 +1,6 @@
-"""Magicoder's OSS-Instruct, and library_instruct: problems that use a library installed in the sandbox.
+"""Magicoder's OSS-Instruct: random 1-15-line windows of real source files become a problem and a solution.
 
     result = run(MethodInputs(seeds=rows), OssInstructConfig(), ctx)
-    result = run_library(MethodInputs(seeds=rows), LibraryInstructConfig(), ctx, DialoguesConfig())
 
 oss_instruct runs in named phases over all windows at once, each teacher phase one `ask_round` (cached, and seen
 concurrently by a remote teacher):
@@ -21,29 +20,21 @@ concurrently by a remote teacher):
    to the same problem wins.
 
 Reject rows hold the teacher exchange so far (the prompts' fixed parts left out) as `messages`.
-
-library_instruct writes its problems through the questioner's phases (assets/generate/questioner.py) from seeds of
-a library's own source (the built-in seed source `library:<package>`), then answers them in the AIEV dialogue loop,
-after checking that every library imports inside the sandbox. A verified dialogue whose final code does not import
-the library teaches nothing about it and is rejected.
 """
 
 from __future__ import annotations
 
-import ast
 import dataclasses
-import re
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from assets.fingerprints import fingerprint, record_config
-from assets.generate.config import QUESTIONER_TESTS, DialoguesConfig
-from assets.generate.methods import derived
+from assets.generate.config import QUESTIONER_TESTS
 from assets.generate.methods.base import MethodContext, MethodInputs, MethodResult, answer_text, dialogue_id, provenance
-from assets.generate.methods.config import LibraryInstructConfig, OssInstructConfig
+from assets.generate.methods.config import OssInstructConfig
 from assets.generate.programs import execution_feedback, program_with_tests, trivial_mutant, verdict_row
-from assets.generate.questioner import QUESTIONER_STOP, REPAIRABLE, QuestionerTask, problem_id
+from assets.generate.questioner import QUESTIONER_STOP, REPAIRABLE, problem_id
 from assets.generate.replies import (
     Rejected,
     code_blocks,
@@ -54,7 +45,7 @@ from assets.generate.replies import (
     sections,
 )
 from assets.generate.seed_extract import ExtractConfig, check_snippet, extract_windows, seed_id
-from assets.generate.seed_sources import LIBRARY_PREFIX, SourceError, SourceSpec, require_source
+from assets.generate.seed_sources import SourceError, SourceSpec, require_source
 from assets.generate.teacher_rounds import ask_round, sampling, tokens
 from assets.keys import METHOD_DIALOGUES
 from assets.partitions import source_of
@@ -62,13 +53,9 @@ from assets.prompts import load_prompt
 from resources.llm import ChatRequest, Completion, TeacherError
 
 METHOD = "oss_instruct"
-LIBRARY_METHOD = "library_instruct"
 # Turn 1 asks for two sections: a third one ("### Tests") is asked for separately, so generation stops there.
 PROBLEM_STOP = ["\n### Tests", *QUESTIONER_STOP]
 PYTHON_FENCES = ("", "python", "py", "python3")
-LIBRARY_MISSING = ("library_instruct needs {lib} inside the sandbox: apt-get install python3-{lib} (bubblewrap) — the "
-                   "Docker image has numpy")
-IMPORTABLE = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
 
 
 # -- 1. windows ------------------------------------------------------------------------------------------------------
@@ -450,65 +437,3 @@ def run(inputs: MethodInputs, config: OssInstructConfig, ctx: MethodContext) -> 
                          "window_lines": dict(sorted(Counter(w.lines for w in draw.windows).items())),
                          "windows_skipped": dict(draw.skipped), "seeds_without_file": draw.seeds_without_file,
                          "kept_after_repair": sum(1 for i in items if i.key in kept and i.runs > 1)})
-
-
-# -- library_instruct ------------------------------------------------------------------------------------------------
-def library_of(seed: dict, config: LibraryInstructConfig) -> str:
-    """The library a seed's problem must use: the one its source `library:<name>` is, else the first configured."""
-    source = source_of(seed.get("source") or "")
-    return source[len(LIBRARY_PREFIX):] if source.startswith(LIBRARY_PREFIX) else config.libraries[0]
-
-
-def require_libraries(libraries: list[str], ctx: MethodContext) -> None:
-    """A one-line ValueError naming the first library that does not import inside the sandbox."""
-    for lib in libraries:
-        if not IMPORTABLE.fullmatch(lib):
-            raise ValueError(f"library_instruct libraries: {lib!r} is not an importable top-level name (e.g. numpy)")
-    programs = [{"id": f"import:{lib}", "code": f"import {lib}\n"} for lib in libraries]
-    verdicts = ctx.runner.run(programs)
-    failed = [p for p, v in zip(programs, verdicts) if not v.passed]
-    if failed:  # a cached failure may predate the library's installation: ask the sandbox itself, uncached
-        failed = [p for p, v in zip(failed, ctx.runner.pool.run_batch(failed)) if not v.passed]
-    if failed:
-        raise ValueError(LIBRARY_MISSING.format(lib=failed[0]["id"].split(":", 1)[1]))
-
-
-def imports_library(code: str | None, library: str) -> bool:
-    """Whether `code` imports `library` or one of its modules."""
-    try:
-        tree = ast.parse(code or "")
-    except (SyntaxError, ValueError, RecursionError, MemoryError):
-        return False
-    modules = [alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names]
-    modules += [node.module for node in ast.walk(tree) if isinstance(node, ast.ImportFrom) and node.module
-                and not node.level]
-    return any(module.split(".")[0] == library for module in modules)
-
-
-def keep_library_users(result: MethodResult, config: LibraryInstructConfig) -> None:
-    """Move the rows whose final code does not import their library to the rejects."""
-    kept = []
-    for row in result.rows:
-        library = library_of(row, config)
-        if imports_library(row["solution"], library):
-            kept.append(row)
-            continue
-        result.rejects.append({**row, "reason": "solution_does_not_use_library", "detail": library})
-        result.counts["solution_does_not_use_library"] += 1
-    result.rows = kept
-
-
-def run_library(inputs: MethodInputs, config: LibraryInstructConfig, ctx: MethodContext,
-                dialogues: DialoguesConfig) -> MethodResult:
-    """Problems that import a library installed in the sandbox, from seeds of (usually) that library's own source,
-    through the questioner's phases and the dialogue loop."""
-    if not config.libraries:
-        raise ValueError("library_instruct config libraries is empty: name at least one (numpy)")
-    used = Counter(library_of(seed, config) for seed in inputs.seeds)
-    require_libraries(list(dict.fromkeys([*config.libraries, *used])), ctx)
-    task = QuestionerTask(LIBRARY_METHOD, "library_instruct",
-                          variables=lambda seed: {"seed": seed["code"].rstrip(), "library": library_of(seed, config)})
-    result = derived.problems_then_dialogues(inputs.seeds, task, config, dialogues, ctx)
-    keep_library_users(result, config)
-    result.extra["libraries"] = dict(sorted(used.items()))
-    return result

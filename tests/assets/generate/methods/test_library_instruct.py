@@ -13,7 +13,8 @@ import pytest
 from assets.generate.config import DialoguesConfig
 from assets.generate.methods.base import MethodInputs
 from assets.generate.methods.config import LibraryInstructConfig
-from assets.generate.methods.oss_instruct import LIBRARY_MISSING, imports_library, library_of, run_library
+from assets.generate.methods.library_instruct import LIBRARY_MISSING, imports_library, library_of
+from assets.generate.methods.library_instruct import run as run_library
 from assets.generate.seed_extract import seed_id
 from assets.generate.seeds import seed_snippets
 from assets.keys import SEED_SNIPPETS
