@@ -92,11 +92,13 @@ def cmd_generate(args: argparse.Namespace) -> int:
         return _fail(str(exc))
     home = Home.from_env()
     teacher = TeacherLLM.configured(home, args.base_url, args.model, args.teacher)
-    dialogue_settings = {"feedback_mode": args.feedback, "max_turns": args.max_turns}
+    dialogue_settings = {"feedback_mode": args.feedback, "max_turns": args.max_turns,
+                         "aiev_complete": args.aiev_complete}
     run_config = {"ops": {"verified_dialogues": {"config": dialogue_settings},
                           "seed_snippets": {"config": {"mode": args.mode}}}}
     if args.method != "function_instruct":
-        run_config = {"ops": {"method_dialogues": {"config": {"dialogues": {"max_turns": args.max_turns}}}}}
+        run_config = {"ops": {"method_dialogues": {"config": {"dialogues": {
+            "max_turns": args.max_turns, "aiev_complete": args.aiev_complete}}}}}
     try:
         summary = run_method(args.method, args.source, teacher, Sandbox(backend=args.backend, home=str(home.root)),
                              home, args.seeds, run_config)
@@ -228,6 +230,9 @@ def build_parser() -> argparse.ArgumentParser:
                           help="seeds: documented functions (default), 1-15-line windows, or both")
     generate.add_argument("--feedback", default="execution", help="execution (default) or human_sim")
     generate.add_argument("--max-turns", type=int, default=4, help="programmer answers per problem")
+    generate.add_argument("--aiev-complete", action="store_true",
+                          help="AutoCoder's dialogue shape: verified dialogues also hold the unit tests and the "
+                               "passing run's output as their last turn")
     generate.add_argument("--base-url", default=None, help="OpenAI-compatible teacher (default "
                                                            "$CRUCIBLE_LLM_BASE_URL; empty: the bundled teacher)")
     generate.add_argument("--model", default=None, help="model name on that server ($CRUCIBLE_LLM_MODEL)")

@@ -181,6 +181,8 @@ def summarize(source: str, seconds: float, result, home: Home) -> dict:
         "pass_rate_by_turn": {k.removeprefix("pass_rate_turn_"): v for k, v in dialogues.items()
                               if k.startswith("pass_rate_turn_")},
         "mean_turns": dialogues.get("mean_turns"),
+        "difficulty": dialogues.get("difficulty"),
+        "fresh_attempts": meta.get(OSS_INSTRUCT_PROBLEMS, {}).get("fresh_attempts"),
         "problem_rejects": _reasons(PROBLEM_REJECTS_TABLE, source, "reason", home),
         "dialogue_rejects": _reasons(DIALOGUE_REJECTS_TABLE, source, "reason", home),
         "problem_repairs": meta.get(OSS_INSTRUCT_PROBLEMS, {}).get("repair_turns"),

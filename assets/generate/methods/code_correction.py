@@ -251,9 +251,12 @@ def _row(c: _Correction, ctx: MethodContext, fix_version: str, config_fp: str) -
 
 def _config_fingerprint(config: CodeCorrectionConfig, ctx: MethodContext, versions: str) -> str:
     teacher, programmer = ctx.teacher.model, ctx.programmer.model
-    return record_config(fingerprint(config, teacher, programmer, versions, MUTATIONS_VERSION, METHOD), ctx.home,
+    # The two request sentences are stored in the dialogues but live here, not in a prompt file: they are hashed in.
+    return record_config(fingerprint(config, teacher, programmer, versions, MUTATIONS_VERSION, METHOD, FIX_REQUEST,
+                                     RETRY_REQUEST), ctx.home,
                          stage=METHOD_DIALOGUES, method=METHOD, config=config, teacher_model=teacher,
-                         programmer_model=programmer, prompt_versions=versions, mutations_version=MUTATIONS_VERSION)
+                         programmer_model=programmer, prompt_versions=versions, mutations_version=MUTATIONS_VERSION,
+                         requests=[FIX_REQUEST, RETRY_REQUEST])
 
 
 def run(inputs: MethodInputs, config: CodeCorrectionConfig, ctx: MethodContext) -> MethodResult:
