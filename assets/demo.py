@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from assets.keys import VERIFIED_DIALOGUES
 from assets.models.evaluation import EvalConfig
 from assets.models.training import TrainConfig
 from assets.runs import root_cause, run_datasets, run_generation, run_models
@@ -63,7 +64,9 @@ def run_demo(home: Home, settings: DemoSettings = DemoSettings(), say: Callable[
         raise DemoError("the sandbox failed canonical HumanEval solutions; see the verdicts file")
     step(2, f"{settings.seeds} stdlib seeds -> problems -> verified dialogues -> dedup -> decontamination, with the "
             f"bundled teacher ({settings.teacher}; the first run assembles it)")
+    # One sampled answer per verified dialogue labels it easy or hard: three would add a few minutes on 2 cores.
     generation = run_generation("stdlib", teacher, Sandbox(home=root), home, seeds=settings.seeds,
+                                run_config={"ops": {VERIFIED_DIALOGUES: {"config": {"difficulty_samples": 1}}}},
                                 embedder=Embedder(home=root))
     say(json.dumps(generation, indent=2))
     step(3, "the SFT dataset (train/test split, dataset card) and its Hub staging")
