@@ -19,7 +19,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 GROUPS = {
     "generate": ("seed_snippets", "seed_rejects", "oss_instruct_problems", "problem_rejects", "verified_dialogues",
-                 "dialogue_rejects"),
+                 "dialogue_rejects", "method_dialogues", "method_rejects"),
     "curate": ("deduplicated_dialogues", "dedup_rejects", "decontaminated_dialogues", "contamination_report"),
     "datasets": ("sft_dataset",),
     "publish": ("hub_dataset",),
@@ -88,7 +88,9 @@ def browser(tmp_path_factory):
 
     options = webdriver.ChromeOptions()
     options.binary_location = CHROMIUM
-    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1600,1000",
+    # Tall enough for the asset catalog to render every row: it draws only the rows in view, and at 1,000 px the
+    # last assets were not in the page.
+    for arg in ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage", "--window-size=1600,2400",
                 f"--user-data-dir={tmp_path_factory.mktemp('chromium')}"):
         options.add_argument(arg)
     driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
