@@ -47,9 +47,9 @@ from assets.keys import (
 )
 from assets.models.evaluation import EvalConfig, benchmark_scores, teacher_selection
 from assets.models.training import TrainConfig, finetuned_checkpoint
-from assets.partitions import add_seed_source, method_partition, method_partitions_of, source_of
+from assets.partitions import add_seed_source, method_partition, source_of
 from assets.release.publish import hub_dataset, hub_model
-from assets.release.sft_dataset import SftConfig, sft_dataset
+from assets.release.sft_dataset import SftConfig, generation_counts, sft_dataset
 from resources.bundled_models import resolve_model
 from resources.dagster_home import persistent_instance
 from resources.embedder import Embedder
@@ -139,23 +139,10 @@ def run_method(method: str, source: str, teacher: TeacherLLM, sandbox: Sandbox, 
 
 
 def by_method(source: str, home: Home) -> dict:
-    """Rows kept and rejected by every method that has run on `source`."""
-    counts: dict[str, dict] = {}
-    if source in table_partitions(VERIFIED_DIALOGUES, home):
-        kept = len(read_table(VERIFIED_DIALOGUES, [source], columns=["dialogue_id"], home=home))
-        rejected = (len(read_table(DIALOGUE_REJECTS_TABLE, [source], columns=["reason"], home=home))
-                    if source in table_partitions(DIALOGUE_REJECTS_TABLE, home) else 0)
-        counts[DEFAULT_METHOD] = {"rows": kept, "rejected": rejected}
-    written = table_partitions(METHOD_REJECTS_TABLE, home)
-    for partition in method_partitions_of(source, table_partitions(METHOD_DIALOGUES, home)):
-        kept = len(read_table(METHOD_DIALOGUES, [partition], columns=["dialogue_id"], home=home))
-        rejected = (len(read_table(METHOD_REJECTS_TABLE, [partition], columns=["reason"], home=home))
-                    if partition in written else 0)
-        counts[partition.split("|", 1)[0]] = {"rows": kept, "rejected": rejected}
-    for figures in counts.values():
-        total = figures["rows"] + figures["rejected"]
-        figures["pass_rate"] = round(figures["rows"] / total, 4) if total else 0.0
-    return counts
+    """Rows kept and rejected by every method that has run on `source` (the dataset card's own counts)."""
+    return {method: {"rows": c["kept"], "rejected": c["rejected"],
+                     "pass_rate": round(c["kept"] / (c["kept"] + c["rejected"]), 4)}
+            for method, c in generation_counts([source], home).items()}
 
 
 def store(home: Home) -> ParquetIOManager:

@@ -7,8 +7,6 @@ source's earlier materializations, and the call into the method's module.
 
 from __future__ import annotations
 
-import polars as pl
-
 from assets.generate.methods import (
     DEFAULT_METHOD,
     DIALOGUES,
@@ -94,7 +92,3 @@ def run_method(method: str, inputs: MethodInputs, config: MethodDialoguesConfig,
     if method == "single_turn_packing":
         return packing.run(inputs, own, ctx)
     raise ValueError(f"method {method!r} is made by verified_dialogues, not method_dialogues")
-
-
-def method_counts(frame: pl.DataFrame) -> dict[str, int]:
-    return dict(frame.group_by("method").len().iter_rows()) if len(frame) else {}
