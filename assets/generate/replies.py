@@ -127,6 +127,14 @@ def parse_problem_reply(text: str, min_asserts: int = 3) -> ParsedProblem | Reje
         return Rejected("no_tests_code")
     if not parses(solution):
         return Rejected("solution_syntax_error")
+    entry_point = check_tests(solution, tests, min_asserts)
+    if isinstance(entry_point, Rejected):
+        return entry_point
+    return ParsedProblem(instruction, solution, tests, entry_point, count_asserts(tests))
+
+
+def check_tests(solution: str, tests: str, min_asserts: int) -> str | Rejected:
+    """The entry point the tests call, or why the tests cannot be used with this solution."""
     if not parses(tests):
         return Rejected("tests_syntax_error")
     n_asserts = count_asserts(tests)
@@ -137,7 +145,7 @@ def parse_problem_reply(text: str, min_asserts: int = 3) -> ParsedProblem | Reje
         return Rejected("tests_do_not_call_solution")
     if entry_point in defined_functions(tests):
         return Rejected("tests_redefine_solution", entry_point)
-    return ParsedProblem(instruction, solution, tests, entry_point, n_asserts)
+    return entry_point
 
 
 def extract_code(text: str, entry_point: str | None = None) -> str | None:

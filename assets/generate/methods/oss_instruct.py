@@ -37,10 +37,10 @@ from assets.generate.programs import execution_feedback, program_with_tests, tri
 from assets.generate.questioner import QUESTIONER_STOP, REPAIRABLE, problem_id
 from assets.generate.replies import (
     Rejected,
+    check_tests,
     code_blocks,
     count_asserts,
     defined_functions,
-    find_entry_point,
     parses,
     sections,
 )
@@ -177,21 +177,6 @@ def tests_block(body: str | None) -> str | None:
     """The first Python block with an assert in `body`, else its first Python block."""
     blocks = python_blocks(body)
     return next((b for b in blocks if count_asserts(b)), blocks[0] if blocks else None)
-
-
-def check_tests(solution: str, tests: str, min_asserts: int) -> str | Rejected:
-    """The entry point the tests call, or why the tests cannot be used."""
-    if not parses(tests):
-        return Rejected("tests_syntax_error")
-    n_asserts = count_asserts(tests)
-    if n_asserts < min_asserts:
-        return Rejected("too_few_asserts", f"{n_asserts} < {min_asserts}")
-    entry_point = find_entry_point(solution, tests)
-    if entry_point is None:
-        return Rejected("tests_do_not_call_solution")
-    if entry_point in defined_functions(tests):
-        return Rejected("tests_redefine_solution", entry_point)
-    return entry_point
 
 
 def repaired_parts(text: str, names: list[str]) -> tuple[str | None, str | None, str | None]:
