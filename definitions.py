@@ -8,11 +8,12 @@ import os
 
 import dagster as dg
 
+from assets.attributes import with_attributes
 from assets.automation import (
     curate_job,
     dataset_job,
     evaluate_job,
-    evaluate_new_checkpoint,
+    evaluation_automation,
     generate_job,
     ingest_job,
     method_job,
@@ -20,6 +21,7 @@ from assets.automation import (
     seed_source_sensor,
     train_job,
 )
+from assets.checks.dagster_checks import stored_checks
 from assets.curate.decontamination import decontaminated_dialogues
 from assets.curate.dedup import deduplicated_dialogues
 from assets.generate.dialogues import verified_dialogues
@@ -27,7 +29,7 @@ from assets.generate.method_dialogues import method_dialogues
 from assets.generate.problems import oss_instruct_problems
 from assets.generate.seeds import seed_snippets
 from assets.models.evaluation import benchmark_scores, teacher_selection
-from assets.models.training import finetuned_checkpoint
+from assets.models.training import finetuned_checkpoint, local_trainer
 from assets.release.publish import hub_dataset, hub_model
 from assets.release.sft_dataset import sft_dataset
 from resources.embedder import Embedder
@@ -48,19 +50,27 @@ def _env(name: str, default=None, kind=str):
 # One home for every resource that keeps files (tables, caches, models, staging): CRUCIBLE_HOME, else ./.crucible.
 HOME = _env("CRUCIBLE_HOME")
 
+# Kinds, code versions and column schemas on every asset (assets/attributes.py).
+ASSETS = with_attributes([seed_snippets, oss_instruct_problems, verified_dialogues, method_dialogues,
+                          deduplicated_dialogues, decontaminated_dialogues, sft_dataset, hub_dataset,
+                          finetuned_checkpoint, hub_model, benchmark_scores, teacher_selection])
+
 defs = dg.Definitions(
-    assets=[seed_snippets, oss_instruct_problems, verified_dialogues, method_dialogues, deduplicated_dialogues,
-            decontaminated_dialogues, sft_dataset, hub_dataset, finetuned_checkpoint, hub_model, benchmark_scores,
-            teacher_selection],
+    assets=ASSETS,
+    # Checks that read what each asset stored (assets/checks/registry.py); `crucible check` runs the same ones.
+    asset_checks=stored_checks(ASSETS),
     # In-process: a run's steps share one process, so the teacher server, sandbox pool and embedder start once per
     # run instead of once per step (a small dataset run: ~5 s instead of ~23 s). Partitions run in parallel as
     # separate runs (see README "Past one machine").
     executor=dg.in_process_executor,
     jobs=[generate_job, method_job, curate_job, ingest_job, dataset_job, train_job, evaluate_job],
     schedules=[nightly_generation],
-    sensors=[seed_source_sensor, evaluate_new_checkpoint],
+    sensors=[seed_source_sensor, evaluation_automation],
     resources={
         "io_manager": ParquetIOManager(home=HOME),
+        # finetuned_checkpoint's launcher: `python -m finetune.train` as a child process reporting through Dagster
+        # Pipes; another Pipes client (a Kubernetes pod, say) can take its place.
+        "trainer": local_trainer(),
         "sandbox": Sandbox(
             backend=_env("CRUCIBLE_SANDBOX_BACKEND", "bwrap"),
             workers=_env("CRUCIBLE_SANDBOX_WORKERS", 2, int),

@@ -1,12 +1,14 @@
-"""Jobs, the nightly schedule and the sensor that turns new seed sources into partitions and runs.
+"""Jobs, the nightly schedule, the sensor that turns new seed sources into partitions and runs, and the declarative
+automation that evaluates each new checkpoint.
 
 Default statuses (set here, shown in the UI's Automation tab, switchable there):
 - `seed_source_sensor` RUNNING: a source dropped into $CRUCIBLE_HOME/inbox (a source tree as a folder, or a .parquet /
   .jsonl file of Stack-style rows) is registered in sources.yaml; every registered source that is not a partition
   yet becomes one, and a generate + curate run is requested for it. The built-in `stdlib` partition is added
   without a run (500 seeds with the offline teacher take hours; start it from the UI or `crucible generate`).
-- `evaluate_new_checkpoint` RUNNING: every new finetuned_checkpoint materialization requests an `evaluate` run
-  (benchmark_scores with its default config, teacher_selection).
+- `evaluation_automation` RUNNING: the automation-condition sensor of the evaluate group. benchmark_scores and
+  teacher_selection carry AFTER_NEW_CHECKPOINT, so each new finetuned_checkpoint gets them once, with their default
+  config; a checkpoint scored in the run that trained it (`crucible demo`) is not evaluated again.
 - `nightly_generation` STOPPED: at 02:00 UTC a new round partition per source in CRUCIBLE_NIGHTLY_SOURCES (default
   `stdlib`), e.g. `stdlib~20261123`, which draws seeds the source's earlier partitions have not used. Off by
   default because every night spends teacher compute; turn it on in the UI.
@@ -53,17 +55,38 @@ LICENSE_PHRASES = [
     ("ISC License", "ISC"),
 ]
 
-# Runs that call the teacher carry this tag, so a deployment's run queue can cap how many hit one server at once
-# (deploy/docker/dagster.yaml, deploy/k8s/dagster.yaml).
-TEACHER_TAG = {"crucible/teacher": "true"}
+# Training and evaluation runs carry this tag, so a deployment's run queue can cap how many hold a GPU node at once
+# (deploy/k8s/dagster.yaml). The teacher's limit is a concurrency pool on the steps that call it (TEACHER_POOL in
+# assets/keys.py), not a run tag: a run holds a teacher slot only while such a step runs.
+GPU_TAG = {"crucible/gpu": "true"}
+
+# A run that trains a checkpoint which the same caller scores right after, in a run of its own (`crucible demo`:
+# assets/runs.py run_models), carries this tag, so declarative automation does not score that checkpoint a second time.
+SCORED_BY_CALLER = {"crucible/scored_by_caller": "true"}
+
+# benchmark_scores and teacher_selection run once after each new finetuned_checkpoint: when the checkpoint was updated
+# since the sensor's previous tick by a run that neither planned them too nor carries SCORED_BY_CALLER (a `train` run
+# from the UI, say), and neither a parent is missing or in progress nor they themselves are running. A new sft_dataset
+# alone does not re-run them. Nothing fires on the sensor's first tick, so a checkpoint from before the sensor ran is
+# not evaluated; the `evaluate` job scores on demand.
+AFTER_NEW_CHECKPOINT = (
+    dg.AutomationCondition.any_deps_match(
+        dg.AutomationCondition.newly_updated()
+        & ~dg.AutomationCondition.executed_with_root_target()
+        & ~dg.AutomationCondition.executed_with_tags(tag_values=SCORED_BY_CALLER)
+    ).allow(dg.AssetSelection.assets(FINETUNED_CHECKPOINT)).since_last_handled()
+    & ~dg.AutomationCondition.any_deps_missing()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("after a new checkpoint")
 
 # method_dialogues is partitioned by (method, source): its own job.
 METHOD_ASSETS = dg.AssetSelection.assets(METHOD_DIALOGUES, METHOD_REJECTS_TABLE)
 generate_job = dg.define_asset_job(
     "generate", dg.AssetSelection.groups(GENERATE) - METHOD_ASSETS, partitions_def=seed_source_partitions,
-    tags=TEACHER_TAG, description="Seeds -> OSS-Instruct problems -> verified dialogues for one seed source.")
+    description="Seeds -> OSS-Instruct problems -> verified dialogues for one seed source.")
 method_job = dg.define_asset_job(
-    "generate_method", METHOD_ASSETS, partitions_def=method_source_partitions, tags=TEACHER_TAG,
+    "generate_method", METHOD_ASSETS, partitions_def=method_source_partitions,
     description="One generation method (evol_instruct, code_correction, ...) on one seed source.")
 curate_job = dg.define_asset_job(
     "curate", dg.AssetSelection.groups(CURATE), partitions_def=seed_source_partitions,
@@ -71,7 +94,6 @@ curate_job = dg.define_asset_job(
 ingest_job = dg.define_asset_job(
     "generate_and_curate", dg.AssetSelection.groups(GENERATE, CURATE) - METHOD_ASSETS,
     partitions_def=seed_source_partitions,
-    tags=TEACHER_TAG,
     description="A seed source end to end up to its decontaminated dialogues (the sensor and schedule run this).")
 dataset_job = dg.define_asset_job(
     "dataset", dg.AssetSelection.groups(DATASETS) | dg.AssetSelection.assets(HUB_DATASET),
@@ -79,11 +101,11 @@ dataset_job = dg.define_asset_job(
 
 train_job = dg.define_asset_job(
     "train", dg.AssetSelection.groups(TRAIN) | dg.AssetSelection.assets(HUB_MODEL),
-    tags={"crucible/gpu": "true"},
+    tags=GPU_TAG,
     description="Fine-tune on the SFT dataset (recipe in the run config) and stage or publish the checkpoint.")
 
 evaluate_job = dg.define_asset_job(
-    "evaluate", dg.AssetSelection.groups(EVALUATE), tags={"crucible/gpu": "true", **TEACHER_TAG},
+    "evaluate", dg.AssetSelection.groups(EVALUATE), tags=GPU_TAG,
     description="Benchmark scores of the newest checkpoint, its base and the teacher; the student/teacher switch.")
 
 
@@ -175,12 +197,11 @@ def seed_source_sensor(context: dg.SensorEvaluationContext):
     )
 
 
-@dg.asset_sensor(asset_key=dg.AssetKey(FINETUNED_CHECKPOINT), job=evaluate_job,
-                 default_status=dg.DefaultSensorStatus.RUNNING,
-                 description="Each new checkpoint gets an evaluate run (benchmark scores, teacher selection).")
-def evaluate_new_checkpoint(context: dg.SensorEvaluationContext, asset_event: dg.EventLogEntry):
-    return dg.RunRequest(run_key=f"evaluate:{asset_event.run_id}:{asset_event.timestamp}",
-                         tags={"crucible/checkpoint_run": asset_event.run_id})
+evaluation_automation = dg.AutomationConditionSensorDefinition(
+    "evaluation_automation", target=dg.AssetSelection.groups(EVALUATE), run_tags=GPU_TAG,
+    default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=30,
+    description="Evaluates each new checkpoint once (benchmark_scores, teacher_selection: their automation "
+                "condition).")
 
 
 def nightly_sources() -> list[str]:

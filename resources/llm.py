@@ -25,6 +25,7 @@ from resources.bundled_models import DEFAULT_MODEL
 from resources.home import Home, home_field
 from resources.llm_cache import LLMCache, request_key
 from resources.llm_server import LocalTeacher
+from resources.progress import progress
 from resources.teacher_endpoint import TeacherEndpoint
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
@@ -171,11 +172,13 @@ class TeacherClient:
         api = self._api()
         try:
             tasks = [asyncio.ensure_future(self.complete(r, api, gate)) for r in requests]
-            for next_done in asyncio.as_completed(tasks):
-                try:
-                    yield await next_done
-                except TeacherError as exc:
-                    yield exc
+            with progress(len(tasks), self.model, unit="reply") as bar:  # shown by `crucible` on a terminal only
+                for next_done in asyncio.as_completed(tasks):
+                    try:
+                        yield await next_done
+                    except TeacherError as exc:
+                        yield exc
+                    bar.advance()
         finally:
             await api.close()
 

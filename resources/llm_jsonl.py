@@ -14,6 +14,7 @@ import sys
 from pathlib import Path
 
 from resources.llm import ChatRequest, TeacherClient, TeacherError
+from resources.progress import activity
 
 
 class InputError(ValueError):
@@ -79,8 +80,8 @@ async def ask_file(client: TeacherClient, input_path: Path, output_path: Path, l
     todo = [r for r in requests if r.id not in done]
     output_path.parent.mkdir(parents=True, exist_ok=True)
     failures = len(problems)
-    with output_path.open("a", encoding="utf-8") as out:
-        async for item in client.iter_complete(todo):
+    with output_path.open("a", encoding="utf-8") as out, activity(f"{client.model}: answers"):
+        async for item in client.iter_complete(todo):  # the client's bar counts them (`crucible` on a terminal)
             if isinstance(item, TeacherError):
                 failures += 1
                 print(f"crucible: {item}", file=log)

@@ -158,8 +158,9 @@ class LocalTeacherServer:
         if self.running():
             return self
         if importlib.util.find_spec("llama_cpp") is None:
-            raise TeacherServerError("llama-cpp-python is not installed: run `make setup`, or: "
-                                     "pip install 'llama-cpp-python[server]'")
+            raise TeacherServerError("llama-cpp-python is not installed (the bundled teacher's server): run "
+                                     "`make setup`, or pip install 'crucible[offline]', or set "
+                                     "CRUCIBLE_LLM_BASE_URL to an OpenAI-compatible endpoint")
         self.resolved = resolve_model(self.model_spec, self.home.root)
         # An automatically chosen port can be taken by someone else before the server binds it: retry then.
         attempts = 3 if self.requested_port == 0 else 1

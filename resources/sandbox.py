@@ -314,7 +314,11 @@ class Sandbox(dg.ConfigurableResource):
 
         return VerdictCache(home=Home.from_env(self.home))
 
-    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+    def close(self) -> None:
+        """Stop the pool's workers, if it was started (outside a run: callers that used `pool()` directly)."""
         if self._pool is not None:
             self._pool.close()
             self._pool = None
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        self.close()

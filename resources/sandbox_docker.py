@@ -5,7 +5,8 @@
 
 The container has no network (`network_mode="none"`), a read-only root, a size-capped tmpfs on /tmp (the runner's
 scratch, wiped after every task), every capability dropped, no-new-privileges, a memory cap (the task's own limit +
-the tmpfs + room for the server) and a pids cap (the task's process limit + a few for the server), and runs as a non-root uid of its own (62000 + worker index).
+the tmpfs + room for the server) and a pids cap (the task's process limit + a few for the server), and runs as a
+non-root uid of its own (62000 + worker index).
 Being PID 1 of the container's PID namespace is what lets the runner kill everything a task leaves behind, and what
 makes it immune to SIGKILL from inside (the kernel drops it for a namespace's init).
 
@@ -75,7 +76,8 @@ def docker_problem(image: str | None = None) -> str | None:
     except docker.errors.ImageNotFound:
         return f"image {image} not found: {HOW_TO_FIX} (or bash sandbox_image/build.sh)"
     except (docker.errors.DockerException, OSError) as exc:  # requests' errors are OSErrors
-        return f"the Docker engine at {_engine_address()} does not answer ({_short(exc)}): start dockerd or {HOW_TO_FIX}"
+        return (f"the Docker engine at {_engine_address()} does not answer ({_short(exc)}): start dockerd or "
+                f"{HOW_TO_FIX}")
     finally:
         client.close()
     return None

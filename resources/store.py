@@ -167,7 +167,7 @@ class ParquetIOManager(dg.ConfigurableIOManager):
         path = self._path(context.asset_key, partition)
         write_table(obj, path)
         refresh_catalog(self.paths)
-        context.add_output_metadata({"rows": len(obj), "path": dg.MetadataValue.path(str(path))})
+        context.add_output_metadata({"dagster/row_count": len(obj), "path": dg.MetadataValue.path(str(path))})
 
     def load_input(self, context: dg.InputContext) -> pl.DataFrame:
         key = context.asset_key

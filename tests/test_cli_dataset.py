@@ -5,6 +5,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
+
 from tests.dialogue_rows import write_dialogues
 from tests.hub_stub_server import HubStub
 
@@ -50,3 +52,15 @@ def test_dataset_upload_failure_is_one_line_and_keeps_the_staging(tmp_path, monk
     assert len(error) == 1 and "upload of dataset me/crucible-sft failed" in error[0]
     staged = home / "hub" / "datasets" / "crucible-code-feedback"
     assert str(staged) in error[0] and (staged / "README.md").is_file()
+
+
+def test_dataset_of_nothing_fails_in_one_line_naming_the_step_and_the_run(tmp_path):
+    home = tmp_path / "home"
+    done = crucible("dataset", home=home)
+    assert done.returncode == 1 and done.stdout == ""
+    assert done.stderr.count("\n") == 1, done.stderr[-2000:]  # no traceback, no Dagster log
+    assert done.stderr.startswith("crucible: error: dataset run failed at hub_dataset: sft_dataset is empty")
+    run_id = done.stderr.split("(run ")[1].split(";")[0]
+    with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
+        runs = [r for r in instance.get_runs() if r.run_id.startswith(run_id)]
+    assert [(r.job_name, r.status) for r in runs] == [("dataset", dg.DagsterRunStatus.FAILURE)]

@@ -49,3 +49,16 @@ def test_dagster_definitions_validate():
     result = subprocess.run([str(dagster), "definitions", "validate", "-w", "workspace.yaml"], cwd=ROOT,
                             capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout + result.stderr
+
+
+def test_teacher_steps_of_evaluation_are_in_the_teacher_pool_and_training_goes_through_pipes():
+    from assets.keys import TEACHER_POOL
+
+    repo = definitions.defs.get_repository_def()
+    for name in ("benchmark_scores", "teacher_selection"):
+        assert repo.asset_graph.get(dg.AssetKey(name)).pools == {TEACHER_POOL}
+    assert not repo.asset_graph.get(dg.AssetKey("finetuned_checkpoint")).pools
+    # No run-level teacher limit is left: the pool replaced the crucible/teacher run tag.
+    assert not [job.name for job in repo.get_all_jobs() if "crucible/teacher" in job.tags]
+    trainer = definitions.defs.resources["trainer"]
+    assert isinstance(trainer, dg.PipesSubprocessClient) and Path(trainer.cwd) == ROOT

@@ -38,9 +38,12 @@ def check_section(section: dict) -> None:
 def test_instance_config_validates(target, launcher):
     config, _ = dagster_instance_config(str(ROOT / "deploy" / target))
     assert config["run_launcher"]["class"] == launcher
-    runs = config["concurrency"]["runs"]
-    limits = {lim["key"]: lim["limit"] for lim in runs["tag_concurrency_limits"]}
-    assert runs["max_concurrent_runs"] > 1 and limits["crucible/teacher"] >= 1
+    runs, pools = config["concurrency"]["runs"], config["concurrency"]["pools"]
+    assert runs["max_concurrent_runs"] > 1
+    # The teacher's limit is a pool on its steps (granularity op), no longer a run tag.
+    assert pools["granularity"] == "op" and pools["default_limit"] >= 1
+    assert "crucible/teacher" not in {lim["key"] for lim in runs.get("tag_concurrency_limits", [])}
+    assert config["run_monitoring"]["enabled"] and config["run_monitoring"]["free_slots_after_run_end_seconds"] > 0
     assert "postgres" in config["storage"] and config["telemetry"]["enabled"] is False
     check_section(config["run_launcher"])
     bad = {**config["run_launcher"], "config": {**config["run_launcher"]["config"], "no_such_field": 1}}
@@ -56,8 +59,20 @@ def test_docker_launcher_builds_from_the_config():
     assert "CRUCIBLE_LLM_BASE_URL" in launcher.env_vars
 
 
-def test_teacher_jobs_carry_the_concurrency_tag():
-    from definitions import defs
+def test_the_configured_limit_caps_the_teacher_pool(tmp_path):
+    """An instance with a deployment's `concurrency` section gives the teacher pool that limit as soon as a step of
+    the pool runs (SQLite storage stands in for Postgres; the pool logic is the same)."""
+    import dagster as dg
 
-    for job in ("generate", "generate_and_curate"):
-        assert defs.resolve_job_def(job).tags.get("crucible/teacher") == "true"
+    from assets.keys import TEACHER_POOL
+
+    section = yaml.safe_load((ROOT / "deploy" / "docker" / "dagster.yaml").read_text())["concurrency"]
+
+    @dg.asset(pool=TEACHER_POOL)
+    def asks_the_teacher():
+        return None
+
+    with dg.instance_for_test(overrides={"concurrency": section}, temp_dir=str(tmp_path)) as instance:
+        assert dg.materialize([asks_the_teacher], instance=instance).success
+        info = instance.event_log_storage.get_concurrency_info(TEACHER_POOL)
+        assert info.slot_count == section["pools"]["default_limit"] and not info.active_slot_count

@@ -167,3 +167,29 @@ def test_a_materialization_launched_through_graphql_succeeds(ui, browser):
     browser.get(f"{url}/runs/{run_id}")
     dismiss_dialogs(browser)
     WebDriverWait(browser, 60).until(lambda d: "sft_dataset" in d.page_source and "Success" in d.page_source)
+
+
+@pytest.mark.slow
+def test_the_asset_page_shows_columns_and_row_count(ui, browser):
+    """After the dataset run (the test above), sft_dataset's overview lists its declared columns with their
+    meanings (dagster/column_schema) and the row count the IO manager recorded (dagster/row_count)."""
+    from selenium.webdriver.support.ui import WebDriverWait
+
+    from assets.schemas import COLUMN_DOCS
+
+    url, _, home = ui
+    browser.get(f"{url}/assets/sft_dataset?view=overview")
+    dismiss_dialogs(browser)
+    WebDriverWait(browser, 90).until(lambda d: "Columns" in d.page_source and COLUMN_DOCS["split"] in d.page_source)
+    page = browser.page_source
+    assert "dataset_version" in page and COLUMN_DOCS["messages"].split(":")[0] in page
+    WebDriverWait(browser, 30).until(lambda d: "Row count" in d.page_source)
+    # 8 + 4 curated dialogues in the fixture's two sources.
+    assert ">12<" in browser.page_source.replace(" ", "")
+    shots = home / "reports" / "ui"
+    shots.mkdir(parents=True, exist_ok=True)
+    shot = shots / "asset_sft_dataset_overview.png"
+    assert browser.save_screenshot(str(shot)) and shot.stat().st_size > 10_000
+    artifacts = os.environ.get("CRUCIBLE_TEST_ARTIFACTS")
+    if artifacts:
+        shutil.copytree(shots, Path(artifacts) / "ui", dirs_exist_ok=True)

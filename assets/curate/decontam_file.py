@@ -29,6 +29,8 @@ from eval.benchmarks import load_benchmarks
 from resources.bundled_models import LocalTeacherError
 from resources.embedder import TextEmbedder
 from resources.files import jsonl_lines
+from resources.progress import activity
+from resources.progress import say as progress_line
 from resources.sandbox import Limits, SandboxPool, SandboxUnavailable
 from resources.teacher_endpoint import TeacherEndpoint
 from resources.verdict_cache import CachedRunner
@@ -101,8 +103,12 @@ def decontaminate_file(input_path: Path, output_path: Path, layers: str, backend
                 "each")
         try:
             embedder = TextEmbedder()
-            index = BenchmarkIndex.for_settings(load_benchmarks(online=online), embedder.encode, settings)
-            found = scan(index, rows, settings, embedder.encode, run_batch, solve)
+            items = load_benchmarks(online=online)
+            progress_line(f"crucible decontam: indexing {len(items)} benchmark problems")
+            index = BenchmarkIndex.for_settings(items, embedder.encode, settings)
+            progress_line(f"crucible decontam: scanning {len(rows)} rows ({', '.join(chosen)})")
+            with activity("solver: functions for rows without one"):  # names the solver's request bars
+                found = scan(index, rows, settings, embedder.encode, run_batch, solve)
         except (FileNotFoundError, ValueError) as exc:
             raise DecontamError(str(exc)) from exc
     output_path.parent.mkdir(parents=True, exist_ok=True)

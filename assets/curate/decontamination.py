@@ -14,21 +14,23 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from assets.checks import markdown_preview, stage_outs
+from assets.checks import markdown_preview, stage_outs, table_output
 from assets.curate.decontam_layers import (
-    EMBEDDING,
     EXECUTION,
     LAYERS,
-    NGRAM,
     BenchmarkIndex,
     DecontamSettings,
     Match,
-    matches,
     scan,
-    score_layers,
 )
 from assets.curate.decontam_solver import LazySolver
-from assets.keys import CONTAMINATION_REPORT_TABLE, CURATE, DECONTAMINATED_DIALOGUES, DEDUPLICATED_DIALOGUES
+from assets.keys import (
+    CONTAMINATION_REPORT_TABLE,
+    CURATE,
+    DECONTAMINATED_DIALOGUES,
+    DEDUPLICATED_DIALOGUES,
+    TEACHER_POOL,
+)
 from assets.partitions import seed_source_partitions
 from assets.schemas import CONTAMINATION_REPORT, DIALOGUES, frame
 from eval.benchmarks import DEFAULT_ONLINE, OFFLINE, load_benchmarks
@@ -36,7 +38,6 @@ from resources.embedder import Embedder
 from resources.llm import TeacherLLM
 from resources.sandbox import Sandbox
 
-NO_CONTAMINATION_CHECK = "no_contamination_remains"
 _DEFAULTS = DecontamSettings()
 
 
@@ -98,11 +99,7 @@ def decontaminate_table(df: pl.DataFrame, index: BenchmarkIndex, settings: Decon
     }),
     ins={"dialogues": dg.AssetIn(DEDUPLICATED_DIALOGUES)},
     partitions_def=seed_source_partitions,
-    check_specs=[
-        dg.AssetCheckSpec(NO_CONTAMINATION_CHECK, asset=DECONTAMINATED_DIALOGUES, blocking=True,
-                          description="No row flagged by any layer remains: the output holds no reported id, and "
-                                      "the n-gram and embedding layers, run again on the output, flag nothing."),
-    ],
+    pool=TEACHER_POOL,
 )
 def decontaminated_dialogues(context: dg.AssetExecutionContext, config: DecontamConfig, dialogues,
                              embedder: Embedder, sandbox: Sandbox, teacher: TeacherLLM):
@@ -138,29 +135,9 @@ def decontaminated_dialogues(context: dg.AssetExecutionContext, config: Decontam
         "sandbox_runs": runner.executed if runner else 0, "sandbox_cached": runner.cached if runner else 0,
         "seconds": round(time.monotonic() - started, 1),
     }
-    yield dg.Output(clean, output_name=DECONTAMINATED_DIALOGUES, metadata=metadata)
-    yield dg.Output(report_df, output_name=CONTAMINATION_REPORT_TABLE, metadata={
+    yield table_output(clean, output_name=DECONTAMINATED_DIALOGUES, metadata=metadata)
+    yield table_output(report_df, output_name=CONTAMINATION_REPORT_TABLE, metadata={
         "rows": len(report_df),
         "preview": markdown_preview(report_df, ["dialogue_id", "benchmark", "task_id", "layer", "score"]),
     })
-    yield remaining_contamination(clean, flagged, index, settings, embedder.encode)
 
-
-def remaining_contamination(clean: pl.DataFrame, flagged: set[str], index: BenchmarkIndex,
-                            settings: DecontamSettings, embed) -> dg.AssetCheckResult:
-    """The check: no flagged id in the output, and the cheap layers (n-gram, embedding; vectors come from the
-    cache) flag nothing when run again on the output. The execution layer's verdicts are covered by the ids."""
-    ids = set(clean["dialogue_id"].cast(pl.Utf8).to_list())
-    leaked = sorted(ids & flagged)
-    text_layers = tuple(layer for layer in settings.layers if layer in (NGRAM, EMBEDDING))
-    rescan = []
-    if text_layers and len(clean):
-        again = DecontamSettings(**{**settings.__dict__, "layers": text_layers})
-        rows = clean.select("instruction", "solution").to_dicts()
-        rescan = matches(index, score_layers(index, rows, again, embed), again)
-    rescanned = sorted({clean["dialogue_id"][m.row] for m in rescan})
-    return dg.AssetCheckResult(
-        check_name=NO_CONTAMINATION_CHECK, asset_key=DECONTAMINATED_DIALOGUES,
-        passed=not leaked and not rescanned, severity=dg.AssetCheckSeverity.ERROR,
-        metadata={"flagged_ids_in_output": dg.MetadataValue.json(leaked[:20]),
-                  "flagged_on_rescan": dg.MetadataValue.json(rescanned[:20]), "rows_checked": len(clean)})

@@ -17,8 +17,8 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
-from assets.checks import markdown_preview, reason_metadata, stage_outs
-from assets.curate.dedup_layers import REASONS, DedupSettings, find_duplicates, normalize
+from assets.checks import markdown_preview, reason_metadata, stage_outs, table_output
+from assets.curate.dedup_layers import REASONS, DedupSettings, find_duplicates
 from assets.generate.methods import DEFAULT_METHOD
 from assets.keys import CURATE, DEDUP_REJECTS_TABLE, DEDUPLICATED_DIALOGUES, METHOD_DIALOGUES, VERIFIED_DIALOGUES
 from assets.partitions import BY_SOURCE, method_partitions_of, seed_source_partitions
@@ -26,8 +26,6 @@ from assets.schemas import DEDUP_REJECTS, DIALOGUES, conform, frame
 from resources.embedder import Embedder
 from resources.home import Home
 from resources.store import ParquetIOManager, read_table, table_partitions
-
-NO_DUPLICATES_CHECK = "no_exact_duplicates"
 
 
 class DedupConfig(dg.Config):
@@ -101,11 +99,6 @@ def dedup_by_method(new: pl.DataFrame, earlier: pl.DataFrame, embed, settings: D
     ins={"dialogues": dg.AssetIn(VERIFIED_DIALOGUES)},
     deps=[dg.AssetDep(METHOD_DIALOGUES, partition_mapping=BY_SOURCE)],
     partitions_def=seed_source_partitions,
-    check_specs=[
-        dg.AssetCheckSpec(NO_DUPLICATES_CHECK, asset=DEDUPLICATED_DIALOGUES,
-                          description="No two kept rows (in this partition or against earlier ones) of the same method "
-                                      "have the same normalised instruction."),
-    ],
 )
 def deduplicated_dialogues(context: dg.AssetExecutionContext, config: DedupConfig, dialogues,
                            embedder: Embedder, io_manager: dg.ResourceParam[ParquetIOManager]):
@@ -119,18 +112,10 @@ def deduplicated_dialogues(context: dg.AssetExecutionContext, config: DedupConfi
     kept, reject_rows, counts = dedup_by_method(dialogues, earlier, embedder.encode, config.settings())
     kept = frame(kept.to_dicts(), DIALOGUES)
     rejects = frame(reject_rows, DEDUP_REJECTS)
-    yield dg.Output(kept, output_name=DEDUPLICATED_DIALOGUES, metadata={
+    yield table_output(kept, output_name=DEDUPLICATED_DIALOGUES, metadata={
         "rows_in": len(dialogues), "rows_kept": len(kept), "earlier_rows_compared": len(earlier),
         "rows_by_method": dg.MetadataValue.json(dict(kept.group_by("method").len().sort("method").iter_rows())),
         "seconds": round(time.monotonic() - started, 1), **reason_metadata(counts),
         "preview": markdown_preview(rejects, ["dialogue_id", "reason", "duplicate_of", "similarity", "instruction"]),
     })
-    yield dg.Output(rejects, output_name=DEDUP_REJECTS_TABLE, metadata=reason_metadata(counts))
-    keys = [(m, normalize(t)) for m, t in zip(kept["method"].to_list(), kept["instruction"].to_list())]
-    earlier_keys = ({(m or DEFAULT_METHOD, normalize(t)) for m, t in zip(earlier["method"].to_list(),
-                                                                        earlier["instruction"].to_list())}
-                    if len(earlier) else set())
-    repeated = len(keys) - len(set(keys)) + sum(1 for k in set(keys) if k in earlier_keys)
-    yield dg.AssetCheckResult(check_name=NO_DUPLICATES_CHECK, asset_key=DEDUPLICATED_DIALOGUES,
-                              passed=repeated == 0, severity=dg.AssetCheckSeverity.ERROR,
-                              metadata={"repeated_instructions": repeated})
+    yield table_output(rejects, output_name=DEDUP_REJECTS_TABLE, metadata=reason_metadata(counts))

@@ -33,6 +33,7 @@ from assets.keys import VERIFIED_DIALOGUES
 from assets.prompts import load_prompt
 from resources.home import Home
 from resources.llm import ChatRequest, TeacherClient, TeacherError
+from resources.progress import activity
 from resources.verdict_cache import CachedRunner
 
 # The feedback role never writes code: generation stops at the first code fence.
@@ -139,11 +140,13 @@ class DialogueLoop:
             if not self.active:
                 break
             answered = len(self.active)
-            runnable, no_code = self._answer(turn)
+            with activity(f"programmer turn {turn}"):
+                runnable, no_code = self._answer(turn)
             failing = self._judge(runnable, no_code, turn)
             if turn == self.config.max_turns:
                 break
-            self._feedback(failing)
+            with activity(f"feedback turn {turn}"):
+                self._feedback(failing)
             if self.log:
                 done = sum(d.passed_turn is not None for d in self.work.values())
                 self.log.info(f"programmer turn {turn}: {answered} answered, {done}/{len(self.work)} verified so "

@@ -11,18 +11,18 @@ import time
 
 import dagster as dg
 
-from assets.checks import markdown_preview, not_empty_result, not_empty_spec, reason_metadata, stage_outs
+from assets.checks import markdown_preview, not_empty_result, not_empty_spec, reason_metadata, stage_outs, table_output
 from assets.generate.difficulty import label_difficulty
 from assets.generate.method_run import MissingParents, method_inputs, run_method
 from assets.generate.methods.base import MethodContext
 from assets.generate.methods.config import MethodDialoguesConfig
-from assets.generate.programs import program_with_tests
 from assets.keys import (
     GENERATE,
     METHOD_DIALOGUES,
     METHOD_REJECTS_TABLE,
     OSS_INSTRUCT_PROBLEMS,
     SEED_SNIPPETS,
+    TEACHER_POOL,
     VERIFIED_DIALOGUES,
 )
 from assets.partitions import BY_SOURCE, METHOD, SEED_SOURCE, method_source_partitions
@@ -31,9 +31,6 @@ from resources.embedder import Embedder
 from resources.llm import TeacherLLM
 from resources.sandbox import Sandbox
 from resources.store import ParquetIOManager
-
-RERUN_CHECK = "sample_reruns_pass"
-RERUN_SAMPLE = 8
 
 
 @dg.multi_asset(
@@ -45,10 +42,8 @@ RERUN_SAMPLE = 8
     deps=[dg.AssetDep(key, partition_mapping=BY_SOURCE)
           for key in (SEED_SNIPPETS, OSS_INSTRUCT_PROBLEMS, VERIFIED_DIALOGUES)],
     partitions_def=method_source_partitions,
+    pool=TEACHER_POOL,
     check_specs=[
-        dg.AssetCheckSpec(RERUN_CHECK, asset=METHOD_DIALOGUES,
-                          description=f"Up to {RERUN_SAMPLE} stored rows, read back, pass their tests when run "
-                                      "again in the sandbox, bypassing the verdict cache."),
         not_empty_spec(METHOD_DIALOGUES, "At least one verified dialogue."),
     ],
 )
@@ -74,7 +69,7 @@ def method_dialogues(context: dg.AssetExecutionContext, config: MethodDialoguesC
     rejects = frame(result.rejects, DIALOGUE_REJECTS)
     started_from = len(inputs.seeds) + len(inputs.problems) + len(inputs.dialogues)
     turns = rows["turns"].to_list()
-    yield dg.Output(rows, output_name=METHOD_DIALOGUES, metadata={
+    yield table_output(rows, output_name=METHOD_DIALOGUES, metadata={
         "method": method, "source": source, "started_from": started_from, "rows": len(rows),
         "rejected": len(rejects),
         "pass_rate": round(len(rows) / (len(rows) + len(rejects)), 4) if len(rows) + len(rejects) else 0.0,
@@ -85,19 +80,6 @@ def method_dialogues(context: dg.AssetExecutionContext, config: MethodDialoguesC
         "seconds": round(time.monotonic() - started, 1), **reason_metadata(result.counts),
         "preview": markdown_preview(rows, ["dialogue_id", "parent_id", "turns", "difficulty", "instruction"]),
     })
-    yield dg.Output(rejects, output_name=METHOD_REJECTS_TABLE, metadata=reason_metadata(result.counts))
-    yield rerun_check(rows, sandbox)
+    yield table_output(rejects, output_name=METHOD_REJECTS_TABLE, metadata=reason_metadata(result.counts))
     yield not_empty_result(METHOD_DIALOGUES, rows, severity=dg.AssetCheckSeverity.WARN)
 
-
-def rerun_check(rows, sandbox: Sandbox) -> dg.AssetCheckResult:
-    """The first rows' final code and tests, run again outside the verdict cache: a sandbox or runner that changed
-    since the rows were verified, or a row that was never really verified, fails here."""
-    sample = rows.head(RERUN_SAMPLE).to_dicts()
-    verdicts = sandbox.pool().run_batch([{"id": r["dialogue_id"],
-                                          "code": program_with_tests(r["solution"] or "", r["tests"] or "")}
-                                         for r in sample])
-    failing = [r["dialogue_id"] for r, v in zip(sample, verdicts) if not v.passed]
-    return dg.AssetCheckResult(check_name=RERUN_CHECK, asset_key=METHOD_DIALOGUES, passed=not failing,
-                               severity=dg.AssetCheckSeverity.ERROR,
-                               metadata={"rerun": len(sample), "failing": dg.MetadataValue.json(failing)})

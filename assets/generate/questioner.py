@@ -38,6 +38,7 @@ from assets.keys import OSS_INSTRUCT_PROBLEMS
 from assets.prompts import load_prompt
 from resources.home import Home
 from resources.llm import ChatRequest, TeacherClient, TeacherError
+from resources.progress import activity
 from resources.verdict_cache import CachedRunner
 
 # Replies that broke a rule the gates need get one more turn, told exactly what is wrong.
@@ -152,7 +153,8 @@ class Questioner:
         for turn in range(1, self.config.max_turns + 1):
             if not active:
                 break
-            to_run, next_active = self._ask(active, turn)
+            with activity(f"questioner turn {turn}" + (f", fresh attempt {self.attempt}" if self.attempt else "")):
+                to_run, next_active = self._ask(active, turn)
             verdicts = self.runner.run([{"id": self.key(w),
                                          "code": program_with_tests(w.parsed.solution, w.parsed.tests)}
                                         for w in to_run])

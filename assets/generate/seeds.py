@@ -5,13 +5,7 @@ import time
 import dagster as dg
 from pydantic import Field
 
-from assets.checks import (
-    markdown_preview,
-    not_empty_result,
-    not_empty_spec,
-    reason_metadata,
-    stage_outs,
-)
+from assets.checks import markdown_preview, not_empty_result, not_empty_spec, reason_metadata, stage_outs, table_output
 from assets.generate.seed_extract import DEFAULT_LICENSES, ExtractConfig, SeedExtraction
 from assets.generate.seed_sources import iter_files, require_source
 from assets.keys import GENERATE, SEED_REJECTS_TABLE, SEED_SNIPPETS
@@ -81,11 +75,11 @@ def seed_snippets(context: dg.AssetExecutionContext, config: SeedsConfig,
     rejects = frame(extraction.rejects, SEED_REJECTS)
     context.log.info(f"{partition}: {extraction.files_seen} files read, {extraction.files_kept} parsed, "
                      f"{len(seeds)} seeds kept, {len(rejects)} dropped")
-    yield dg.Output(seeds, output_name=SEED_SNIPPETS, metadata={
+    yield table_output(seeds, output_name=SEED_SNIPPETS, metadata={
         "seeds": len(seeds), "files_seen": extraction.files_seen, "files_kept": extraction.files_kept,
         "by_kind": dg.MetadataValue.json(dict(seeds["kind"].value_counts().iter_rows()) if len(seeds) else {}),
         "seconds": round(time.monotonic() - started, 2), **reason_metadata(extraction.counts),
         "preview": markdown_preview(seeds, ["seed_id", "path", "symbol", "n_lines"]),
     })
-    yield dg.Output(rejects, output_name=SEED_REJECTS_TABLE, metadata=reason_metadata(extraction.counts))
+    yield table_output(rejects, output_name=SEED_REJECTS_TABLE, metadata=reason_metadata(extraction.counts))
     yield not_empty_result(SEED_SNIPPETS, seeds)

@@ -3,10 +3,13 @@ of student and teacher generates the next round (AIEV-Instruct's self-learning s
 
 benchmark_scores runs eval/ (HumanEval/MBPP, single-turn or with leak-free execution or simulated human feedback) for
 each model and keeps one row per (model, benchmark, mode) with pass@1, its 95% bootstrap interval and the manifest.
+A checkpoint whose folder, model files, evaluation config and teacher were scored before is not scored again: the
+stored rows are reused (the materialization says so). Each manifest records what identified that evaluation.
 teacher_selection asks student and teacher the held-out test split of the SFT dataset and runs their answers against
 each row's tests in the sandbox; the student takes over only when it passes strictly more.
 """
 
+import hashlib
 import json
 import time
 from pathlib import Path
@@ -15,9 +18,11 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from assets.automation import AFTER_NEW_CHECKPOINT
 from assets.generate.replies import extract_code
-from assets.keys import BENCHMARK_SCORES, EVALUATE, FINETUNED_CHECKPOINT, SFT_DATASET, TEACHER_SELECTION
+from assets.keys import BENCHMARK_SCORES, EVALUATE, FINETUNED_CHECKPOINT, SFT_DATASET, TEACHER_POOL, TEACHER_SELECTION
 from assets.schemas import SCORES, SELECTION, frame
+from resources.files import sha256_file
 from resources.llm import TeacherLLM
 from resources.sandbox import Sandbox
 from resources.store import ParquetIOManager, read_table
@@ -57,8 +62,42 @@ def open_backend(role: str, model: str, teacher: TeacherLLM, decoding):
     return EndpointBackend.of_teacher(teacher, decoding) if role == "teacher" else make_backend(model, decoding)
 
 
-def score_row(role: str, model: str, report: dict, checkpoint: dict) -> dict:
-    manifest = report["manifest"]
+def model_files_sha256(folder: Path) -> str:
+    """A hash of what a checkpoint answers with: every file at the folder's top level (weights, config, tokenizer)
+    but README.md, the model card this evaluation itself edits. checkpoint-N subfolders (resume state) are left out."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in folder.iterdir() if p.is_file() and p.name != "README.md"):
+        digest.update(f"{path.name}\0{sha256_file(path)}\n".encode())
+    return digest.hexdigest()
+
+
+def evaluation_identity(checkpoint: dict, config: EvalConfig, teacher: TeacherLLM) -> dict:
+    """What decides a round of benchmark_scores, with its `key`: the checkpoint (its folder, which the rows name, and
+    its model files), the evaluation config, the base model's folder when it is scored, and the teacher when it is
+    scored or plays the user."""
+    folder = Path(checkpoint["checkpoint"])
+    if not folder.is_dir():
+        raise dg.Failure(f"the newest finetuned_checkpoint row names {folder}, which is not a folder; train again or "
+                         "restore the checkpoint folder")
+    uses_teacher = config.evaluate_teacher or "human_feedback" in config.modes
+    identity = {"checkpoint": str(folder), "model_files_sha256": model_files_sha256(folder),
+                "config": config.model_dump(),
+                "base_model": checkpoint.get("base_model") if config.evaluate_base else None,
+                "teacher": teacher.endpoint.label if uses_teacher else None}
+    key = hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:16]
+    return {"key": key, **identity}
+
+
+def stored_scores(table: pl.DataFrame, key: str) -> list[dict]:
+    """The rows of an earlier evaluation with this key (its rows are written together, at its end)."""
+    if not len(table):
+        return []
+    candidates = table.filter(pl.col("manifest").str.contains(key, literal=True)).to_dicts()
+    return [row for row in candidates if json.loads(row["manifest"]).get("evaluation", {}).get("key") == key]
+
+
+def score_row(role: str, model: str, report: dict, checkpoint: dict, evaluation: dict) -> dict:
+    manifest = {**report["manifest"], "evaluation": evaluation}
     ci = (report.get("ci95") or {}).get("pass@1") or [None, None]
     return {
         "model_role": role, "model": model, "model_sha256": manifest["generation"]["model"].get("model_sha256"),
@@ -80,7 +119,8 @@ def below_base(rows: list[dict]) -> list[str]:
             and r["pass_at_1"] < base[(r["benchmark"], r["mode"])]]
 
 
-@dg.asset(ins={"checkpoints": dg.AssetIn(FINETUNED_CHECKPOINT)}, group_name=EVALUATE,
+@dg.asset(ins={"checkpoints": dg.AssetIn(FINETUNED_CHECKPOINT)}, group_name=EVALUATE, pool=TEACHER_POOL,
+          automation_condition=AFTER_NEW_CHECKPOINT,
           check_specs=[dg.AssetCheckSpec(BELOW_BASE_CHECK, asset=BENCHMARK_SCORES,
                                          description="The fine-tuned checkpoint scores at least its base model "
                                                      "(WARN: a regression to look at, not a broken asset).")])
@@ -93,6 +133,18 @@ def benchmark_scores(context: dg.AssetExecutionContext, config: EvalConfig, chec
     from eval.scoring import SandboxRunner
 
     checkpoint = checkpoints.row(-1, named=True)
+    evaluation = evaluation_identity(checkpoint, config, teacher)
+    earlier = read_table(BENCHMARK_SCORES, home=io_manager.paths)
+    reused = stored_scores(earlier, evaluation["key"])
+    if reused:
+        context.log.info(f"{checkpoint['checkpoint']} was scored with this config on {reused[0]['created_at']} "
+                         f"(evaluation {evaluation['key']}): its {len(reused)} stored rows are reused, nothing runs")
+        yield dg.Output(earlier, metadata={
+            "reused": True, "evaluation": evaluation["key"], "scored_at": reused[0]["created_at"],
+            "scores": dg.MetadataValue.md(scores_markdown(reused)), "rows_added": 0,
+            **pass_at_1_metadata(reused)})
+        yield below_base_result(reused)
+        return
     rows = []
     # The simulated user of human_feedback is the teacher, for every model scored (as a strong model plays the user
     # in Code-Feedback's evaluation); started only when that mode is asked for.
@@ -107,7 +159,7 @@ def benchmark_scores(context: dg.AssetExecutionContext, config: EvalConfig, chec
                         report = evaluate(benchmark, backend, runner, ModeConfig(mode, config.rounds, 1,
                                                                                  config.seed),
                                           config.limit, teacher=user if mode == "human_feedback" else None)
-                        rows.append(score_row(role, model, report, checkpoint))
+                        rows.append(score_row(role, model, report, checkpoint, evaluation))
                         ci = (report.get("ci95") or {}).get("pass@1")
                         context.log.info(f"{role} {Path(model).name} {benchmark}/{mode}: "
                                          f"pass@1={report['pass@1']:.3f} ci95={ci}")
@@ -117,28 +169,35 @@ def benchmark_scores(context: dg.AssetExecutionContext, config: EvalConfig, chec
         if user is not None:
             user.close()
     card_scores(checkpoint["checkpoint"], rows)
-    earlier = read_table(BENCHMARK_SCORES, home=io_manager.paths)
     table = pl.concat([frame(earlier.to_dicts(), SCORES) if len(earlier) else frame([], SCORES),
                        frame(rows, SCORES)])
     yield dg.Output(table, metadata={
-        "scores": dg.MetadataValue.md(scores_markdown(rows)), "rows_added": len(rows),
-        **{f"{r['model_role']}_{r['benchmark']}_{r['mode']}_pass_at_1": r["pass_at_1"] for r in rows},
+        "reused": False, "evaluation": evaluation["key"], "scores": dg.MetadataValue.md(scores_markdown(rows)),
+        "rows_added": len(rows), **pass_at_1_metadata(rows),
     })
+    yield below_base_result(rows)
+
+
+def pass_at_1_metadata(rows: list[dict]) -> dict:
+    return {f"{r['model_role']}_{r['benchmark']}_{r['mode']}_pass_at_1": r["pass_at_1"] for r in rows}
+
+
+def below_base_result(rows: list[dict]) -> dg.AssetCheckResult:
     regressions = below_base(rows)
-    yield dg.AssetCheckResult(check_name=BELOW_BASE_CHECK, passed=not regressions,
-                              severity=dg.AssetCheckSeverity.WARN,
-                              metadata={"below_base": dg.MetadataValue.json(regressions)})
+    return dg.AssetCheckResult(check_name=BELOW_BASE_CHECK, passed=not regressions,
+                               severity=dg.AssetCheckSeverity.WARN,
+                               metadata={"below_base": dg.MetadataValue.json(regressions)})
 
 
 def card_scores(checkpoint: str, rows: list[dict]) -> None:
-    """The checkpoint's model card gets its scores (its evaluation section said "not yet evaluated")."""
-    from finetune.model_card import set_eval_scores
+    """The checkpoint's model card gets its scores: the model-index the Hub shows as evaluation results, and the
+    evaluation section (which said "not yet evaluated")."""
+    from finetune.model_card import set_eval_results
 
     card = Path(checkpoint) / "README.md"
-    scores = {f"{r['benchmark']} {r['mode']} pass@1 ({r['tasks']} tasks)": r["pass_at_1"]
-              for r in rows if r["model_role"] == "checkpoint"}
-    if card.is_file() and scores:
-        set_eval_scores(card, scores)
+    mine = [r for r in rows if r["model_role"] == "checkpoint"]
+    if card.is_file() and mine:
+        set_eval_results(card, mine)
 
 
 def scores_markdown(rows: list[dict]) -> str:
@@ -161,7 +220,7 @@ def heldout_pass_rate(backend, rows: list[dict], runner) -> float:
 
 
 @dg.asset(ins={"checkpoints": dg.AssetIn(FINETUNED_CHECKPOINT), "sft": dg.AssetIn(SFT_DATASET)},
-          group_name=EVALUATE)
+          group_name=EVALUATE, pool=TEACHER_POOL, automation_condition=AFTER_NEW_CHECKPOINT)
 def teacher_selection(context: dg.AssetExecutionContext, config: EvalConfig, checkpoints: pl.DataFrame,
                       sft: pl.DataFrame, teacher: TeacherLLM, sandbox: Sandbox,
                       io_manager: dg.ResourceParam[ParquetIOManager]):

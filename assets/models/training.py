@@ -1,18 +1,18 @@
-"""finetuned_checkpoint: the SFT dataset's release trained with a finetune/ recipe, as a subprocess whose progress lines
-stream into the Dagster log; one row per checkpoint in the store (path, recipe, base, dataset version, steps, loss,
+"""finetuned_checkpoint: the SFT dataset's release trained with a finetune/ recipe by `python -m finetune.train`,
+launched through Dagster Pipes; one row per checkpoint in the store (path, recipe, base, dataset version, steps, loss,
 tokens/s), the loss curve as a plot, and the model card the trainer writes into the checkpoint folder.
 
-The training runs in a child process (`python -m finetune.train`) rather than in the run's process: torch's threads,
-memory and a possible CUDA context end with it, a crash cannot take the run worker down, and the same command is what
-users run by hand.
+The trainer runs in a child process rather than in the run's process: torch's threads, memory and a possible CUDA
+context end with it, a crash cannot take the run worker down, and the same command is what users run by hand. The
+child reports through Pipes (finetune/pipes_report.py): its progress lines arrive in the run's log as they come, and
+its checkpoint folder, summary and per-step losses arrive as the materialization it reports, which this asset reads.
+The launcher is the `trainer` resource (a `dg.PipesClient`): a subprocess here (`local_trainer`); another Pipes
+client (a Kubernetes pod, say) runs the same command elsewhere.
 """
 
-import json
-import os
-import re
-import subprocess
+import logging
+import math
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -20,17 +20,21 @@ import dagster as dg
 import polars as pl
 from pydantic import Field
 
+from assets.automation import GPU_TAG
 from assets.keys import FINETUNED_CHECKPOINT, SFT_DATASET, TRAIN
 from assets.plots import line_png, png_metadata
 from assets.release.sft_dataset import release_folder
 from assets.schemas import CHECKPOINTS, frame
-from finetune.summary import SUMMARY_FILE
-from resources.home import Home
+from finetune.pipes_report import ERROR_PREFIX
 from resources.store import ParquetIOManager, read_table
 
-GPU_TAG = {"crucible/gpu": "true"}
-SAVED = re.compile(r"^\[save\] (?:merged )?model -> (.*)$")
-DONE_OUTPUT = re.compile(r"^\[done\] .* output=(.*)$")
+LOSS_CHECK = "loss_is_finite"
+REPO_ROOT = Path(__file__).resolve().parents[2]  # where `python -m finetune.train` resolves
+
+
+def local_trainer() -> dg.PipesSubprocessClient:
+    """The default `trainer` resource: the trainer as a child process of the run, started in the repository root."""
+    return dg.PipesSubprocessClient(cwd=str(REPO_ROOT))
 
 
 class TrainConfig(dg.Config):
@@ -50,43 +54,34 @@ def train_command(config: TrainConfig, dataset_dir: Path) -> list[str]:
     return command
 
 
-def run_training(command: list[str], log, cwd: Path, home: Home) -> tuple[int, list[str], Path | None]:
-    """Run the trainer under `home` (its CRUCIBLE_HOME: the subprocess's configuration), logging each of its
-    `[stage] ...` lines as it comes; (exit code, stderr tail, output folder the trainer announced). The numbers
-    themselves are read from training_summary.json afterwards."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "CRUCIBLE_HOME": str(home.root.resolve())}
-    output = None
-    with subprocess.Popen(command, cwd=cwd, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          bufsize=1) as proc:
-        stderr_tail: list[str] = []
-
-        def drain_stderr():
-            for line in proc.stderr:
-                stderr_tail.append(line.rstrip())
-                del stderr_tail[:-40]
-
-        reader = threading.Thread(target=drain_stderr, daemon=True)
-        reader.start()
-        for line in proc.stdout:
-            line = line.rstrip()
-            if line.startswith("["):  # [setup], [base], [train], [eval], [save], [done], [warn]
-                log.info(line)
-            saved = SAVED.match(line) or DONE_OUTPUT.search(line)
-            if saved:
-                output = Path(saved.group(1).strip())
-        proc.wait()
-        reader.join(timeout=10)
-    return proc.returncode, stderr_tail, output
+def reported_run(invocation) -> tuple[Path, dict, list[dict]]:
+    """(checkpoint folder, summary, [{"step", "loss"}]) from the materialization the trainer reported through Pipes."""
+    reported = [r for r in invocation.get_results(implicit_materializations=False)
+                if isinstance(r, dg.MaterializeResult)]
+    if not reported or "checkpoint" not in (reported[-1].metadata or {}):
+        raise dg.Failure("the trainer exited without reporting its checkpoint through Dagster Pipes; is "
+                         "finetune/train.py's Pipes report (finetune/pipes_report.py) in place?")
+    metadata = reported[-1].metadata
+    return Path(metadata["checkpoint"].value), metadata["summary"].value, metadata["losses"].value
 
 
-def checkpoint_row(summary: dict, folder: Path, dataset_version: str, config: TrainConfig) -> dict:
-    losses = [e["loss"] for e in summary.get("loss_history", []) if "loss" in e]
+def trainer_error(context: dg.AssetExecutionContext) -> str | None:
+    """The last one-line error the trainer logged through Pipes in this step, if any."""
+    step = context.op_execution_context.get_step_execution_context().step.key
+    for entry in reversed(context.instance.all_logs(context.run.run_id)):
+        message = entry.user_message or ""
+        if entry.step_key == step and entry.level >= logging.ERROR and message.startswith(ERROR_PREFIX):
+            return message.removeprefix(ERROR_PREFIX)
+    return None
+
+
+def checkpoint_row(summary: dict, folder: Path, dataset_version: str) -> dict:
     return {
         "checkpoint": str(folder), "model_name": summary.get("model_name"), "recipe": summary["recipe"]["name"],
         "recipe_fingerprint": summary.get("recipe_fingerprint"), "method": summary.get("method"),
         "base_model": summary.get("base_model"), "dataset_version": dataset_version,
         "dataset_fingerprint": summary.get("dataset_fingerprint"), "steps": summary.get("global_step"),
-        "train_rows": summary.get("train_rows"), "final_loss": losses[-1] if losses else None,
+        "train_rows": summary.get("train_rows"), "final_loss": summary.get("final_loss"),
         "eval_loss": summary.get("eval_loss"), "tokens_seen": summary.get("tokens_seen"),
         "tokens_per_second": summary.get("tokens_per_second"), "wall_seconds": summary.get("wall_seconds"),
         "device": summary.get("device"), "precision": summary.get("precision"),
@@ -94,44 +89,52 @@ def checkpoint_row(summary: dict, folder: Path, dataset_version: str, config: Tr
     }
 
 
+def finite(value) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def json_safe(losses: list[dict]) -> list[dict]:
+    """The losses with NaN and infinities as text ("nan", "inf"), which strict JSON readers such as the UI accept."""
+    return [{**e, "loss": e["loss"] if finite(e["loss"]) else str(e["loss"])} for e in losses]
+
+
 @dg.asset(ins={"sft": dg.AssetIn(SFT_DATASET)}, group_name=TRAIN, op_tags=GPU_TAG,
-          check_specs=[dg.AssetCheckSpec("loss_is_finite", asset=FINETUNED_CHECKPOINT,
-                                         description="Every logged training loss is a finite number.")])
+          check_specs=[dg.AssetCheckSpec(LOSS_CHECK, asset=FINETUNED_CHECKPOINT,
+                                         description="Every training loss the trainer reported is a finite number.")])
 def finetuned_checkpoint(context: dg.AssetExecutionContext, config: TrainConfig, sft: pl.DataFrame,
-                         io_manager: dg.ResourceParam[ParquetIOManager]):
+                         trainer: dg.ResourceParam[dg.PipesClient], io_manager: dg.ResourceParam[ParquetIOManager]):
     """A model fine-tuned on the SFT dataset's train split with a finetune/ recipe (TRL SFTTrainer)."""
     if not len(sft) or not (sft["split"] == "train").any():
         raise dg.Failure("sft_dataset has no train rows: nothing to train on; generate and curate dialogues first")
     home = io_manager.paths
     version = sft["dataset_version"][0]
-    dataset_dir = release_folder(context.instance, version, home)
-    command = train_command(config, dataset_dir)
+    command = train_command(config, release_folder(context.instance, version, home))
     context.log.info("training: " + " ".join(command))
-    code, stderr_tail, announced = run_training(command, context.log, Path(__file__).resolve().parents[2], home)
-    if code != 0:
-        last = next((line for line in reversed(stderr_tail) if line.strip()), f"exit status {code}")
-        raise dg.Failure(description=f"training with recipe {config.recipe} failed: {last}",
-                         metadata={"stderr_tail": dg.MetadataValue.text("\n".join(stderr_tail))})
-    folder = Path(config.output) if config.output else announced
-    if folder is None or not (folder / SUMMARY_FILE).is_file():
-        raise dg.Failure(f"the trainer finished but wrote no {SUMMARY_FILE} (output folder: {folder})")
-    summary = json.loads((folder / SUMMARY_FILE).read_text())
-    row = checkpoint_row(summary, folder, version, config)
-    losses = [(e.get("step"), e["loss"]) for e in summary.get("loss_history", []) if "loss" in e]
-    plot = png_metadata(line_png([s for s, _ in losses], [v for _, v in losses], f"{row['recipe']}: training loss",
-                                 "step", "loss"),
+    # The child's configuration is this run's home, as when it is run by hand with CRUCIBLE_HOME set.
+    env = {"CRUCIBLE_HOME": str(home.root.resolve()), "PYTHONUNBUFFERED": "1"}
+    try:
+        invocation = trainer.run(context=context, command=command, env=env)
+    except Exception as error:  # the client's own error only says the exit status; the trainer logged the cause
+        raise dg.Failure(f"training with recipe {config.recipe} failed: {trainer_error(context) or error}") from error
+    folder, summary, losses = reported_run(invocation)
+    row = checkpoint_row(summary, folder, version)
+    plot = png_metadata(line_png([e["step"] for e in losses], [e["loss"] for e in losses],
+                                 f"{row['recipe']}: training loss", "step", "loss"),
                         home.reports / FINETUNED_CHECKPOINT / f"{folder.name}_loss.png", "loss")
     # The table keeps every training run (newest last); retraining into the same folder replaces its row.
     earlier = read_table(FINETUNED_CHECKPOINT, home=home)
     earlier = earlier.filter(pl.col("checkpoint") != str(folder)) if len(earlier) else frame([], CHECKPOINTS)
     table = pl.concat([frame(earlier.to_dicts(), CHECKPOINTS), frame([row], CHECKPOINTS)])
-    yield dg.Output(table, metadata={"runs": len(table),
-        "checkpoint": dg.MetadataValue.path(str(folder)),
-        "model_card": dg.MetadataValue.path(str(folder / "README.md")),
-        "recipe": row["recipe"], "base_model": str(row["base_model"]), "dataset_version": version,
-        "steps": row["steps"], "final_loss": row["final_loss"], "tokens_per_second": row["tokens_per_second"],
-        "wall_seconds": row["wall_seconds"], "device": str(row["device"]), "loss_curve": plot,
+    yield dg.Output(table, metadata={
+        "runs": len(table), "checkpoint": dg.MetadataValue.path(str(folder)),
+        "model_card": dg.MetadataValue.path(str(folder / "README.md")), "recipe": row["recipe"],
+        "base_model": str(row["base_model"]), "dataset_version": version, "steps": row["steps"],
+        "final_loss": row["final_loss"], "losses": dg.MetadataValue.json(json_safe(losses)),
+        "tokens_per_second": row["tokens_per_second"], "wall_seconds": row["wall_seconds"],
+        "device": str(row["device"]), "loss_curve": plot,
     })
-    finite = all(isinstance(v, (int, float)) and v == v and abs(v) != float("inf") for _, v in losses)
-    yield dg.AssetCheckResult(check_name="loss_is_finite", passed=bool(losses) and finite,
-                              severity=dg.AssetCheckSeverity.ERROR, metadata={"logged_losses": len(losses)})
+    bad = [e for e in losses if not finite(e["loss"])]
+    yield dg.AssetCheckResult(check_name=LOSS_CHECK, passed=bool(losses) and not bad,
+                              severity=dg.AssetCheckSeverity.ERROR,
+                              metadata={"reported_losses": len(losses),
+                                        "not_finite": dg.MetadataValue.json(json_safe(bad[:10]))})

@@ -1,27 +1,31 @@
 """The dataset card: README.md with the YAML front matter the Hub reads (license, task categories, configs and splits)
 and what a user needs to trust the data: statistics (per generation method too), the mix, the curation funnel, the
-contamination report, the generation settings behind every config fingerprint, and plots.
+contamination report, the generation settings behind every config fingerprint, and plots; and LICENSES.md, the seed
+licences with their rows and sources.
 
     stats = card_stats(sft_table, report, attempted, funnel, configs, generation, mix)   # numbers only, no I/O
     text = render_card(stats, name, plots={"pass_rate": "plots/pass_rate_by_turn.png", ...})
+    (folder / LICENSES_FILE).write_text(licenses_markdown(stats))
+
+The card's licence (`hub_license`) follows the rows' seed licences (lowercased SPDX ids): one Hub licence id when every
+row shares it; a list of Hub ids when there are several and the Hub knows each; otherwise `license: other` with
+`license_name` an id (the one licence's SPDX id as a slug, or `mixed-seed-licenses`) and `license_link: LICENSES.md`.
 """
 
 from __future__ import annotations
 
 import json
+import re
 from collections import Counter
 from dataclasses import dataclass, field
 
 import polars as pl
 import yaml
 
-# Licence ids the Hub's metadata validator knows, lowercase SPDX. Seed licences outside this set are listed under
-# `other` with their SPDX names in `license_name`.
-HUB_LICENSES = {
-    "apache-2.0", "mit", "bsd-2-clause", "bsd-3-clause", "bsd-3-clause-clear", "cc0-1.0", "cc-by-4.0",
-    "cc-by-sa-4.0", "gpl-2.0", "gpl-3.0", "lgpl-2.1", "lgpl-3.0", "agpl-3.0", "mpl-2.0", "unlicense", "bsl-1.0",
-    "artistic-2.0", "wtfpl", "afl-3.0", "ecl-2.0", "epl-2.0", "isc", "postgresql", "zlib", "ms-pl", "ncsa",
-}
+from resources.hub_validate import HUB_LICENSES, OTHER
+
+LICENSES_FILE = "LICENSES.md"
+MIXED_LICENSE_NAME = "mixed-seed-licenses"
 DIFFICULTIES = ("easy", "medium", "hard")
 SIZE_CATEGORIES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
                    (10_000_000, "1M<n<10M")]
@@ -81,6 +85,7 @@ class CardStats:
     methods: list[dict] = field(default_factory=list)  # per method: rows, share, generation pass rate, turns
     difficulty: dict[str, dict[str, int]] = field(default_factory=dict)  # method -> easy/medium/hard/unlabelled
     mix: dict = field(default_factory=dict)  # {"seed": n, "groups": [{group, requested, rows, kept, dropped}]}
+    license_sources: dict[str, dict[str, int]] = field(default_factory=dict)  # licence -> source -> rows
     extra: dict = field(default_factory=dict)
 
 
@@ -144,6 +149,7 @@ def card_stats(table: pl.DataFrame, contamination: pl.DataFrame, attempted: pl.D
         attempted=len(attempted),
         sources=_counts(table["source"]),
         licenses=_counts(table["license"].fill_null("unknown")),
+        license_sources=license_sources(table),
         models=_counts(table["teacher_model"].fill_null("?") + " / " + table["programmer_model"].fill_null("?")),
         feedback_modes=_counts(table["feedback_mode"].fill_null("?")),
         tests_sources=_counts(table["tests_source"].fill_null("?")),
@@ -160,14 +166,52 @@ def card_stats(table: pl.DataFrame, contamination: pl.DataFrame, attempted: pl.D
     )
 
 
+def license_sources(table: pl.DataFrame) -> dict[str, dict[str, int]]:
+    """Seed licence (as the rows give it, null: unknown) -> seed source -> rows, most rows first."""
+    pairs = Counter(zip(table["license"].fill_null("unknown").to_list(), table["source"].to_list())) \
+        if len(table) else Counter()
+    out: dict[str, dict[str, int]] = {}
+    for (lic, source), n in sorted(pairs.items(), key=lambda kv: (-kv[1], str(kv[0]))):
+        out.setdefault(lic, {})[source] = n
+    return dict(sorted(out.items(), key=lambda kv: (-sum(kv[1].values()), kv[0])))
+
+
+def hub_license_id(license_name: str | None) -> str:
+    """A seed licence as a lowercase id (SPDX `-only` suffixes dropped: GPL-3.0-only is the Hub's gpl-3.0)."""
+    lid = (license_name or "unknown").strip().lower()
+    return lid.removesuffix("-only") if lid.removesuffix("-only") in HUB_LICENSES else lid
+
+
+def license_slug(license_name: str) -> str:
+    """An id the Hub takes as `license_name`: lowercase words of letters and digits joined by '-' or '.'."""
+    slug = re.sub(r"[^a-z0-9.]+", "-", license_name.lower())
+    slug = re.sub(r"[.-]*([.-])[.-]*", r"\1", slug).strip(".-")
+    return slug or "seed-license"
+
+
 def hub_license(licenses: list[str]) -> dict:
-    """Front-matter licence fields for the seed licences."""
-    ids = sorted({(lic or "unknown").lower() for lic in licenses}) or ["unknown"]
-    known = [i for i in ids if i in HUB_LICENSES]
-    unknown = [i for i in ids if i not in HUB_LICENSES]
-    if not unknown:
-        return {"license": known[0] if len(known) == 1 else known}
-    return {"license": "other", "license_name": ", ".join(ids)}
+    """Front-matter licence fields for the seed licences (see the module docstring)."""
+    ids = sorted({hub_license_id(lic) for lic in licenses}) or ["unknown"]
+    if all(i in HUB_LICENSES for i in ids):
+        return {"license": ids[0] if len(ids) == 1 else ids}
+    return {"license": OTHER, "license_name": license_slug(ids[0]) if len(ids) == 1 else MIXED_LICENSE_NAME,
+            "license_link": LICENSES_FILE}
+
+
+def licenses_markdown(stats: CardStats) -> str:
+    """LICENSES.md: every seed licence with its rows and the sources they come from, and what the card says."""
+    meta = hub_license(list(stats.licenses))
+    said = ", ".join(f"`{k}: {v}`" for k, v in meta.items())
+    rows = [[f"`{lic}`", "yes" if hub_license_id(lic) in HUB_LICENSES else "no (`other`)", sum(sources.values()),
+             ", ".join(f"{s} ({n})" for s, n in sources.items())] for lic, sources in stats.license_sources.items()]
+    return "\n".join([
+        "# Seed licences\n",
+        "Every row was generated from an open-source snippet (its `seed_id`, `source`, `path`); the row's `license` "
+        "column is the licence of the file the snippet came from, as an SPDX id where known. Use of a row is subject "
+        "to that licence.\n",
+        _table(["licence", "a Hub licence id", "rows", "seed sources (rows)"], rows) if rows else "(no rows)",
+        f"\nThe card's front matter says {said}.\n",
+    ])
 
 
 def size_category(n: int) -> str:
@@ -314,6 +358,7 @@ def render_card(stats: CardStats, pretty_name: str, plots: dict[str, str], repo_
         _table(["source", "rows"], [[k, v] for k, v in stats.sources.items()]),
         "",
         _table(["licence", "rows"], [[k, v] for k, v in stats.licenses.items()]),
+        f"\nEach licence with the sources of its rows: [{LICENSES_FILE}]({LICENSES_FILE}).\n",
         "\n### Models, feedback and tests\n",
         _table(["teacher / programmer", "rows"], [[k, v] for k, v in stats.models.items()]),
         "",

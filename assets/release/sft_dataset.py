@@ -3,6 +3,7 @@ and a release folder users download, train on, or publish:
 
     $CRUCIBLE_HOME/datasets/<name>/<version>/
         README.md                                 the dataset card (assets/release/card.py)
+        LICENSES.md                               the seed licences: rows and sources of each
         data/train-00000-of-00001.parquet         `datasets.load_dataset("parquet", ...)` and TRL read these
         data/test-00000-of-00001.parquet
         plots/*.png
@@ -48,16 +49,15 @@ from assets.keys import (
 )
 from assets.partitions import method_partitions_of
 from assets.plots import bar_png, pass_rate_png, png_metadata
-from assets.release.card import CardStats, card_stats, method_table, render_card
+from assets.release.card import LICENSES_FILE, CardStats, card_stats, licenses_markdown, method_table, render_card
 from assets.release.sft_mix import apply_mix, parse_mix, with_method
-from assets.release.sft_split import lineage, merge_links, parent_links, root_leaks, row_problem, split_by_root
+from assets.release.sft_split import lineage, merge_links, parent_links, row_problem, split_by_root
 from assets.schemas import SFT, frame
 from resources.home import Home
 from resources.hub import HubError, HubPublisher, validate_dataset_folder
 from resources.store import ParquetIOManager, read_table, table_partitions, table_rows
 
 SPLITS = ("train", "test")
-DISJOINT_CHECK = "splits_disjoint_by_problem"
 RELEASE_CHECK = "release_loads"
 
 
@@ -185,6 +185,7 @@ def write_release(table: pl.DataFrame, folder: Path, name: str, pretty_name: str
     pngs = {"pass_rate": pass_rate_png(stats.pass_rate_by_turn, f"{name}: pass rate by turn"),
             "turns": bar_png(stats.turns, f"{name}: assistant turns per dialogue", "assistant turns")}
     (tmp / "README.md").write_text(render_card(stats, pretty_name, plots, repo_id))
+    (tmp / LICENSES_FILE).write_text(licenses_markdown(stats))
     for key, png in pngs.items():
         (tmp / plots[key]).parent.mkdir(parents=True, exist_ok=True)
         (tmp / plots[key]).write_bytes(png)
@@ -201,9 +202,6 @@ def write_release(table: pl.DataFrame, folder: Path, name: str, pretty_name: str
     group_name=DATASETS,
     check_specs=[
         not_empty_spec(SFT_DATASET, "The dataset has rows."),
-        dg.AssetCheckSpec(DISJOINT_CHECK, asset=SFT_DATASET,
-                          description="No problem has dialogues in both train and test, and no root problem either "
-                                      "(a packed test row may hold a train root beside its test one)."),
         dg.AssetCheckSpec(RELEASE_CHECK, asset=SFT_DATASET,
                           description="The release folder's card parses as a Hub dataset card and `datasets` "
                                       "loads its splits with the table's row counts."),
@@ -244,18 +242,7 @@ def sft_dataset(context: dg.AssetExecutionContext, config: SftConfig, hub: HubPu
     })
     yield output
     yield not_empty_result(SFT_DATASET, table, severity=dg.AssetCheckSeverity.WARN)
-    yield disjoint_check(table, links)
     yield release_check(folder, counts)
-
-
-def disjoint_check(table: pl.DataFrame, links: dict[str, set[str]]) -> dg.AssetCheckResult:
-    """From the table's split column: no problem in both splits, and no root problem (root_leaks)."""
-    both = table.group_by("problem_id").agg(pl.col("split").n_unique().alias("n")).filter(pl.col("n") > 1)
-    roots = root_leaks(table, links) if len(table) else []
-    return dg.AssetCheckResult(check_name=DISJOINT_CHECK, asset_key=SFT_DATASET, passed=not len(both) and not roots,
-                               severity=dg.AssetCheckSeverity.ERROR,
-                               metadata={"problems_in_both": dg.MetadataValue.json(both["problem_id"].to_list()[:20]),
-                                         "roots_in_both": dg.MetadataValue.json(roots[:20])})
 
 
 def release_check(folder: Path, counts: dict[str, int]) -> dg.AssetCheckResult:

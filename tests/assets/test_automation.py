@@ -140,16 +140,3 @@ def test_jobs_cover_their_phases():
     assert keys("generate_and_curate") == keys("generate") | keys("curate")
     assert keys("dataset") == {"sft_dataset", "hub_dataset"}
 
-
-def test_a_new_checkpoint_requests_an_evaluate_run():
-    from assets.automation import evaluate_new_checkpoint
-
-    with dg.instance_for_test() as instance:
-        context = dg.build_sensor_context(instance=instance)
-        assert not [r for r in evaluate_new_checkpoint(context) if isinstance(r, dg.RunRequest)]
-        instance.report_runless_asset_event(dg.AssetMaterialization("finetuned_checkpoint"))
-        context = dg.build_sensor_context(instance=instance, cursor=context.cursor)
-        requests = [r for r in evaluate_new_checkpoint(context) if isinstance(r, dg.RunRequest)]
-        assert len(requests) == 1 and requests[0].run_key.startswith("evaluate:")
-        assert evaluate_new_checkpoint.job_name == "evaluate"
-        assert evaluate_new_checkpoint.default_status == dg.DefaultSensorStatus.RUNNING

@@ -29,7 +29,7 @@ from assets.curate.decontam_layers import (
     verdicts,
 )
 from assets.curate.decontam_solver import solver_session
-from assets.curate.decontamination import NO_CONTAMINATION_CHECK, decontaminated_dialogues, remaining_contamination
+from assets.curate.decontamination import decontaminated_dialogues
 from assets.keys import CONTAMINATION_REPORT_TABLE, DECONTAMINATED_DIALOGUES, DEDUPLICATED_DIALOGUES
 from assets.partitions import seed_source_partitions
 from assets.schemas import CONTAMINATION_REPORT, DIALOGUES, frame
@@ -272,7 +272,8 @@ def test_adapters_catch_reordered_and_trimmed_parameters(index, embedder, bwrap_
          "solution": "def starting_with(prefix, words):\n    return [w for w in words if w.startswith(prefix)]\n"},
         # Mbpp/57 find_Max_Num(arr, n) passes the list's length too; this function takes the list only.
         {"instruction": "Arrange a list of digits into the largest number they can form.",
-         "solution": "def biggest_number(digits):\n    return int(''.join(str(d) for d in sorted(digits, reverse=True)))\n"},
+         "solution": "def biggest_number(digits):\n"
+                     "    return int(''.join(str(d) for d in sorted(digits, reverse=True)))\n"},
         # Mbpp/42 find_Sum(arr, n) likewise.
         {"instruction": "Add up the elements of a list that occur more than once, every copy counted.",
          "solution": "def repeated_total(xs):\n    return sum(x for x in xs if xs.count(x) > 1)\n"},
@@ -377,16 +378,3 @@ def test_asset_removes_flagged_rows_and_reports_them(tmp_path, monkeypatch, by_t
     assert metadata["rows_given_a_synthesized_solution"].value == 0  # every row came with a function
     assert metadata["sandbox_runs"].value > 0  # through the cached runner (under CRUCIBLE_HOME)
     assert (tmp_path / "cache" / "verdicts.sqlite").is_file()
-    checks = {e.check_name: e for e in result.get_asset_check_evaluations()}
-    assert checks[NO_CONTAMINATION_CHECK].passed
-    assert checks[NO_CONTAMINATION_CHECK].severity == dg.AssetCheckSeverity.ERROR
-
-
-def test_check_fails_when_a_flagged_row_remains(index, embedder, by_task):
-    copy = by_task["Mbpp/11"]
-    leaked = frame([dialogue(0, copy.prompt, None), dialogue(1, "Parse an INI file into sections.", None)], DIALOGUES)
-    result = remaining_contamination(leaked, set(), index, DEFAULTS, embedder.encode)
-    assert not result.passed and result.metadata["flagged_on_rescan"].value == ["d0"]
-    by_id = remaining_contamination(leaked.filter(leaked["dialogue_id"] == "d1"), {"d1"}, index, DEFAULTS,
-                                    embedder.encode)
-    assert not by_id.passed and by_id.metadata["flagged_ids_in_output"].value == ["d1"]

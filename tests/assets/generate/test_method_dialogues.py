@@ -7,11 +7,14 @@ import dagster as dg
 import polars as pl
 import pytest
 
+from assets.checks.reruns import reruns_pass
+from assets.checks.stored import CheckInput
 from assets.curate.dedup import deduplicated_dialogues
-from assets.generate.method_dialogues import RERUN_CHECK, method_dialogues, rerun_check
+from assets.generate.method_dialogues import method_dialogues
 from assets.keys import DEDUPLICATED_DIALOGUES, METHOD_DIALOGUES, METHOD_REJECTS_TABLE, VERIFIED_DIALOGUES
 from assets.partitions import method_partition, method_source_partitions, seed_source_partitions
 from resources.embedder import Embedder
+from resources.home import Home
 from resources.llm import TeacherLLM
 from resources.sandbox import Sandbox
 from resources.store import ParquetIOManager, read_table, table_path
@@ -41,16 +44,12 @@ def run_method(method: str, base_url: str, instance: dg.DagsterInstance, config:
                    "sandbox": Sandbox(workers=2, timeout_s=10)})
 
 
-def check_result(result, name: str) -> dg.AssetCheckEvaluation:
-    return next(e for e in result.get_asset_check_evaluations() if e.check_name == name)
-
-
 def test_methods_partition_rows_checks_and_dedup_across_methods(generated):
     server, home = generated
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("seed_source", [PARTITION])
     simulated = run_method("interaction_simulation", server.base_url, instance, {"difficulty_samples": 2})
-    assert simulated.success and check_result(simulated, RERUN_CHECK).passed
+    assert simulated.success
     rows = read_table(METHOD_DIALOGUES, [f"interaction_simulation|{PARTITION}"])
     assert len(rows) >= 1 and set(rows["method"]) == {"interaction_simulation"}
     assert set(rows["feedback_mode"]) == {"human_sim"}
@@ -80,9 +79,13 @@ def test_methods_partition_rows_checks_and_dedup_across_methods(generated):
     path = table_path(METHOD_DIALOGUES, f"interaction_simulation|{PARTITION}")
     corrupted = rows.with_columns(pl.lit("def nothing():\n    pass\n").alias("solution"))
     corrupted.write_parquet(path)
-    evaluation = rerun_check(read_table(METHOD_DIALOGUES, [f"interaction_simulation|{PARTITION}"]),
-                             Sandbox(workers=1, timeout_s=10))
-    assert not evaluation.passed and len(evaluation.metadata["failing"].value) == len(rows)
+    sandbox = Sandbox(workers=1, timeout_s=10)
+    try:
+        outcome = reruns_pass(METHOD_DIALOGUES, "dialogue_id", CheckInput(
+            Home.from_env(), f"interaction_simulation|{PARTITION}", pool=sandbox.pool, sample=0))
+    finally:
+        sandbox.close()
+    assert not outcome.passed and len(outcome.metadata["failing"]) == len(rows)
 
 
 def test_a_method_without_parents_fails_in_one_line(tmp_path, monkeypatch):

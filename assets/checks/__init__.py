@@ -1,8 +1,12 @@
-"""What the stages' asset checks and metadata share: the non-empty check, drop-reason counts, table previews and the
-outputs of a stage's multi-asset."""
+"""What the stages' asset checks and metadata share: the non-empty check, drop-reason counts, table previews, the
+outputs of a stage's multi-asset, and tables output with their content hash as data version. The checks that read
+what was stored are in this package's modules (registry.py lists them)."""
 
 from __future__ import annotations
 
+import hashlib
+import io
+import warnings
 from collections import Counter
 
 import dagster as dg
@@ -44,3 +48,18 @@ def markdown_preview(df: pl.DataFrame, columns: list[str], rows: int = 5, width:
 def stage_outs(group: str, descriptions: dict[str, str]) -> dict[str, dg.AssetOut]:
     """The outputs of a stage's multi-asset (its table and its side tables), all in one UI group."""
     return {name: dg.AssetOut(description=text, group_name=group) for name, text in descriptions.items()}
+
+
+def content_version(df: pl.DataFrame) -> dg.DataVersion:
+    """16 hex of the sha256 of the table's rows and schema (its Arrow IPC stream): equal tables, equal versions, so
+    the UI tells a rerun that changed nothing from one that did."""
+    sink = io.BytesIO()
+    df.rechunk().write_ipc_stream(sink, compression="uncompressed")
+    return dg.DataVersion(hashlib.sha256(sink.getvalue()).hexdigest()[:16])
+
+
+def table_output(df: pl.DataFrame, output_name: str, metadata: dict | None = None) -> dg.Output:
+    """A stage's table as an output with its content hash as data version."""
+    with warnings.catch_warnings():  # data_version is a beta parameter; its warning would fill every run's log
+        warnings.simplefilter("ignore", dg.BetaWarning)
+        return dg.Output(df, output_name=output_name, data_version=content_version(df), metadata=metadata or {})
