@@ -24,6 +24,7 @@ from assets.models.training import finetuned_checkpoint, local_trainer
 from assets.release.sft_dataset import sft_dataset
 from assets.schemas import CHECKPOINTS, SCORES, SELECTION, frame
 from eval.benchmarks import load_benchmarks
+from finetune.model_card import MODES
 from resources.bundled_models import BUNDLED_MODELS
 from resources.hub import HubPublisher
 from resources.llm import TeacherLLM
@@ -104,8 +105,12 @@ def test_scores_and_teacher_selection(tmp_path, monkeypatch):
     card = (Path(checkpoint["checkpoint"]) / "README.md").read_text()
     assert "Not yet evaluated" not in card
     results = ModelCard.load(Path(checkpoint["checkpoint"]) / "README.md").data.eval_results
-    assert [(r.dataset_name, r.metric_type, r.metric_value) for r in results] == [
-        ("HumanEval (first 3 of 164 tasks)", "pass@1", round(checkpoint["pass_at_1"], 4))]
+    mine = scores.filter(pl.col("model_role") == "checkpoint").sort("mode")
+    # One result per mode the checkpoint was scored in, on the 3 tasks it was scored on.
+    assert sorted((r.metric_name, r.metric_value) for r in results) == sorted(
+        (MODES[m], round(v, 4)) for m, v in zip(mine["mode"], mine["pass_at_1"]))
+    assert {(r.dataset_name, r.dataset_split, r.metric_type) for r in results} == {
+        ("HumanEval (first 3 of 164 tasks)", "test[:3]", "pass@1")}
     check = next(c for c in result.get_asset_check_evaluations() if c.check_name == BELOW_BASE_CHECK)
     assert check.severity == dg.AssetCheckSeverity.WARN
 
