@@ -118,6 +118,15 @@ class _RunWatch:
             say(f"  check {data.check_name} on {data.asset_key.to_user_string()} did not pass")
 
 
+def rebound(defs: dg.Definitions, resources: dict, jobs: list | None = None) -> dg.Definitions:
+    """`defs` with `resources` in place of its own (and `jobs` in place of its jobs, when given). Resources are bound
+    when a job is built: passing them to execute_in_process instead conflicts with the definitions' own as soon as
+    the run is a subset of its job."""
+    return dg.Definitions(assets=list(defs.assets), asset_checks=list(defs.asset_checks),
+                          jobs=list(defs.jobs) if jobs is None else jobs,
+                          resources={**defs.resources, **resources}, executor=defs.executor)
+
+
 def run_job(job: str, home: Home, resources: dict, partition: str | None = None, run_config: dict | None = None,
             assets=None, instance: dg.DagsterInstance | None = None,
             tags: dict | None = None) -> dg.ExecuteInProcessResult:
@@ -125,7 +134,7 @@ def run_job(job: str, home: Home, resources: dict, partition: str | None = None,
     with `resources` (and the store under `home`), recorded in `instance` (default: the home's persistent one)."""
     from definitions import defs  # the one Definitions; imported here because it imports every asset module
 
-    job_def = defs.resolve_job_def(job)
+    job_def = rebound(defs, {"io_manager": store(home), **resources}).resolve_job_def(job)
     selection = [dg.AssetKey(a) if isinstance(a, str) else a for a in assets] if assets else None
     steps = len((job_def.get_subset(asset_selection=set(selection)) if selection else job_def)
                 .nodes_in_topological_order)
@@ -140,8 +149,7 @@ def run_job(job: str, home: Home, resources: dict, partition: str | None = None,
         try:
             return job_def.execute_in_process(run_config=config, instance=instance, partition_key=partition,
                                               asset_selection=selection, run_id=run_id,
-                                              tags={**process_tags(), **(tags or {})},
-                                              resources={"io_manager": store(home), **resources})
+                                              tags={**process_tags(), **(tags or {})})
         except dg.DagsterExecutionInterruptedError as exc:  # Ctrl-C inside a step, as Dagster reports it
             raise KeyboardInterrupt from exc
         except Exception as exc:

@@ -61,6 +61,7 @@ def check_stored(defs: dg.Definitions, home: Home, asset: str | None = None, par
     """`crucible check`: every stored check of `asset` (all when None) on `partition` (every stored one when None),
     as runs of a checks-only job `check` in the home's instance (one per partition). `resources` override the
     definitions' (e.g. another sandbox backend). ValueError for an unknown asset."""
+    from assets.runs import rebound
     from resources.dagster_home import persistent_instance
 
     wanted = checks_for(asset)
@@ -83,8 +84,7 @@ def check_stored(defs: dg.Definitions, home: Home, asset: str | None = None, par
         keys = [dg.AssetCheckKey(dg.AssetKey(c.asset), c.name) for c in checks]
         job = dg.define_asset_job(CHECK_JOB, selection=dg.AssetSelection.checks(*keys), partitions_def=partitions_def,
                                   description="The stored-table checks of `crucible check`.")
-        runnable = dg.Definitions(assets=list(defs.assets), asset_checks=list(defs.asset_checks), jobs=[job],
-                                  resources={**defs.resources, **(resources or {})}, executor=dg.in_process_executor)
+        runnable = rebound(defs, resources or {}, jobs=[job])
         ops = {f"{c.asset}_{c.name}": {"config": {"sample": sample}} for c in checks if c.needs_sandbox}
         for name in names:
             if name is not None:  # stored before this instance knew the source (a copied table, a new instance)
