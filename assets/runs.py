@@ -78,6 +78,11 @@ from resources.store import ParquetIOManager, catalog_path, read_table, table_pa
 _console_log_level = "CRITICAL"
 
 
+def console_logger() -> dict:
+    """Run config for Dagster's console logger: quiet unless show_dagster_log (`--verbose`) asked for it."""
+    return {"console": {"config": {"log_level": _console_log_level}}}
+
+
 class RunFailed(RuntimeError):
     """A run that failed; the message is one line naming the job, the step, the cause and the run."""
 
@@ -140,7 +145,7 @@ def run_job(job: str, home: Home, resources: dict, partition: str | None = None,
                 .nodes_in_topological_order)
     instance = instance or persistent_instance(home)
     config = copy.deepcopy(run_config or {})
-    config.setdefault("loggers", {}).setdefault("console", {"config": {"log_level": _console_log_level}})
+    config.setdefault("loggers", {}).update(console_logger())
     run_id = str(uuid.uuid4())
     release_orphaned_slots(instance)  # a run killed earlier would otherwise hold the teacher pool's slot forever
     with progress(steps, f"{job}{f' [{partition}]' if partition else ''}", unit="step") as bar:

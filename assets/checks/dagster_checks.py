@@ -61,7 +61,7 @@ def check_stored(defs: dg.Definitions, home: Home, asset: str | None = None, par
     """`crucible check`: every stored check of `asset` (all when None) on `partition` (every stored one when None),
     as runs of a checks-only job `check` in the home's instance (one per partition). `resources` override the
     definitions' (e.g. another sandbox backend). ValueError for an unknown asset."""
-    from assets.runs import rebound
+    from assets.runs import console_logger, rebound
     from resources.dagster_home import persistent_instance
 
     wanted = checks_for(asset)
@@ -78,7 +78,7 @@ def check_stored(defs: dg.Definitions, home: Home, asset: str | None = None, par
         else:
             names = [partition] if partition else sorted({p for c in checks for p in table_partitions(c.asset, home)})
             if not names:
-                lines += [CheckLine("SKIP", c.name, c.asset, None, "no partition stored", c.severity, {})
+                lines += [CheckLine("SKIP", c.name, c.asset, "-", "no partition stored", c.severity, {})
                           for c in checks]
                 continue
         keys = [dg.AssetCheckKey(dg.AssetKey(c.asset), c.name) for c in checks]
@@ -91,7 +91,7 @@ def check_stored(defs: dg.Definitions, home: Home, asset: str | None = None, par
                 add_seed_source(instance, name.split("|", 1)[-1])
             # The partition goes in as the run's tag: a checks-only selection has no asset to infer it from.
             result = runnable.resolve_job_def(CHECK_JOB).execute_in_process(
-                instance=instance, run_config={"ops": ops}, raise_on_error=False,
+                instance=instance, run_config={"ops": ops, "loggers": console_logger()}, raise_on_error=False,
                 tags={"dagster/partition": name} if name else None)
             lines += [_line(e, name) for e in result.get_asset_check_evaluations()]
     return lines

@@ -182,7 +182,7 @@ def run_checks(home: Home, asset: str | None = None, partition: str | None = Non
         else:
             partitions = [partition] if partition is not None else stored_partitions(check.asset, home)
         if not partitions:
-            lines.append(CheckLine("SKIP", check.name, check.asset, None, "no partition stored", check.severity, {}))
+            lines.append(CheckLine("SKIP", check.name, check.asset, "-", "no partition stored", check.severity, {}))
         for name in partitions:
             lines.append(evaluate(check, CheckInput(home, name, instance, pool, sample)))
     return lines
