@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import polars as pl
 
-from assets.checks.stored import CheckInput, Outcome, stored_table
+from assets.checks.stored import CheckInput, CheckSkipped, Outcome, stored_table
 from assets.curate.dedup_layers import normalize
 from assets.release.sft_split import lineage, root_leaks
 from resources.store import read_table
@@ -22,7 +22,7 @@ def pass_rate_floor(asset: str, rejects: str, check: CheckInput, floor: float = 
     kept = len(stored_table(asset, check))
     try:
         rejected = len(stored_table(rejects, check))
-    except Exception:  # no rejects table stored for this partition: nothing was rejected
+    except CheckSkipped:  # no rejects table stored for this partition: nothing was rejected
         rejected = 0
     attempted = kept + rejected
     rate = kept / attempted if attempted else 0.0

@@ -38,12 +38,13 @@ def benchmark_text_in(rows: list[dict], id_column: str) -> list[str]:
     threshold = DecontamSettings.ngram_threshold
     problems = []
     for row in rows:
-        text = normalize(row_text(row.get("instruction"), row.get("solution")))
-        exact = next((i for needle, i in needles if needle in text), None)
+        text = row_text(row.get("instruction"), row.get("solution"))
+        normalized = normalize(text)
+        exact = next((i for needle, i in needles if needle in normalized), None)
         if exact is not None:
             problems.append(f"{id_column}={row[id_column]}: holds the text of {items[exact].task_id} (exact)")
             continue
-        score, i, field = index.ngram_best(row_text(row.get("instruction"), row.get("solution")))
+        score, i, field = index.ngram_best(text)
         if i >= 0 and score >= threshold:
             problems.append(f"{id_column}={row[id_column]}: {score:.0%} of {items[i].task_id}'s {field} n-grams "
                             f"({NGRAM})")

@@ -8,7 +8,14 @@ import json
 import math
 from pathlib import Path
 
-from assets.checks.stored import CheckInput, Outcome, latest_materialization, metadata_value, stored_table
+from assets.checks.stored import (
+    CheckInput,
+    CheckSkipped,
+    Outcome,
+    latest_materialization,
+    metadata_value,
+    stored_table,
+)
 from assets.keys import FINETUNED_CHECKPOINT
 
 MANIFEST_KEYS = ("benchmark", "n_tasks", "sandbox", "versions", "seed", "generation")
@@ -115,8 +122,6 @@ def staged_folder_valid(asset: str, check: CheckInput) -> Outcome:
 
     staged = metadata_value(latest_materialization(asset, check), "staged")
     if staged is None:
-        from assets.checks.stored import CheckSkipped
-
         raise CheckSkipped(f"{asset} has no recorded materialization with a staged folder")
     validate = validate_dataset_folder if asset.endswith("dataset") else validate_model_folder
     return Outcome.from_problems([f"{staged}: {p}" for p in validate(Path(staged))], staged=str(staged))

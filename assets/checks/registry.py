@@ -1,7 +1,7 @@
-"""Every stored-table check, by asset: the one list both the Dagster asset checks (assets/checks/dagster_checks.py)
-and `crucible check` run.
+"""Every stored-table check, by asset: the one list both the Dagster asset checks (assets/checks/dagster_checks.py,
+which also runs them for `crucible check`) are built from.
 
-    run_checks(home, asset="verified_dialogues", partition="stdlib", instance=..., pool=...)  # -> [CheckLine]
+    evaluate(check, CheckInput(home, "stdlib", instance, pool))  # -> CheckLine
 
 ERROR checks that guard a table others read are blocking in Dagster: a failing one stops the run before the next
 stage reads the table. WARN checks (the pass-rate floor) only report.
@@ -23,8 +23,7 @@ from assets.checks.reruns import reruns_pass
 from assets.checks.stored import CheckInput, CheckSkipped, Outcome
 from assets.checks.tables import stored_table_valid
 from assets.schemas import TABLES
-from resources.home import Home
-from resources.store import UNPARTITIONED, table_partitions
+from resources.store import UNPARTITIONED
 
 ERROR, WARN = dg.AssetCheckSeverity.ERROR, dg.AssetCheckSeverity.WARN
 
@@ -158,31 +157,3 @@ def evaluate(check: StoredCheck, given: CheckInput) -> CheckLine:
         problem, metadata = f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}", {}
     return CheckLine(status, check.name, check.asset, given.partition, problem, check.severity, metadata)
 
-
-# Assets with one table (or folder) for the whole home rather than one per seed source.
-UNPARTITIONED_ASSETS = {keys.SFT_DATASET, keys.HUB_DATASET, keys.FINETUNED_CHECKPOINT, keys.HUB_MODEL,
-                        keys.BENCHMARK_SCORES, keys.TEACHER_SELECTION}
-
-
-def stored_partitions(asset: str, home: Home) -> list[str | None]:
-    """The partitions `asset` has on disk ([None] for an unpartitioned one)."""
-    if asset in UNPARTITIONED_ASSETS:
-        return [None]
-    return table_partitions(asset, home)
-
-
-def run_checks(home: Home, asset: str | None = None, partition: str | None = None,
-               instance: dg.DagsterInstance | None = None, pool=None, sample: int = 16) -> list[CheckLine]:
-    """Every check of `asset` (all assets when None) on `partition` (every stored one when None; unpartitioned
-    assets are checked whatever the partition)."""
-    lines = []
-    for check in checks_for(asset):
-        if check.asset in UNPARTITIONED_ASSETS:
-            partitions = [None]
-        else:
-            partitions = [partition] if partition is not None else stored_partitions(check.asset, home)
-        if not partitions:
-            lines.append(CheckLine("SKIP", check.name, check.asset, "-", "no partition stored", check.severity, {}))
-        for name in partitions:
-            lines.append(evaluate(check, CheckInput(home, name, instance, pool, sample)))
-    return lines

@@ -18,8 +18,10 @@ from assets.checks.registry import (
     SELECTION_CHECK,
     SPLITS_CHECK,
     STORED_TABLE_CHECK,
-    run_checks,
+    checks_for,
+    evaluate,
 )
+from assets.checks.stored import CheckInput
 from assets.checks.tables import message_problems
 from assets.schemas import CHECKPOINTS, CONTAMINATION_REPORT, DIALOGUE_REJECTS, SCORES, SELECTION, SFT, frame
 from eval.benchmarks import load_benchmarks
@@ -43,8 +45,8 @@ def pool(bwrap_pool2):
 
 
 def lines_of(home, asset, check, pool=None, instance=None, partition="stdlib"):
-    found = [line for line in run_checks(home, asset, partition, instance=instance, pool=lambda: pool, sample=0)
-             if line.check == check]
+    found = [evaluate(c, CheckInput(home, partition, instance, lambda: pool, sample=0))
+             for c in checks_for(asset) if c.name == check]
     assert len(found) == 1, found
     return found[0]
 
@@ -57,7 +59,8 @@ def rewrite(home: Home, asset: str, change, partition: str = "stdlib") -> pl.Dat
 
 
 def test_every_check_passes_on_what_the_pipeline_writes(home, pool):
-    lines = [line for asset in CURATED for line in run_checks(home, asset, "stdlib", pool=lambda: pool, sample=0)]
+    lines = [evaluate(c, CheckInput(home, "stdlib", None, lambda: pool, sample=0))
+             for asset in CURATED for c in checks_for(asset)]
     assert lines and all(line.status == "PASS" for line in lines), [line.text() for line in lines]
     assert {line.check for line in lines} >= {STORED_TABLE_CHECK, RERUN_CHECK, DUPLICATES_CHECK, CONTAMINATION_CHECK}
 
@@ -148,10 +151,10 @@ def test_a_problem_in_both_splits_fails_the_split_check(home):
     rows = [{**dialogue_row(i), "id": dialogue_row(i)["dialogue_id"], "split": "train" if i else "test",
              "dataset_version": "v"} for i in range(4)]
     _release(home, rows)
-    assert lines_of(home, "sft_dataset", SPLITS_CHECK).status == "PASS"
+    assert lines_of(home, "sft_dataset", SPLITS_CHECK, partition=None).status == "PASS"
     rows.append({**rows[0], "id": "copy", "split": "train"})
     _release(home, rows)
-    line = lines_of(home, "sft_dataset", SPLITS_CHECK)
+    line = lines_of(home, "sft_dataset", SPLITS_CHECK, partition=None)
     assert line.status == "FAIL" and rows[0]["problem_id"] in line.problem
 
 
@@ -191,4 +194,4 @@ def test_a_decision_that_contradicts_itself_fails(home):
 
 def test_an_unknown_asset_is_a_one_line_error(home):
     with pytest.raises(ValueError, match="no checks; choose one of"):
-        run_checks(home, "nope")
+        checks_for("nope")
