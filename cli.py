@@ -190,6 +190,38 @@ def cmd_demo(args: argparse.Namespace) -> int:
     return OK
 
 
+def cmd_self_learn(args: argparse.Namespace) -> int:
+    from assets.generate.seed_sources import SourceError
+    from assets.models.teacher_selection import SelectionConfig
+    from assets.self_learning import SelfLearnError, SelfLearnSettings, run_self_learning
+    from resources.bundled_models import LocalTeacherError
+    from resources.embedder import Embedder
+    from resources.home import Home
+    from resources.hub import HubPublisher
+    from resources.sandbox import Sandbox, SandboxUnavailable
+    from resources.teacher_state import TeacherStateError
+
+    home = Home.from_env()
+    root = str(home.root)
+    try:
+        settings = SelfLearnSettings(rounds=args.rounds, seeds=args.seeds, recipe=args.student_recipe,
+                                     source=args.source, train_steps=args.train_steps,
+                                     test_fraction=args.test_fraction, benchmark_limit=args.benchmark_limit,
+                                     selection=SelectionConfig(confidence=args.confidence,
+                                                               feedback_rounds=args.feedback_rounds))
+    except SelfLearnError as exc:
+        return fail(str(exc))
+    except ValueError as exc:  # pydantic's validation of the selection settings
+        problem = exc.errors()[0] if hasattr(exc, "errors") else {}
+        return fail(f"--{'-'.join(map(str, problem.get('loc', ('value',))))}".replace("_", "-")
+                    + f": {problem.get('msg', str(exc))}")
+    resources = {"teacher": _teacher(args, home), "sandbox": Sandbox(backend=args.backend, home=root),
+                 "embedder": Embedder(home=root), "hub": HubPublisher(home=root)}
+    return _print_summary(lambda: run_self_learning(settings, home, resources,
+                                                    say=lambda line: print(line, file=sys.stderr, flush=True)),
+                          (SelfLearnError, SourceError, SandboxUnavailable, LocalTeacherError, TeacherStateError))
+
+
 def cmd_decontam(args: argparse.Namespace) -> int:
     from assets.curate.decontam_file import DecontamError, decontaminate_file
     from resources.teacher_endpoint import TeacherEndpoint
@@ -380,6 +412,30 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--train-steps", type=int, default=5, help="training steps")
     demo.add_argument("--eval-limit", type=int, default=5, help="HumanEval problems to score the checkpoint on")
     demo.set_defaults(func=cmd_demo)
+
+    learn = add_command(sub, "self-learn", "AutoCoder's self-learning rounds: generate and curate -> dataset -> "
+                                           "train -> evaluate -> decide; the winner generates the next round",
+                        "Run rounds 1..R (counted from the home's first round; finished rounds are read back, not "
+                        "run again). Each round: the current teacher generates and curates SEEDS fresh seeds of the "
+                        "source (partition <source>~r<round>), the SFT dataset is rebuilt, the student recipe is "
+                        "trained, student and teacher answer the held-out split, and the student becomes the next "
+                        "round's teacher only when it is better at the given confidence (McNemar). One line per "
+                        "round on stderr, a JSON summary on stdout.")
+    learn.add_argument("--rounds", type=int, required=True, help="rounds to have finished")
+    learn.add_argument("--seeds", type=int, required=True, help="fresh seeds per round")
+    learn.add_argument("--student-recipe", default="cpu-smollm2", help="the student's recipe (finetune/recipes)")
+    learn.add_argument("--source", default="stdlib", help="the seed source the rounds draw from")
+    learn.add_argument("--train-steps", type=int, default=None, help="training steps (default: the recipe's)")
+    learn.add_argument("--test-fraction", type=float, default=0.2, help="share of problems held out for the decision")
+    learn.add_argument("--confidence", type=float, default=0.95,
+                       help="the student takes over only when better at this confidence")
+    learn.add_argument("--feedback-rounds", type=int, default=2,
+                       help="answers after the first on the held-out problems, each after a failing run's output")
+    learn.add_argument("--benchmark-limit", type=int, default=0,
+                       help="also score each checkpoint and the teacher on the first K HumanEval problems (0: no)")
+    _teacher_options(learn, "starts the teaching stage")
+    learn.add_argument("--backend", choices=BACKENDS, default="bwrap", help="sandbox backend")
+    learn.set_defaults(func=cmd_self_learn)
 
     check = add_command(sub, "check", "run the asset checks against what is stored: one line per check and "
                                       "partition (PASS/FAIL/WARN/SKIP, check, asset, partition, first problem); exit 1 "

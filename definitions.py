@@ -28,7 +28,9 @@ from assets.generate.dialogues import verified_dialogues
 from assets.generate.method_dialogues import method_dialogues
 from assets.generate.problems import oss_instruct_problems
 from assets.generate.seeds import seed_snippets
-from assets.models.evaluation import benchmark_scores, teacher_selection
+from assets.models.evaluation import benchmark_scores
+from assets.models.teacher import teacher
+from assets.models.teacher_selection import teacher_selection
 from assets.models.training import finetuned_checkpoint, local_trainer
 from assets.release.publish import hub_dataset, hub_model
 from assets.release.sft_dataset import sft_dataset
@@ -53,7 +55,7 @@ HOME = _env("CRUCIBLE_HOME")
 # Kinds, code versions and column schemas on every asset (assets/attributes.py).
 ASSETS = with_attributes([seed_snippets, oss_instruct_problems, verified_dialogues, method_dialogues,
                           deduplicated_dialogues, decontaminated_dialogues, sft_dataset, hub_dataset,
-                          finetuned_checkpoint, hub_model, benchmark_scores, teacher_selection])
+                          finetuned_checkpoint, hub_model, benchmark_scores, teacher_selection, teacher])
 
 defs = dg.Definitions(
     assets=ASSETS,

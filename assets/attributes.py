@@ -25,6 +25,8 @@ from assets.generate.config import DialoguesConfig, ProblemsConfig
 from assets.generate.methods.config import MethodDialoguesConfig
 from assets.generate.seeds import SeedsConfig
 from assets.models.evaluation import EvalConfig
+from assets.models.teacher import TeacherConfig
+from assets.models.teacher_selection import SelectionConfig
 from assets.models.training import TrainConfig
 from assets.prompts import PROMPTS_DIR
 from assets.release.sft_dataset import SftConfig
@@ -65,7 +67,8 @@ ATTRIBUTES: dict[str, Attributes] = {
     keys.FINETUNED_CHECKPOINT: Attributes(frozenset({"pytorch", "huggingface", "parquet"}), TrainConfig),
     keys.HUB_MODEL: Attributes(frozenset({"huggingface"})),
     keys.BENCHMARK_SCORES: Attributes(_TABLE | {"openai"}, EvalConfig, _prompts(EVAL_PROMPTS_DIR)),
-    keys.TEACHER_SELECTION: Attributes(_TABLE | {"openai"}, EvalConfig, _prompts(EVAL_PROMPTS_DIR)),
+    keys.TEACHER_SELECTION: Attributes(_TABLE | {"openai"}, SelectionConfig),
+    keys.TEACHER: Attributes(_TABLE | {"openai"}, TeacherConfig),
 }
 # A stage's side tables share its attributes (one op writes both).
 SIDE_TABLES = {

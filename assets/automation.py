@@ -32,6 +32,7 @@ from assets.keys import (
     HUB_MODEL,
     METHOD_DIALOGUES,
     METHOD_REJECTS_TABLE,
+    TEACHER_SELECTION,
     TRAIN,
 )
 from assets.partitions import (
@@ -80,6 +81,16 @@ AFTER_NEW_CHECKPOINT = (
     & ~dg.AutomationCondition.in_progress()
 ).with_label("after a new checkpoint")
 
+# The teacher asset acts once on each new self-learning decision (teacher_selection), the same way.
+AFTER_NEW_DECISION = (
+    dg.AutomationCondition.any_deps_match(
+        dg.AutomationCondition.newly_updated() & ~dg.AutomationCondition.executed_with_root_target()
+    ).allow(dg.AssetSelection.assets(TEACHER_SELECTION)).since_last_handled()
+    & ~dg.AutomationCondition.any_deps_missing()
+    & ~dg.AutomationCondition.any_deps_in_progress()
+    & ~dg.AutomationCondition.in_progress()
+).with_label("after a new decision")
+
 # method_dialogues is partitioned by (method, source): its own job.
 METHOD_ASSETS = dg.AssetSelection.assets(METHOD_DIALOGUES, METHOD_REJECTS_TABLE)
 generate_job = dg.define_asset_job(
@@ -106,7 +117,8 @@ train_job = dg.define_asset_job(
 
 evaluate_job = dg.define_asset_job(
     "evaluate", dg.AssetSelection.groups(EVALUATE), tags=GPU_TAG,
-    description="Benchmark scores of the newest checkpoint, its base and the teacher; the student/teacher switch.")
+    description="Benchmark scores of the newest checkpoint, its base and the teacher; the student/teacher decision "
+                "and the teacher of the next round.")
 
 
 def source_name(path: Path) -> str:
@@ -200,8 +212,8 @@ def seed_source_sensor(context: dg.SensorEvaluationContext):
 evaluation_automation = dg.AutomationConditionSensorDefinition(
     "evaluation_automation", target=dg.AssetSelection.groups(EVALUATE), run_tags=GPU_TAG,
     default_status=dg.DefaultSensorStatus.RUNNING, minimum_interval_seconds=30,
-    description="Evaluates each new checkpoint once (benchmark_scores, teacher_selection: their automation "
-                "condition).")
+    description="Evaluates each new checkpoint once (benchmark_scores, teacher_selection) and acts on each new "
+                "decision (teacher): their automation conditions.")
 
 
 def nightly_sources() -> list[str]:

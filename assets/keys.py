@@ -24,6 +24,7 @@ HUB_DATASET, HUB_MODEL = "hub_dataset", "hub_model"
 # models
 FINETUNED_CHECKPOINT = "finetuned_checkpoint"
 BENCHMARK_SCORES, TEACHER_SELECTION = "benchmark_scores", "teacher_selection"
+TEACHER = "teacher"  # the current teacher, one row per generation round (assets/models/teacher.py)
 
 # The Dagster concurrency pool of every step that calls the teacher (generation, decontamination, evaluation). Its
 # limit is the instance's: `concurrency: pools: default_limit` in dagster.yaml (resources/dagster_home.py,

@@ -8,8 +8,8 @@ returns a JSON-able summary:
 - `run_curation`: the `curate` job for a source generated earlier;
 - `run_method`: the `generate_method` job (method_dialogues) for one generation method other than the default;
 - `run_datasets`: the `dataset` job (sft_dataset -> hub_dataset);
-- `run_models`: `train` (finetuned_checkpoint), `evaluate` (benchmark_scores, teacher_selection), then `train`'s
-  hub_model, so the model card carries the new scores.
+- `run_models`: `train` (finetuned_checkpoint), `evaluate` (benchmark_scores, teacher_selection, teacher), then
+  `train`'s hub_model, so the model card carries the new scores.
 
 Dagster's own console log is off (the run's events are in the instance; `show_dagster_log` turns it on); a run's steps,
 its assets' log lines and failed checks go to the progress stream (resources/progress.py) when that is on. A failed
@@ -56,10 +56,12 @@ from assets.keys import (
     PROBLEM_REJECTS_TABLE,
     SEED_SNIPPETS,
     SFT_DATASET,
+    TEACHER,
     TEACHER_SELECTION,
     VERIFIED_DIALOGUES,
 )
 from assets.models.evaluation import EvalConfig
+from assets.models.teacher_selection import SelectionConfig
 from assets.models.training import TrainConfig
 from assets.partitions import add_seed_source, method_partition, source_of
 from assets.release.sft_dataset import SftConfig, generation_counts
@@ -240,7 +242,7 @@ def run_method(method: str, source: str, teacher: TeacherLLM, sandbox: Sandbox, 
     method_inputs(method, source, MethodDialoguesConfig(**op_config), home)  # MissingParents before any work
     started = time.monotonic()
     result = run_job(method_job.name, home, resources, method_partition(method, source), config, instance=instance)
-    meta = _metadata(result).get(METHOD_DIALOGUES, {})
+    meta = run_metadata(result).get(METHOD_DIALOGUES, {})
     partition = f"{method}|{source}"
     summary = {"method": method, "source": source, "seconds": round(time.monotonic() - started, 1),
                "run_id": result.run_id, "started_from": meta.get("started_from"), "rows": meta.get("rows"),
@@ -280,7 +282,7 @@ def _reasons(table: str, source: str, column: str, home: Home) -> dict:
 
 
 def summarize(source: str, seconds: float, result, home: Home) -> dict:
-    meta = _metadata(result)
+    meta = run_metadata(result)
     dialogues = meta.get(VERIFIED_DIALOGUES, {})
     return {
         "source": source, "seconds": round(seconds, 1), "run_id": result.run_id,
@@ -314,7 +316,7 @@ def summarize_curation(source: str, home: Home) -> dict:
     }
 
 
-def _metadata(result) -> dict:
+def run_metadata(result) -> dict:
     return {e.asset_key.to_user_string(): {k: v.value for k, v in e.materialization.metadata.items()}
             for e in result.get_asset_materialization_events()}
 
@@ -326,7 +328,7 @@ def run_datasets(hub: HubPublisher, home: Home, config: SftConfig | None = None,
     result = run_job(dataset_job.name, home, {"hub": hub},
                      run_config={"ops": {SFT_DATASET: {"config": (config or SftConfig()).model_dump()}}},
                      instance=instance)
-    meta = _metadata(result)
+    meta = run_metadata(result)
     sft, published = meta.get(SFT_DATASET, {}), meta.get(HUB_DATASET, {})
     return {
         "seconds": round(time.monotonic() - started, 1), "run_id": result.run_id,
@@ -340,23 +342,23 @@ def run_datasets(hub: HubPublisher, home: Home, config: SftConfig | None = None,
 
 
 def run_models(resources: dict, home: Home, train: TrainConfig, evaluation: EvalConfig,
-               instance: dg.DagsterInstance | None = None) -> dict:
-    """Train on the current sft_dataset, score the checkpoint and decide the next teacher, then stage/publish the
-    checkpoint with its scores: three runs (`train`'s checkpoint, `evaluate`, `train`'s hub_model)."""
+               instance: dg.DagsterInstance | None = None, selection: SelectionConfig | None = None) -> dict:
+    """Train on the current sft_dataset, score the checkpoint, decide the next teacher and act on the decision, then
+    stage/publish the checkpoint with its scores: three runs (`train`'s checkpoint, `evaluate`, `train`'s
+    hub_model)."""
     started = time.monotonic()
     instance = instance or persistent_instance(home)
     trained_run = run_job(train_job.name, home, resources, run_config={"ops": {
         FINETUNED_CHECKPOINT: {"config": train.model_dump()}}}, assets=[FINETUNED_CHECKPOINT], instance=instance,
         tags=SCORED_BY_CALLER)  # the evaluate run below scores it: declarative automation leaves it alone
     scored_run = run_job(evaluate_job.name, home, resources, run_config={"ops": {
-        BENCHMARK_SCORES: {"config": evaluation.model_dump()}, TEACHER_SELECTION: {"config": evaluation.model_dump()}}},
-        instance=instance)
+        BENCHMARK_SCORES: {"config": evaluation.model_dump()},
+        TEACHER_SELECTION: {"config": (selection or SelectionConfig()).model_dump()}}}, instance=instance)
     staged_run = run_job(train_job.name, home, resources, assets=[HUB_MODEL], instance=instance)
-    meta = {**_metadata(trained_run), **_metadata(scored_run), **_metadata(staged_run)}
+    meta = {**run_metadata(trained_run), **run_metadata(scored_run), **run_metadata(staged_run)}
     trained, staged = meta.get(FINETUNED_CHECKPOINT, {}), meta.get(HUB_MODEL, {})
     scores = read_table(BENCHMARK_SCORES, home=home)
     newest = scores.filter(scores["checkpoint"] == trained.get("checkpoint")) if len(scores) else scores
-    selection = meta.get(TEACHER_SELECTION, {})
     return {
         "seconds": round(time.monotonic() - started, 1), "run_id": trained_run.run_id,
         "run_ids": {"train": trained_run.run_id, "evaluate": scored_run.run_id, "hub_model": staged_run.run_id},
@@ -365,11 +367,19 @@ def run_models(resources: dict, home: Home, train: TrainConfig, evaluation: Eval
         "hub_model": {k: staged.get(k) for k in ("status", "staged", "repo_id", "url")},
         "scores": [{k: row[k] for k in ("model_role", "benchmark", "mode", "pass_at_1", "ci95_low", "ci95_high",
                                         "tasks")} for row in newest.to_dicts()],
-        "teacher_selection": {k: selection.get(k) for k in ("selected", "student_pass_rate", "teacher_pass_rate",
-                                                             "test_rows", "next_teacher")},
+        "teacher_selection": decision_summary(meta),
         "checks": {f"{e.asset_key.to_user_string()}:{e.check_name}": e.passed
                    for run in (trained_run, scored_run, staged_run) for e in run.get_asset_check_evaluations()},
     }
+
+
+def decision_summary(meta: dict) -> dict:
+    """The self-learning decision of an evaluate run and the teacher it leaves for the next round."""
+    decided, teacher = meta.get(TEACHER_SELECTION, {}), meta.get(TEACHER, {})
+    return {**{k: decided.get(k) for k in ("round", "decision", "selected", "student_passes", "teacher_passes",
+                                          "test_rows", "student_only", "teacher_only", "p_value", "reason",
+                                          "next_teacher")},
+            "next_round": {k: teacher.get(k) for k in ("round", "model", "role", "since_round", "serving")}}
 
 
 def root_cause(exc: BaseException) -> str:

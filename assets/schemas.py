@@ -60,6 +60,7 @@ GENERATION = {
     # parents' ids joined with ","); null for rows made from a seed
     "parent_id": pl.Utf8,
     "teacher_model": pl.Utf8,
+    "round": pl.Int32,  # the generation round (its teacher: the `teacher` asset)
     "prompt_version": pl.Utf8,
     "config_fingerprint": pl.Utf8,
 }
@@ -91,6 +92,8 @@ PROBLEM_REJECTS = {
     "reason": pl.Utf8,
     "detail": pl.Utf8,
     "reply": pl.Utf8,  # the teacher's last reply, for debugging the prompt
+    "teacher_model": pl.Utf8,
+    "round": pl.Int32,
     "messages": MESSAGES,
     "verdicts": VERDICTS,
 }
@@ -179,6 +182,7 @@ SFT = {
     **PROVENANCE,
     "teacher_model": pl.Utf8,
     "programmer_model": pl.Utf8,
+    "round": pl.Int32,
     "prompt_version": pl.Utf8,
     "config_fingerprint": pl.Utf8,  # the generation settings ($CRUCIBLE_HOME/configs/<fp>.json)
     "prompt_tokens": pl.Int64,
@@ -231,15 +235,45 @@ SCORES = {
 
 # The self-learning switch (assets/models/evaluation.py): student vs teacher on the SFT test split.
 SELECTION = {
+    "round": pl.Int64,  # the generation round whose teacher was compared (resources/teacher_state.py)
     "student": pl.Utf8,
     "teacher": pl.Utf8,
+    "mode": pl.Utf8,  # the mode the decision rests on: single | exec_feedback
+    "test_rows": pl.Int64,
+    "student_passes": pl.Int64,
+    "teacher_passes": pl.Int64,
     "student_pass_rate": pl.Float64,
     "teacher_pass_rate": pl.Float64,
-    "test_rows": pl.Int64,
+    "student_only": pl.Int64,  # discordant problems
+    "teacher_only": pl.Int64,
+    "difference": pl.Float64,  # student minus teacher pass rate, paired
+    "ci_low": pl.Float64,
+    "ci_high": pl.Float64,
+    "p_value": pl.Float64,  # one-sided exact McNemar
+    "confidence": pl.Float64,
+    "decision": pl.Utf8,  # student | teacher | undecided
     "selected": pl.Utf8,  # student | teacher
+    "reason": pl.Utf8,
     "next_teacher": pl.Utf8,  # the model that generates the next round
+    "by_mode": pl.Utf8,  # JSON: every mode's comparison
+    "problems": pl.Utf8,  # JSON: per held-out problem, which answer of each model passed
     "dataset_version": pl.Utf8,
     "created_at": pl.Utf8,
+}
+
+# The teacher asset (assets/models/teacher.py): one row per round, the teacher that generates it.
+TEACHERS = {
+    "round": pl.Int64,
+    "role": pl.Utf8,  # configured | student
+    "model": pl.Utf8,
+    "since_round": pl.Int64,
+    "reason": pl.Utf8,
+    "checkpoint": pl.Utf8,
+    "checkpoint_sha256": pl.Utf8,
+    "serving": pl.Utf8,  # gguf | command (students)
+    "gguf": pl.Utf8,
+    "command": pl.Utf8,
+    "decided_at": pl.Utf8,
 }
 
 
@@ -254,7 +288,7 @@ COLUMN_DOCS = {
     "symbol": "Qualified name of a function seed; null for windows.",
     "code": "The seed's source code.",
     "n_lines": "Lines of code in the seed.",
-    "reason": "Why the row was dropped (a counted drop reason).",
+    "reason": "Why the row was dropped (a counted drop reason); for a decision or a teacher, why, with the figures.",
     "detail": "More about the reason: the row it duplicates, the failing check, the matched benchmark field.",
     "method": "How the row was made: function_instruct, oss_instruct, evol_instruct, ... (crucible generate "
               "--list-methods).",
@@ -315,7 +349,7 @@ COLUMN_DOCS = {
     "model": "A folder, bundled:<name>, or a served model name.",
     "model_sha256": "Hash of the model's weights.",
     "backend": "How answers were produced: transformers | openai | bundled.",
-    "mode": "single | exec_feedback | human_feedback.",
+    "mode": "single | exec_feedback | human_feedback (a self-learning decision: the mode it rests on).",
     "pass_at_1": "pass@1 (unbiased estimator over samples).",
     "ci95_low": "Bootstrap 95% interval over problems, low end.",
     "ci95_high": "Bootstrap 95% interval over problems, high end.",
@@ -331,6 +365,26 @@ COLUMN_DOCS = {
     "test_rows": "Test-split problems the comparison rested on.",
     "selected": "student | teacher: which generates the next round.",
     "next_teacher": "The model that generates the next round.",
+    "round": "The generation round: 1 with the configured teacher, then one more after each self-learning decision.",
+    "student_passes": "Held-out problems the student solved (in the deciding mode).",
+    "teacher_passes": "Held-out problems the teacher solved (in the deciding mode).",
+    "student_only": "Discordant problems: the student solved it, the teacher did not.",
+    "teacher_only": "Discordant problems: the teacher solved it, the student did not.",
+    "difference": "Student minus teacher pass rate on the same problems.",
+    "ci_low": "Lower end of the paired difference's bootstrap interval.",
+    "ci_high": "Upper end of the paired difference's bootstrap interval.",
+    "p_value": "One-sided exact McNemar p-value that the student is better.",
+    "confidence": "The confidence the student had to be better at.",
+    "decision": "student | teacher | undecided (a split too small to decide: the teacher stays).",
+    "by_mode": "JSON: the paired comparison in every mode asked for.",
+    "problems": "JSON: per held-out problem, which answer of each model passed (null: none).",
+    "role": "configured (the teacher set in the resource) | student (a promoted checkpoint).",
+    "since_round": "The round this model became the teacher.",
+    "checkpoint_sha256": "Hash of the promoted checkpoint's model files.",
+    "serving": "How a promoted student is served: gguf (llama.cpp here) | command (a configured server).",
+    "gguf": "The GGUF file llama.cpp serves.",
+    "command": "The server command template that serves the checkpoint.",
+    "decided_at": "When the decision that set this teacher was recorded (UTC).",
 }
 
 
@@ -371,7 +425,9 @@ TABLES: dict[str, Table] = {
                                                                     "dataset_version")),
     keys.BENCHMARK_SCORES: Table(SCORES, (), ("model_role", "model", "benchmark", "mode", "pass_at_1", "tasks",
                                               "manifest")),
-    keys.TEACHER_SELECTION: Table(SELECTION, (), ("student", "teacher", "selected", "next_teacher")),
+    keys.TEACHER_SELECTION: Table(SELECTION, (), ("round", "student", "teacher", "decision", "selected",
+                                                  "next_teacher", "problems")),
+    keys.TEACHER: Table(TEACHERS, ("round",), ("round", "role", "model", "since_round", "reason")),
 }
 
 

@@ -14,6 +14,15 @@ def sha256_file(path: str | Path, chunk: int = 8 << 20) -> str:
     return digest.hexdigest()
 
 
+def model_files_sha256(folder: str | Path) -> str:
+    """A hash of what a checkpoint answers with: every file at the folder's top level (weights, config, tokenizer)
+    but README.md, the model card evaluation edits. checkpoint-N subfolders (resume state) are left out."""
+    digest = hashlib.sha256()
+    for path in sorted(p for p in Path(folder).iterdir() if p.is_file() and p.name != "README.md"):
+        digest.update(f"{path.name}\0{sha256_file(path)}\n".encode())
+    return digest.hexdigest()
+
+
 def jsonl_lines(path: str | Path):
     """(line number, parsed value or None, error message or None) for every non-blank line of a JSONL file; a
     malformed line is reported, never raised, so callers can say which line to fix."""

@@ -93,6 +93,16 @@ class Home:
         return self.root / "teacher_selection.json"
 
     @property
+    def teacher_state(self) -> Path:
+        """The current teacher (the `teacher` asset writes it, TeacherLLM follows it): resources/teacher_state.py."""
+        return self.root / "teacher.json"
+
+    @property
+    def teachers(self) -> Path:
+        """Promoted students converted for serving (GGUF files)."""
+        return self.models / "teachers"
+
+    @property
     def demo(self) -> Path:
         """What `crucible demo` writes of its own (the sandbox step's verdicts)."""
         return self.root / "demo"

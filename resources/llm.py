@@ -13,13 +13,14 @@ import asyncio
 import dataclasses
 import os
 import random
+import threading
 import time
 from collections.abc import AsyncIterator, Iterable
 from dataclasses import dataclass, field
 
 import dagster as dg
 import openai
-from pydantic import Field
+from pydantic import Field, PrivateAttr
 
 from resources.bundled_models import DEFAULT_MODEL
 from resources.home import Home, home_field
@@ -27,6 +28,7 @@ from resources.llm_cache import LLMCache, request_key
 from resources.llm_server import LocalTeacher
 from resources.progress import progress
 from resources.teacher_endpoint import TeacherEndpoint
+from resources.teacher_state import GGUF, TeacherState, read_teacher_state
 
 RETRYABLE_STATUS = {408, 409, 425, 429, 500, 502, 503, 504}
 NO_KEY = "sk-no-key-needed"  # local OpenAI-compatible servers want some key; they do not check it
@@ -245,18 +247,62 @@ class TeacherLLM(dg.ConfigurableResource):
     local: LocalTeacher = Field(default_factory=LocalTeacher,
                                 description="The bundled offline teacher, started on first use when base_url is "
                                             "empty.")
+    follow_promotions: bool = Field(default=True, description="Once the self-learning decision has promoted a "
+                                                              "student (the `teacher` asset, $CRUCIBLE_HOME/"
+                                                              "teacher.json), send every request to that student "
+                                                              "instead of the teacher configured here.")
+
+    _promoted: dict = PrivateAttr(default_factory=dict)  # endpoint -> the started server of a promoted student
+    _lock: threading.Lock = PrivateAttr(default_factory=threading.Lock)
 
     @property
-    def endpoint(self) -> TeacherEndpoint:
-        """Where this resource's requests go: `base_url` and `model`, or without a base URL `local`'s bundled model."""
+    def configured_endpoint(self) -> TeacherEndpoint:
+        """`base_url` and `model`, or without a base URL `local`'s bundled model."""
         return TeacherEndpoint(base_url=self.base_url, model=self.model, api_key=self.api_key, bundled=self.local.model,
                                concurrency=self.concurrency, timeout_s=self.timeout_s)
 
+    @property
+    def state(self) -> TeacherState | None:
+        """The current teacher as the `teacher` asset last recorded it (None before any decision)."""
+        return read_teacher_state(Home.from_env(self.home))
+
+    @property
+    def endpoint(self) -> TeacherEndpoint:
+        """Where this resource's requests go: a promoted student (when following promotions), else the configured
+        endpoint."""
+        state = self.state if self.follow_promotions else None
+        if state is None or not state.is_student:
+            return self.configured_endpoint
+        if state.serving == GGUF:
+            return TeacherEndpoint(bundled=state.gguf, timeout_s=self.timeout_s)
+        return TeacherEndpoint(command=state.command, checkpoint=state.checkpoint, concurrency=self.concurrency,
+                               timeout_s=self.timeout_s)
+
     def client(self) -> TeacherClient:
-        """A client for the endpoint; the bundled model's server is started on first use and kept for the run."""
-        return self.endpoint.client(self.local.server, cache=LLMCache(home=Home.from_env(self.home)),
-                                    max_attempts=self.max_attempts,
-                                    usd_per_mtok_in=self.usd_per_mtok_in, usd_per_mtok_out=self.usd_per_mtok_out)
+        """A client for the endpoint; a local server (the bundled model, or a promoted student) is started on first
+        use and kept for the run."""
+        endpoint = self.endpoint
+        server = self.local.server if endpoint == self.configured_endpoint else lambda: self._promoted_server(endpoint)
+        return endpoint.client(server, cache=LLMCache(home=Home.from_env(self.home)),
+                               max_attempts=self.max_attempts,
+                               usd_per_mtok_in=self.usd_per_mtok_in, usd_per_mtok_out=self.usd_per_mtok_out)
+
+    def _promoted_server(self, endpoint: TeacherEndpoint):
+        """The promoted student's server, started on first use (and again if it died), stopped after the run."""
+        with self._lock:
+            server = self._promoted.get(endpoint)
+            if server is None or not server.running():
+                if server is not None:
+                    server.close()
+                server = self._promoted[endpoint] = endpoint.server()
+                server.start()
+            return server
+
+    def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
+        with self._lock:
+            for server in self._promoted.values():
+                server.close()
+            self._promoted.clear()
 
     @classmethod
     def configured(cls, home: Home, base_url: str | None = None, model: str | None = None,

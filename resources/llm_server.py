@@ -12,33 +12,27 @@ foreground (`serve_foreground`). How many requests it takes at once is the teach
 
 from __future__ import annotations
 
-import contextlib
 import importlib.util
-import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import threading
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TextIO
+from typing import BinaryIO, TextIO
 
 import dagster as dg
 from pydantic import Field, PrivateAttr
 
 from resources.bundled_models import DEFAULT_MODEL, LocalTeacherError, ResolvedModel, resolve_model
 from resources.home import Home, home_field
+from resources.server_process import ServerProcess, TeacherServerError, free_port, usable_cpus
+
+# Importers of this module's names from before the shared base existed keep working.
+__all__ = ["DEFAULT_N_CTX", "LocalTeacher", "LocalTeacherServer", "TeacherServerError", "free_port",
+           "serve_foreground", "usable_cpus"]
 
 DEFAULT_N_CTX = 4096
-
-
-class TeacherServerError(LocalTeacherError):
-    """The llama.cpp server did not start or died; the message ends with the tail of its log."""
 
 
 # The server runs as `python -m llama_cpp.server ARGS` via runpy, plus one thing that module cannot do: it watches a
@@ -69,42 +63,15 @@ def _server_env(host: str, port: int) -> dict[str, str]:
     return env
 
 
-def usable_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
-def _prune_logs(log_dir: Path, keep: int = 10) -> None:
-    """Server logs are named by model and port (several servers may run at once); keep the newest few."""
-    dated = []
-    for path in log_dir.glob("teacher-*.log"):
-        with contextlib.suppress(FileNotFoundError):  # another process may be pruning too
-            dated.append((path.stat().st_mtime, path))
-    for _, old in sorted(dated, reverse=True)[keep:]:
-        old.unlink(missing_ok=True)
-
-
-def _tail(path: Path, lines: int = 25) -> str:
-    try:
-        text = path.read_text(errors="replace")
-    except OSError:
-        return "(no log)"
-    return "\n".join(text.rstrip().splitlines()[-lines:]) or "(log is empty)"
-
-
-class LocalTeacherServer:
+class LocalTeacherServer(ServerProcess):
     """llama-cpp-python's OpenAI-compatible server for one model on 127.0.0.1, as a context manager.
 
     `start()` assembles the model if needed, starts the server and returns once `GET /v1/models` answers;
-    `close()` stops it (SIGTERM, then SIGKILL). The server also exits if this process dies."""
+    `close()` stops it (SIGTERM, then SIGKILL). The server also exits if this process dies. Waiting, logging and
+    stopping are resources/server_process.py's."""
+
+    log_prefix = "teacher"
+    not_started = "the local teacher server is not started"
 
     def __init__(self, model: str | os.PathLike = DEFAULT_MODEL, *, port: int = 0, n_ctx: int = DEFAULT_N_CTX,
                  n_threads: int = 0, home: Path | None = None, host: str = "127.0.0.1",
@@ -113,76 +80,34 @@ class LocalTeacherServer:
         if n_ctx <= 0:
             raise ValueError(f"n_ctx must be positive, got {n_ctx}")
         self.model_spec = model
-        self.requested_port = int(port)
         self.n_ctx = int(n_ctx)
         self.n_threads = int(n_threads) or usable_cpus()
         self.home = Home(Path(home)) if home is not None else Home.from_env()
-        self.host = host
-        self.startup_timeout_s = startup_timeout_s
         self.extra_args = list(extra_args)
-        self.log_dir = Path(log_dir) if log_dir is not None else self.home.logs
-        self.port: int | None = None
+        super().__init__(port=port, host=host, startup_timeout_s=startup_timeout_s,
+                         log_dir=Path(log_dir) if log_dir is not None else self.home.logs)
         self.resolved: ResolvedModel | None = None
-        self.log_path: Path | None = None
-        self._proc: subprocess.Popen | None = None
         self._lifeline: int | None = None  # write end of the pipe the server watches
-
-    @property
-    def base_url(self) -> str:
-        """The OpenAI base URL, e.g. http://127.0.0.1:PORT/v1."""
-        if self.port is None:
-            raise TeacherServerError("the local teacher server is not started")
-        return f"http://{self.host}:{self.port}/v1"
 
     @property
     def model(self) -> str:
         """The model name to send in requests."""
         if self.resolved is None:
-            raise TeacherServerError("the local teacher server is not started")
+            raise TeacherServerError(self.not_started)
         return self.resolved.name
 
-    @property
-    def process(self) -> subprocess.Popen | None:
-        return self._proc
+    def describe(self) -> str:
+        return f"the llama.cpp server for {self.model!r}"
 
-    def running(self) -> bool:
-        return self._proc is not None and self._proc.poll() is None
-
-    def __enter__(self) -> LocalTeacherServer:
-        return self.start()
-
-    def __exit__(self, *exc_info) -> None:
-        self.close()
-
-    def start(self) -> LocalTeacherServer:
-        if self.running():
-            return self
+    def _prepare(self) -> None:
         if importlib.util.find_spec("llama_cpp") is None:
             raise TeacherServerError("llama-cpp-python is not installed (the bundled teacher's server): run "
                                      "`make setup`, or pip install 'crucible[offline]', or set "
                                      "CRUCIBLE_LLM_BASE_URL to an OpenAI-compatible endpoint")
         self.resolved = resolve_model(self.model_spec, self.home.root)
-        # An automatically chosen port can be taken by someone else before the server binds it: retry then.
-        attempts = 3 if self.requested_port == 0 else 1
-        for attempt in range(attempts):
-            self._launch(self.requested_port or free_port(self.host))
-            try:
-                self._wait_ready()
-                return self
-            except BaseException as exc:  # Ctrl-C while waiting included: never leave a half-started server
-                self.close()
-                if (isinstance(exc, TeacherServerError) and attempt + 1 < attempts
-                        and "address already in use" in str(exc).lower()):
-                    continue
-                raise
-        raise AssertionError("unreachable")
 
-    def _launch(self, port: int) -> None:
+    def _spawn(self, port: int, log: BinaryIO) -> subprocess.Popen:
         assert self.resolved is not None
-        self.log_dir.mkdir(parents=True, exist_ok=True)
-        _prune_logs(self.log_dir)
-        self.port = port
-        self.log_path = self.log_dir / f"teacher-{self.resolved.name}-{port}.log"
         args = ["--model", str(self.resolved.path), "--model_alias", self.resolved.name,
                 "--host", self.host, "--port", str(port),
                 "--n_ctx", str(self.n_ctx), "--n_threads", str(self.n_threads),
@@ -193,13 +118,8 @@ class LocalTeacherServer:
         args += self.extra_args
         read_end, self._lifeline = os.pipe()
         try:
-            with self.log_path.open("wb") as log:
-                self._proc = subprocess.Popen(
-                    [sys.executable, "-c", _SERVER_BOOTSTRAP, str(read_end), *args],
-                    stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                    env=_server_env(self.host, port), pass_fds=(read_end,),
-                    # Own session: Ctrl-C in a terminal reaches only us, and we stop the server in order.
-                    start_new_session=True)
+            return self._popen([sys.executable, "-c", _SERVER_BOOTSTRAP, str(read_end), *args], log,
+                               env=_server_env(self.host, port), pass_fds=(read_end,))
         except BaseException:
             os.close(self._lifeline)
             self._lifeline = None
@@ -207,50 +127,11 @@ class LocalTeacherServer:
         finally:
             os.close(read_end)
 
-    def _wait_ready(self) -> None:
-        assert self._proc is not None and self.log_path is not None
-        deadline = time.monotonic() + self.startup_timeout_s
-        url = f"{self.base_url}/models"
-        while True:
-            code = self._proc.poll()
-            if code is not None:
-                raise TeacherServerError(
-                    f"the llama.cpp server for {self.model!r} exited with code {code} before answering; "
-                    f"log {self.log_path}:\n{_tail(self.log_path)}")
-            try:
-                with urllib.request.urlopen(url, timeout=2) as response:
-                    if response.status == 200 and json.load(response).get("data"):
-                        return
-            except (urllib.error.URLError, OSError, ValueError):
-                pass
-            if time.monotonic() > deadline:
-                raise TeacherServerError(
-                    f"the llama.cpp server for {self.model!r} did not answer {url} within "
-                    f"{self.startup_timeout_s:.0f} s; log {self.log_path}:\n{_tail(self.log_path)}")
-            time.sleep(0.2)
-
     def close(self, timeout_s: float = 10.0) -> None:
-        proc, self._proc = self._proc, None
-        if proc is not None:
-            if proc.poll() is None:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGTERM)
-                try:
-                    proc.wait(timeout_s)
-                except subprocess.TimeoutExpired:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.killpg(proc.pid, signal.SIGKILL)
-                    proc.wait()
-            else:
-                # Reap any leftovers of its session (none expected).
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(proc.pid, signal.SIGKILL)
+        super().close(timeout_s)
         if self._lifeline is not None:
             os.close(self._lifeline)
             self._lifeline = None
-
-    def log_tail(self, lines: int = 25) -> str:
-        return _tail(self.log_path, lines) if self.log_path else "(not started)"
 
 
 def serve_foreground(model: str | os.PathLike = DEFAULT_MODEL, port: int = 8000, n_ctx: int = DEFAULT_N_CTX,

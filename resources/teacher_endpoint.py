@@ -10,6 +10,10 @@ A server behind a base URL takes `concurrency` requests at once, each allowed `t
 llama.cpp server (resources/llm_server.py) answers one request at a time: more in flight would only queue there, time
 out at the client and be sent again while the server still works on the abandoned copy; so a bundled endpoint sends
 one request at a time and waits at least BUNDLED_MIN_TIMEOUT_S for it.
+
+A promoted student (resources/teacher_state.py) is either a GGUF file, which is served like a bundled model, or a
+checkpoint served by a configured `command` (vLLM, SGLang, llama-server on a GPU machine: resources/command_server.py),
+which batches like any server behind a base URL.
 """
 
 from __future__ import annotations
@@ -21,12 +25,13 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from resources.bundled_models import BUNDLED_MODELS, DEFAULT_MODEL
-from resources.files import sha256_file
+from resources.files import model_files_sha256, sha256_file
 from resources.llm_server import LocalTeacherServer, TeacherServerError
 
 if TYPE_CHECKING:
     from resources.llm import TeacherClient
 
+COMMAND = "command"  # kind and label prefix of an endpoint whose server a command starts
 BUNDLED = "bundled"  # `--model bundled[:NAME]` on the command line; "bundled:NAME" names the teacher in rows
 BUNDLED_CONCURRENCY = 1
 BUNDLED_MIN_TIMEOUT_S = 900.0
@@ -34,15 +39,18 @@ BUNDLED_MIN_TIMEOUT_S = 900.0
 
 @dataclass(frozen=True)
 class TeacherEndpoint:
-    """An OpenAI-compatible server (`base_url`, `model`, `api_key`) or, without a base URL, the `bundled` model (a
-    name from BUNDLED_MODELS or the path of a GGUF file) served by llama.cpp on this machine."""
+    """An OpenAI-compatible server (`base_url`, `model`, `api_key`); or, without a base URL, a checkpoint folder
+    served by a `command` template; or else the `bundled` model (a name from BUNDLED_MODELS or the path of a GGUF
+    file) served by llama.cpp on this machine."""
 
     base_url: str | None = None
     model: str | None = None  # the model name on base_url
     api_key: str | None = None
     bundled: str = DEFAULT_MODEL
-    concurrency: int = 8  # requests in flight at a server behind base_url
+    concurrency: int = 8  # requests in flight at a server behind base_url or started by a command
     timeout_s: float = 300.0  # per request
+    command: str | None = None  # a server command template (resources/command_server.py) serving `checkpoint`
+    checkpoint: str | None = None
 
     @classmethod
     def from_label(cls, text: str) -> TeacherEndpoint | None:
@@ -51,25 +59,38 @@ class TeacherEndpoint:
             return cls(bundled=text.partition(":")[2] or DEFAULT_MODEL)
         return None
 
+    def __post_init__(self) -> None:
+        if self.command and not self.checkpoint:
+            raise ValueError("a teacher endpoint with a server command needs the checkpoint it serves")
+
+    @property
+    def is_command(self) -> bool:
+        return not self.base_url and bool(self.command)
+
     @property
     def is_bundled(self) -> bool:
-        return not self.base_url
+        return not self.base_url and not self.command
 
     @property
     def kind(self) -> str:
-        """'bundled' or 'openai' (any OpenAI-compatible server), as evaluation manifests name backends."""
-        return BUNDLED if self.is_bundled else "openai"
+        """'bundled', 'command' or 'openai' (any OpenAI-compatible server), as evaluation manifests name backends."""
+        return BUNDLED if self.is_bundled else COMMAND if self.is_command else "openai"
 
     @property
     def name(self) -> str:
-        """The model as configured: the bundled model's name or GGUF path, or the model name on the server."""
-        return self.bundled if self.is_bundled else self.model or "default"
+        """The model as configured: the bundled model's name or GGUF path, the served checkpoint's folder name, or
+        the model name on the server."""
+        if self.is_bundled:
+            return self.bundled
+        return Path(self.checkpoint).name if self.is_command else self.model or "default"
 
     @property
     def label(self) -> str:
-        """How rows name this teacher: 'bundled:NAME' for a bundled model (the inverse of `from_label`), else the
-        model name on the server."""
-        return f"{BUNDLED}:{self.bundled}" if self.is_bundled else self.name
+        """How rows name this teacher: 'bundled:NAME' for a bundled model (the inverse of `from_label`),
+        'command:CHECKPOINT' for a command-served checkpoint, else the model name on the server."""
+        if self.is_bundled:
+            return f"{BUNDLED}:{self.bundled}"
+        return f"{COMMAND}:{self.checkpoint}" if self.is_command else self.name
 
     @property
     def requests_in_flight(self) -> int:
@@ -81,6 +102,8 @@ class TeacherEndpoint:
 
     def model_sha256(self) -> str | None:
         """The sha256 of a bundled model's weights (the registry's, or a GGUF file's own); None behind a base URL."""
+        if self.is_command:
+            return model_files_sha256(self.checkpoint)
         if not self.is_bundled:
             return None
         entry = BUNDLED_MODELS.get(self.bundled)
@@ -92,10 +115,10 @@ class TeacherEndpoint:
         its model; it is called only then, so an endpoint with a base URL never loads a model."""
         from resources.llm import TeacherClient  # resources.llm builds endpoints, so not imported at the top
 
-        if not self.is_bundled:
+        if self.base_url:
             base_url, model = self.base_url, self.name
         elif server is None:
-            raise TeacherServerError(f"the bundled model {self.bundled!r} has no started server to send requests to")
+            raise TeacherServerError(f"the model {self.name!r} has no started server to send requests to")
         else:
             started = server()
             base_url, model = started.base_url, started.model
@@ -104,6 +127,15 @@ class TeacherEndpoint:
 
     @contextlib.contextmanager
     def serving(self, **options) -> Iterator[TeacherClient]:
-        """A client for the length of a `with` block: a bundled model's server is started here and stopped after."""
+        """A client for the length of a `with` block: a bundled model's (or a command's) server is started here and
+        stopped after."""
         with contextlib.ExitStack() as stack:
-            yield self.client(lambda: stack.enter_context(LocalTeacherServer(self.bundled)), **options)
+            yield self.client(lambda: stack.enter_context(self.server()), **options)
+
+    def server(self):
+        """A new, unstarted server for a bundled or command endpoint (the caller starts and closes it)."""
+        if self.is_command:
+            from resources.command_server import CommandServer
+
+            return CommandServer(self.command, self.checkpoint, self.name)
+        return LocalTeacherServer(self.bundled)

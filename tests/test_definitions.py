@@ -17,7 +17,7 @@ def test_definitions_load():
     assert {"seed_snippets", "seed_rejects", "oss_instruct_problems", "problem_rejects", "verified_dialogues",
             "dialogue_rejects", "deduplicated_dialogues", "dedup_rejects", "decontaminated_dialogues",
             "contamination_report", "sft_dataset", "hub_dataset", "finetuned_checkpoint", "hub_model",
-            "benchmark_scores", "teacher_selection"} <= keys
+            "benchmark_scores", "teacher_selection", "teacher"} <= keys
 
 
 def test_one_connected_lineage_from_seeds_to_the_hub_and_scores():
@@ -31,7 +31,7 @@ def test_one_connected_lineage_from_seeds_to_the_hub_and_scores():
                 frontier.append(child)
     names = {k.to_user_string() for k in downstream}
     assert {"sft_dataset", "hub_dataset", "finetuned_checkpoint", "hub_model", "benchmark_scores",
-            "teacher_selection"} <= names
+            "teacher_selection", "teacher"} <= names
 
 
 def test_generation_assets_share_the_seed_source_partitions():

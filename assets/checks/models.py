@@ -1,6 +1,6 @@
 """Checks on what the model stages stored: the newest checkpoint's folder is complete and its loss finite, its
-scores are present with a manifest and a sane interval, the stored teacher decision agrees with itself and with the
-decision file the next round reads, and the staged Hub folders validate."""
+scores are present with a manifest and a sane interval, the stored teacher decision agrees with its own per-problem
+outcomes and with the decision file, the lineage of teachers holds together, and the staged Hub folders validate."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from assets.checks.stored import (
     metadata_value,
     stored_table,
 )
-from assets.keys import FINETUNED_CHECKPOINT
+from assets.keys import FINETUNED_CHECKPOINT, TEACHER_SELECTION
 
 MANIFEST_KEYS = ("benchmark", "n_tasks", "sandbox", "versions", "seed", "generation")
 WEIGHTS = ("*.safetensors", "*.bin", "*.gguf")
@@ -86,21 +86,32 @@ def scores_present(asset: str, check: CheckInput) -> Outcome:
 
 
 def selection_consistent(asset: str, check: CheckInput) -> Outcome:
-    """The newest decision: a known choice, the next teacher is the chosen model, rates in [0, 1] (absent only
-    without a test split, where the teacher stays), about the newest checkpoint, and the decision file the next round
-    reads says the same."""
+    """The newest decision, recomputed from the per-problem outcomes it stored: the same pass and discordant counts,
+    the same McNemar p-value and the same decision (eval/paired.py, independently of the figures written beside
+    them); the next teacher is the chosen model; the decision is about the newest checkpoint; and the decision file
+    the `teacher` asset reads says the same."""
+    from eval.paired import compare_paired
+
     row = stored_table(asset, check).row(-1, named=True)
     problems = []
-    if row["selected"] not in ("student", "teacher"):
-        problems.append(f"selected={row['selected']!r}: neither student nor teacher")
+    outcomes = json.loads(row["problems"] or "[]")
+    single = row["mode"] == "single"
+    student = [o["student_solved_at"] == 0 if single else o["student_solved_at"] is not None for o in outcomes]
+    teacher = [o["teacher_solved_at"] == 0 if single else o["teacher_solved_at"] is not None for o in outcomes]
+    again = compare_paired(student, teacher, row["confidence"] or 0.95)
+    stored = (row["test_rows"], row["student_passes"], row["teacher_passes"], row["student_only"],
+              row["teacher_only"], row["decision"])
+    recomputed = (again.problems, again.student_passes, again.teacher_passes, again.student_only,
+                  again.teacher_only, again.decision)
+    if stored != recomputed:
+        problems.append(f"stored (test rows, passes, discordant, decision) {stored} but its per-problem outcomes give "
+                        f"{recomputed}")
+    elif not math.isclose(row["p_value"], again.p_value, rel_tol=1e-9):
+        problems.append(f"p_value={row['p_value']} but the outcomes give {again.p_value}")
+    if row["selected"] != ("student" if row["decision"] == "student" else "teacher"):
+        problems.append(f"decision={row['decision']!r} but selected={row['selected']!r}")
     elif row["next_teacher"] != row[row["selected"]]:
         problems.append(f"selected={row['selected']} but next_teacher={row['next_teacher']}")
-    rates = (row["student_pass_rate"], row["teacher_pass_rate"])
-    if row["test_rows"]:
-        if any(r is None or not 0 <= r <= 1 for r in rates):
-            problems.append(f"pass rates {rates} on {row['test_rows']} test rows: not both in [0, 1]")
-    elif row["selected"] != "teacher":
-        problems.append("no test rows, yet the student was selected")
     newest = newest_checkpoint(check)["checkpoint"]
     if row["student"] != newest:
         problems.append(f"student={row['student']} is not the newest checkpoint {newest}")
@@ -109,10 +120,47 @@ def selection_consistent(asset: str, check: CheckInput) -> Outcome:
         problems.append(f"{decision} is missing")
     else:
         written = json.loads(decision.read_text())
-        differs = sorted(k for k in ("selected", "next_teacher", "student", "teacher") if written.get(k) != row[k])
+        differs = sorted(k for k in ("round", "decision", "selected", "next_teacher", "student", "teacher")
+                         if written.get(k) != row[k])
         if differs:
             problems.append(f"{decision} disagrees with the table on {', '.join(differs)}")
-    return Outcome.from_problems(problems, selected=str(row["selected"]))
+    return Outcome.from_problems(problems, selected=str(row["selected"]), decision=str(row["decision"]))
+
+
+def teacher_lineage_consistent(asset: str, check: CheckInput) -> Outcome:
+    """The teachers table: one row per round from 1 without gaps; a model keeps since_round while it stays; every
+    change of teacher rests on a recorded decision for the student; a student teacher's GGUF (or checkpoint) exists
+    and its checkpoint still has the recorded model files; and teacher.json is the newest row."""
+    from resources.files import model_files_sha256
+    from resources.teacher_state import read_teacher_state
+
+    rows = stored_table(asset, check).sort("round").to_dicts()
+    problems = []
+    rounds = [r["round"] for r in rows]
+    if rounds != list(range(1, len(rows) + 1)):
+        problems.append(f"rounds {rounds}: not 1..{len(rows)} without gaps")
+    decisions = stored_table(TEACHER_SELECTION, CheckInput(check.home, None)) if len(rows) > 1 else None
+    for before, after in zip(rows, rows[1:]):
+        changed = after["model"] != before["model"]
+        if not changed and after["since_round"] != before["since_round"]:
+            problems.append(f"round {after['round']}: {after['model']} stayed but since_round moved to "
+                            f"{after['since_round']}")
+        decided = decisions.filter(decisions["round"] == before["round"]) if decisions is not None else None
+        if changed and (decided is None or not len(decided) or decided["decision"][-1] != "student"):
+            problems.append(f"round {after['round']}: the teacher changed to {after['model']} without a recorded "
+                            f"student decision for round {before['round']}")
+    newest = rows[-1] if rows else None
+    if newest and newest["role"] == "student":
+        served = newest["gguf"] if newest["serving"] == "gguf" else newest["checkpoint"]
+        if not served or not Path(served).exists():
+            problems.append(f"round {newest['round']}: the teacher's {newest['serving']} {served} is gone")
+        folder = Path(newest["checkpoint"] or "")
+        if folder.is_dir() and model_files_sha256(folder) != newest["checkpoint_sha256"]:
+            problems.append(f"round {newest['round']}: {folder}'s model files changed since it was promoted")
+    state = read_teacher_state(check.home)
+    if newest and (state is None or state.as_dict() != {k: newest[k] for k in state.as_dict()}):
+        problems.append(f"{check.home.teacher_state} is not the table's newest row (round {newest['round']})")
+    return Outcome.from_problems(problems, rounds=len(rows), teacher=str(newest["model"]) if newest else "")
 
 
 def staged_folder_valid(asset: str, check: CheckInput) -> Outcome:

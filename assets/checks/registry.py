@@ -18,7 +18,13 @@ import dagster as dg
 from assets import keys
 from assets.checks.consistency import no_duplicate_instructions, pass_rate_floor, splits_disjoint
 from assets.checks.contamination import no_benchmark_text
-from assets.checks.models import checkpoint_complete, scores_present, selection_consistent, staged_folder_valid
+from assets.checks.models import (
+    checkpoint_complete,
+    scores_present,
+    selection_consistent,
+    staged_folder_valid,
+    teacher_lineage_consistent,
+)
 from assets.checks.reruns import reruns_pass
 from assets.checks.stored import CheckInput, CheckSkipped, Outcome
 from assets.checks.tables import stored_table_valid
@@ -36,6 +42,7 @@ SPLITS_CHECK = "splits_disjoint"
 CHECKPOINT_CHECK = "checkpoint_complete"
 SCORES_CHECK = "scores_present"
 SELECTION_CHECK = "selection_consistent"
+LINEAGE_CHECK = "teacher_lineage_consistent"
 STAGED_CHECK = "staged_folder_valid"
 
 
@@ -109,9 +116,14 @@ CHECKS: list[StoredCheck] = [
                 "The newest checkpoint has scores; every score has a manifest, tasks and a sane 95% interval.",
                 partial(scores_present, keys.BENCHMARK_SCORES)),
     StoredCheck(SELECTION_CHECK, keys.TEACHER_SELECTION,
-                "The newest decision names a known choice, the chosen model as next teacher, sane rates, the "
-                "newest checkpoint, and agrees with the decision file.",
-                partial(selection_consistent, keys.TEACHER_SELECTION)),
+                "The newest decision, recomputed from its stored per-problem outcomes, has the stored counts, "
+                "p-value and decision; it names the chosen model as next teacher and the newest checkpoint, and "
+                "agrees with the decision file.",
+                partial(selection_consistent, keys.TEACHER_SELECTION), blocking=True),
+    StoredCheck(LINEAGE_CHECK, keys.TEACHER,
+                "One teacher per round without gaps; every change rests on a student decision; the serving files "
+                "exist and the promoted checkpoint is unchanged; teacher.json is the newest row.",
+                partial(teacher_lineage_consistent, keys.TEACHER), blocking=True),
     StoredCheck(STAGED_CHECK, keys.HUB_DATASET, "The staged (or uploaded) dataset folder validates as a Hub dataset.",
                 partial(staged_folder_valid, keys.HUB_DATASET)),
     StoredCheck(STAGED_CHECK, keys.HUB_MODEL, "The staged (or uploaded) model folder validates as a Hub model.",

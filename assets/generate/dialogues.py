@@ -20,6 +20,7 @@ from assets.schemas import DIALOGUE_REJECTS, DIALOGUES, frame
 from resources.llm import TeacherLLM
 from resources.sandbox import Sandbox
 from resources.store import ParquetIOManager
+from resources.teacher_state import with_round
 
 INTERACTION_SIMULATION = "interaction_simulation"
 
@@ -51,8 +52,8 @@ def verified_dialogues(context: dg.AssetExecutionContext, config: DialoguesConfi
                            io_manager.paths, method)
     difficulty = label_difficulty(result.dialogues, programmer, runner, config.difficulty_samples, config.seed,
                                   config.max_tokens, config.programmer_prompt_version)
-    dialogues = frame(result.dialogues, DIALOGUES)
-    rejects = frame(result.rejects, DIALOGUE_REJECTS)
+    dialogues = frame(with_round(result.dialogues, io_manager.paths), DIALOGUES)
+    rejects = frame(with_round(result.rejects, io_manager.paths), DIALOGUE_REJECTS)
     turns = dialogues["turns"].to_list()
     plot = pass_rate_plot(result.pass_rate_by_turn, f"{context.partition_key}: pass rate by turn ({len(problems)} "
                                                     f"problems, feedback={config.feedback_mode})",

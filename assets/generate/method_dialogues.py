@@ -31,6 +31,7 @@ from resources.embedder import Embedder
 from resources.llm import TeacherLLM
 from resources.sandbox import Sandbox
 from resources.store import ParquetIOManager
+from resources.teacher_state import with_round
 
 
 @dg.multi_asset(
@@ -65,8 +66,8 @@ def method_dialogues(context: dg.AssetExecutionContext, config: MethodDialoguesC
     result = run_method(method, inputs, config, ctx)
     difficulty = label_difficulty(result.rows, ctx.programmer, runner, config.difficulty_samples,
                                   config.dialogues.seed, config.dialogues.max_tokens)
-    rows = frame(result.rows, DIALOGUES)
-    rejects = frame(result.rejects, DIALOGUE_REJECTS)
+    rows = frame(with_round(result.rows, home), DIALOGUES)
+    rejects = frame(with_round(result.rejects, home), DIALOGUE_REJECTS)
     started_from = len(inputs.seeds) + len(inputs.problems) + len(inputs.dialogues)
     turns = rows["turns"].to_list()
     yield table_output(rows, output_name=METHOD_DIALOGUES, metadata={

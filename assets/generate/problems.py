@@ -15,6 +15,7 @@ from assets.schemas import PROBLEM_REJECTS, PROBLEMS, frame
 from resources.llm import TeacherLLM
 from resources.sandbox import Sandbox
 from resources.store import ParquetIOManager
+from resources.teacher_state import with_round
 
 
 @dg.multi_asset(
@@ -39,8 +40,8 @@ def oss_instruct_problems(context: dg.AssetExecutionContext, config: ProblemsCon
         rows = rows[: config.max_problems]
     runner = sandbox.runner()
     result = generate_problems(rows, teacher.client(), runner, config, context.log, io_manager.paths)
-    problems = frame(result.problems, PROBLEMS)
-    rejects = frame(result.rejects, PROBLEM_REJECTS)
+    problems = frame(with_round(result.problems, io_manager.paths), PROBLEMS)
+    rejects = frame(with_round(result.rejects, io_manager.paths), PROBLEM_REJECTS)
     yield table_output(problems, output_name=OSS_INSTRUCT_PROBLEMS, metadata={
         "seeds_used": len(rows), "problems": len(problems),
         "kept_fraction": round(len(problems) / len(rows), 3) if rows else 0.0,

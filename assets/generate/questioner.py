@@ -126,6 +126,7 @@ class Questioner:
                              "parent_id": work.seed[self.task.parent] if self.task.parent else None,
                              "seed_id": work.seed["seed_id"], "source": work.seed["source"],
                              "reason": reason, "detail": detail, "reply": work.reply,
+                             "teacher_model": self.client.model,
                              "messages": work.messages[work.prefix:], "verdicts": work.verdicts,
                              "key": self.key(work)})
 

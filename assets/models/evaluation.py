@@ -1,12 +1,10 @@
-"""benchmark_scores and teacher_selection: what the newest checkpoint, its base model and the teacher score, and which
-of student and teacher generates the next round (AIEV-Instruct's self-learning switch).
+"""benchmark_scores: what the newest checkpoint, its base model and the teacher score on HumanEval/MBPP.
 
 benchmark_scores runs eval/ (HumanEval/MBPP, single-turn or with leak-free execution or simulated human feedback) for
 each model and keeps one row per (model, benchmark, mode) with pass@1, its 95% bootstrap interval and the manifest.
 A checkpoint whose folder, model files, evaluation config and teacher were scored before is not scored again: the
 stored rows are reused (the materialization says so). Each manifest records what identified that evaluation.
-teacher_selection asks student and teacher the held-out test split of the SFT dataset and runs their answers against
-each row's tests in the sandbox; the student takes over only when it passes strictly more.
+Which of student and teacher generates the next round is teacher_selection's (assets/models/teacher_selection.py).
 """
 
 import hashlib
@@ -19,10 +17,9 @@ import polars as pl
 from pydantic import Field
 
 from assets.automation import AFTER_NEW_CHECKPOINT
-from assets.generate.replies import extract_code
-from assets.keys import BENCHMARK_SCORES, EVALUATE, FINETUNED_CHECKPOINT, SFT_DATASET, TEACHER_POOL, TEACHER_SELECTION
-from assets.schemas import SCORES, SELECTION, frame
-from resources.files import sha256_file
+from assets.keys import BENCHMARK_SCORES, EVALUATE, FINETUNED_CHECKPOINT, TEACHER_POOL
+from assets.schemas import SCORES, frame
+from resources.files import model_files_sha256
 from resources.llm import TeacherLLM
 from resources.sandbox import Sandbox
 from resources.store import ParquetIOManager, read_table
@@ -60,15 +57,6 @@ def open_backend(role: str, model: str, teacher: TeacherLLM, decoding):
     from eval.backends import EndpointBackend, make_backend
 
     return EndpointBackend.of_teacher(teacher, decoding) if role == "teacher" else make_backend(model, decoding)
-
-
-def model_files_sha256(folder: Path) -> str:
-    """A hash of what a checkpoint answers with: every file at the folder's top level (weights, config, tokenizer)
-    but README.md, the model card this evaluation itself edits. checkpoint-N subfolders (resume state) are left out."""
-    digest = hashlib.sha256()
-    for path in sorted(p for p in folder.iterdir() if p.is_file() and p.name != "README.md"):
-        digest.update(f"{path.name}\0{sha256_file(path)}\n".encode())
-    return digest.hexdigest()
 
 
 def evaluation_identity(checkpoint: dict, config: EvalConfig, teacher: TeacherLLM) -> dict:
@@ -205,56 +193,3 @@ def scores_markdown(rows: list[dict]) -> str:
     lines += [f"| {r['model_role']} `{Path(r['model']).name}` | {r['benchmark']} | {r['mode']} | "
               f"{r['pass_at_1']:.3f} | {r['ci95_low']:.3f}-{r['ci95_high']:.3f} | {r['tasks']} |" for r in rows]
     return "\n".join(lines)
-
-
-def heldout_pass_rate(backend, rows: list[dict], runner) -> float:
-    """Ask the model each held-out problem (the dialogue's first user turn) and run its code against the row's
-    tests in the sandbox."""
-    from eval.backends import GenRequest
-
-    requests = [GenRequest(row["id"], [row["messages"][0]]) for row in rows]
-    answers = backend.generate(requests)
-    verdicts = runner.run_checked([(row["id"], extract_code(answer) or "", row["tests"])
-                                   for row, answer in zip(rows, answers)])
-    return sum(v.passed for v in verdicts) / len(verdicts) if verdicts else 0.0
-
-
-@dg.asset(ins={"checkpoints": dg.AssetIn(FINETUNED_CHECKPOINT), "sft": dg.AssetIn(SFT_DATASET)},
-          group_name=EVALUATE, pool=TEACHER_POOL, automation_condition=AFTER_NEW_CHECKPOINT)
-def teacher_selection(context: dg.AssetExecutionContext, config: EvalConfig, checkpoints: pl.DataFrame,
-                      sft: pl.DataFrame, teacher: TeacherLLM, sandbox: Sandbox,
-                      io_manager: dg.ResourceParam[ParquetIOManager]):
-    """Student (newest checkpoint) versus teacher on the SFT test split; the winner generates the next round."""
-    from eval.backends import Decoding
-    from eval.scoring import SandboxRunner
-
-    checkpoint = checkpoints.row(-1, named=True)
-    test = [r for r in sft.to_dicts() if r["split"] == "test"]
-    decoding = Decoding(max_tokens=config.max_tokens)
-    rates = {"student": None, "teacher": None}
-    if not test:  # a dataset of one problem has no held-out split: nothing to compare, the teacher stays
-        context.log.warning("the SFT dataset's test split is empty: the teacher stays without a comparison")
-    else:
-        runner = SandboxRunner(sandbox.pool(), sandbox.verdict_cache())  # the resource's pool and cache
-        for role, model in (("student", checkpoint["checkpoint"]), ("teacher", teacher.endpoint.label)):
-            backend = open_backend(role, model, teacher, decoding)
-            try:
-                rates[role] = heldout_pass_rate(backend, test, runner)
-            finally:
-                backend.close()
-    selected = "student" if test and rates["student"] > rates["teacher"] else "teacher"
-    teacher_model = teacher.endpoint.label
-    row = {"student": checkpoint["checkpoint"], "teacher": teacher_model, "student_pass_rate": rates["student"],
-           "teacher_pass_rate": rates["teacher"], "test_rows": len(test), "selected": selected,
-           "next_teacher": checkpoint["checkpoint"] if selected == "student" else teacher_model,
-           "dataset_version": checkpoint["dataset_version"],
-           "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
-    path = io_manager.paths.teacher_selection
-    path.write_text(json.dumps(row, indent=2) + "\n")
-    context.log.info(f"student {rates['student']} vs teacher {rates['teacher']} on {len(test)} held-out problems: "
-                     f"{selected} generates the next round")
-    earlier = read_table(TEACHER_SELECTION, home=io_manager.paths)
-    table = pl.concat([frame(earlier.to_dicts(), SELECTION) if len(earlier) else frame([], SELECTION),
-                       frame([row], SELECTION)])
-    return dg.Output(table, metadata={**{k: v for k, v in row.items() if k != "created_at" and v is not None},
-                                      "decision_file": dg.MetadataValue.path(str(path))})

@@ -1,12 +1,13 @@
-"""Evaluation by declarative automation: the automation condition of benchmark_scores and teacher_selection, evaluated
+"""Evaluation by declarative automation: the automation conditions of benchmark_scores and teacher_selection (after a
+new checkpoint) and of teacher (after a new decision), evaluated
 tick by tick against the real definitions, over runs recorded by stand-in assets under the same keys (what decides a
 request is which runs updated which keys, and with what tags, not what the assets compute)."""
 
 import dagster as dg
 import pytest
 
-from assets.automation import AFTER_NEW_CHECKPOINT, SCORED_BY_CALLER, evaluation_automation
-from assets.keys import BENCHMARK_SCORES, EVALUATE, FINETUNED_CHECKPOINT, SFT_DATASET, TEACHER_SELECTION
+from assets.automation import AFTER_NEW_CHECKPOINT, AFTER_NEW_DECISION, SCORED_BY_CALLER, evaluation_automation
+from assets.keys import BENCHMARK_SCORES, EVALUATE, FINETUNED_CHECKPOINT, SFT_DATASET, TEACHER, TEACHER_SELECTION
 
 
 @dg.asset(name=SFT_DATASET)
@@ -29,7 +30,12 @@ def stand_in_selection():
     return None
 
 
-STAND_INS = [stand_in_dataset, stand_in_checkpoint, stand_in_scores, stand_in_selection]
+@dg.asset(name=TEACHER, deps=[TEACHER_SELECTION])
+def stand_in_teacher():
+    return None
+
+
+STAND_INS = [stand_in_dataset, stand_in_checkpoint, stand_in_scores, stand_in_selection, stand_in_teacher]
 EVALUATION = [BENCHMARK_SCORES, TEACHER_SELECTION]
 
 
@@ -50,7 +56,7 @@ class Ticks:
         """The assets the sensor's next tick requests."""
         result = dg.evaluate_automation_conditions(defs=self.defs, instance=self.instance, cursor=self.cursor)
         self.cursor = result.cursor
-        return {key for key in (*EVALUATION, FINETUNED_CHECKPOINT, SFT_DATASET)
+        return {key for key in (*EVALUATION, TEACHER, FINETUNED_CHECKPOINT, SFT_DATASET)
                 if result.get_num_requested(dg.AssetKey(key))}
 
 
@@ -64,7 +70,7 @@ def demo(ticks: Ticks) -> None:
     """What `crucible demo` records: the dataset, a `train` run tagged as scored by its caller, an `evaluate` run."""
     ticks.run(SFT_DATASET)
     ticks.run(FINETUNED_CHECKPOINT, tags=SCORED_BY_CALLER)
-    ticks.run(*EVALUATION)
+    ticks.run(*EVALUATION, TEACHER)  # the evaluate job acts on its decision in the same run
 
 
 def test_opening_the_ui_after_the_demo_evaluates_nothing(ticks):
@@ -81,7 +87,7 @@ def test_a_demo_between_two_ticks_evaluates_nothing(ticks):
     # Its train run alone (the evaluate run not started yet at the tick) is left to the demo too.
     ticks.run(FINETUNED_CHECKPOINT, tags=SCORED_BY_CALLER)
     assert ticks.tick() == set()
-    ticks.run(FINETUNED_CHECKPOINT, *EVALUATION)  # trained and scored in one run
+    ticks.run(FINETUNED_CHECKPOINT, *EVALUATION, TEACHER)  # trained, scored and decided in one run
     assert ticks.tick() == set()
 
 
@@ -92,6 +98,9 @@ def test_a_checkpoint_trained_on_its_own_is_evaluated_once(ticks):
     assert ticks.tick() == set(EVALUATION)
     assert ticks.tick() == set()  # requested once, not on every tick
     ticks.run(*EVALUATION)
+    assert ticks.tick() == {TEACHER}  # the new decision is acted on, once
+    assert ticks.tick() == set()
+    ticks.run(TEACHER)
     assert ticks.tick() == set()
     ticks.run(SFT_DATASET)  # a new dataset alone re-evaluates nothing
     assert ticks.tick() == set()
@@ -105,11 +114,12 @@ def test_the_evaluate_group_carries_the_condition_and_its_sensor_runs_by_default
     graph = defs.get_repository_def().asset_graph
     for key in EVALUATION:
         assert graph.get(dg.AssetKey(key)).automation_condition == AFTER_NEW_CHECKPOINT
+    assert graph.get(dg.AssetKey(TEACHER)).automation_condition == AFTER_NEW_DECISION
     assert graph.get(dg.AssetKey(FINETUNED_CHECKPOINT)).automation_condition is None
     sensor = defs.get_sensor_def(evaluation_automation.name)
     assert isinstance(sensor, dg.AutomationConditionSensorDefinition)
     assert sensor.default_status == dg.DefaultSensorStatus.RUNNING
-    assert sensor.asset_selection.resolve(graph) == {dg.AssetKey(k) for k in EVALUATION}
+    assert sensor.asset_selection.resolve(graph) == {dg.AssetKey(k) for k in (*EVALUATION, TEACHER)}
     assert sensor.run_tags == {"crucible/gpu": "true"}
     assert {s.name for s in defs.sensors} == {"seed_source_sensor", "evaluation_automation"}
     assert graph.get(dg.AssetKey(BENCHMARK_SCORES)).group_name == EVALUATE

@@ -23,7 +23,7 @@ def test_an_explicit_root_beats_the_environment_which_beats_the_default(tmp_path
 def test_the_layout_is_under_the_root():
     home = Home(Path("/h"))
     named = {"data", "catalog", "cache", "models", "checkpoints", "datasets", "hub", "configs", "reports", "logs",
-             "inbox", "sources_file", "teacher_selection", "demo", "dagster"}
+             "inbox", "sources_file", "teacher_selection", "teacher_state", "demo", "dagster"}
     paths = {name: getattr(home, name) for name in named}
     assert all(path.parent == Path("/h") for path in paths.values())
     assert len(set(paths.values())) == len(named)  # no two names share a place

@@ -12,6 +12,7 @@ import pytest
 from assets.checks.registry import (
     CONTAMINATION_CHECK,
     DUPLICATES_CHECK,
+    LINEAGE_CHECK,
     PASS_RATE_CHECK,
     RERUN_CHECK,
     SCORES_CHECK,
@@ -23,10 +24,21 @@ from assets.checks.registry import (
 )
 from assets.checks.stored import CheckInput
 from assets.checks.tables import message_problems
-from assets.schemas import CHECKPOINTS, CONTAMINATION_REPORT, DIALOGUE_REJECTS, SCORES, SELECTION, SFT, frame
+from assets.models.teacher_selection import SelectionConfig, compare_modes, selection_row
+from assets.schemas import (
+    CHECKPOINTS,
+    CONTAMINATION_REPORT,
+    DIALOGUE_REJECTS,
+    SCORES,
+    SELECTION,
+    SFT,
+    TEACHERS,
+    frame,
+)
 from eval.benchmarks import load_benchmarks
 from resources.home import Home
 from resources.store import table_path, write_table
+from resources.teacher_state import TeacherState, write_teacher_state
 from tests.dialogue_rows import dialogue_row, write_dialogues
 
 CURATED = ("verified_dialogues", "deduplicated_dialogues", "decontaminated_dialogues")
@@ -158,7 +170,9 @@ def test_a_problem_in_both_splits_fails_the_split_check(home):
     assert line.status == "FAIL" and rows[0]["problem_id"] in line.problem
 
 
-def _models(home: Home, manifest: dict, selected: str = "teacher", next_teacher: str = "bundled:teacher") -> None:
+def _models(home: Home, manifest: dict, student_wins: bool = False, **overrides) -> dict:
+    """A checkpoint, its scores and a decision built the way teacher_selection builds it (six held-out problems),
+    with `overrides` written over the decision's row."""
     ckpt = str(home.root / "checkpoints" / "c1")
     write_table(frame([{"checkpoint": ckpt, "recipe": "cpu-tiny", "base_model": "b", "dataset_version": "v",
                         "final_loss": 1.0}], CHECKPOINTS), table_path("finetuned_checkpoint", None, home))
@@ -166,11 +180,17 @@ def _models(home: Home, manifest: dict, selected: str = "teacher", next_teacher:
                         "pass_at_1": 0.2, "ci95_low": 0.0, "ci95_high": 0.6, "tasks": 5, "samples": 5,
                         "manifest": json.dumps(manifest), "checkpoint": ckpt}], SCORES),
                 table_path("benchmark_scores", None, home))
-    row = {"student": ckpt, "teacher": "bundled:teacher", "student_pass_rate": 0.5, "teacher_pass_rate": 0.5,
-           "test_rows": 2, "selected": selected, "next_teacher": next_teacher}
+    student = {f"p{i}": 0 if student_wins or i < 3 else None for i in range(6)}
+    teacher = {f"p{i}": None if student_wins else 0 for i in range(6)}
+    config = SelectionConfig()
+    row = selection_row(1, {"checkpoint": ckpt, "dataset_version": "v"}, "bundled:teacher", config,
+                        compare_modes(student, teacher, config),
+                        [{"id": k, "student_solved_at": student[k], "teacher_solved_at": teacher[k]} for k in student])
+    row = {**row, **overrides}
     write_table(frame([row], SELECTION), table_path("teacher_selection", None, home))
     home.teacher_selection.parent.mkdir(parents=True, exist_ok=True)
     home.teacher_selection.write_text(json.dumps(row))
+    return row
 
 
 MANIFEST = {"benchmark": "humaneval", "n_tasks": 5, "sandbox": {}, "versions": {}, "seed": 0, "generation": {}}
@@ -185,11 +205,57 @@ def test_scores_need_a_manifest_that_matches_the_row(home):
 
 
 def test_a_decision_that_contradicts_itself_fails(home):
-    _models(home, MANIFEST)
+    row = _models(home, MANIFEST)
+    assert row["decision"] == "teacher"
+    assert lines_of(home, "teacher_selection", SELECTION_CHECK, partition=None).status == "PASS"
+    assert _models(home, MANIFEST, student_wins=True)["decision"] == "student"
     assert lines_of(home, "teacher_selection", SELECTION_CHECK, partition=None).status == "PASS"
     _models(home, MANIFEST, selected="student")  # next_teacher still names the teacher
     line = lines_of(home, "teacher_selection", SELECTION_CHECK, partition=None)
-    assert line.status == "FAIL" and "next_teacher" in line.problem
+    assert line.status == "FAIL" and "decision='teacher' but selected='student'" in line.problem
+
+
+def test_a_decision_its_own_outcomes_do_not_support_fails(home):
+    # Six problems, three passed by each: a stored "student" decision (and its counts) cannot come from these.
+    _models(home, MANIFEST, decision="student", selected="student", next_teacher=str(home.root / "checkpoints" / "c1"))
+    line = lines_of(home, "teacher_selection", SELECTION_CHECK, partition=None)
+    assert line.status == "FAIL" and "per-problem outcomes give" in line.problem
+    _models(home, MANIFEST, student_wins=True, p_value=0.001)
+    line = lines_of(home, "teacher_selection", SELECTION_CHECK, partition=None)
+    assert line.status == "FAIL" and "p_value=0.001" in line.problem
+
+
+def _teachers(home: Home, rows: list[dict]) -> None:
+    write_table(frame(rows, TEACHERS), table_path("teacher", None, home))
+    write_teacher_state(home, TeacherState(**rows[-1]))
+
+
+def test_the_lineage_of_teachers_must_hold_together(home):
+    first = {"round": 1, "role": "configured", "model": "bundled:teacher", "since_round": 1, "reason": "start"}
+    kept = {**first, "round": 2, "reason": "kept: not better"}
+    _models(home, MANIFEST)  # round 1's decision: the teacher stays
+    _teachers(home, [first, kept])
+    assert lines_of(home, "teacher", LINEAGE_CHECK, partition=None).status == "PASS"
+    gguf = home.root / "models" / "teachers" / "c1.q8_0.gguf"
+    gguf.parent.mkdir(parents=True)
+    gguf.write_bytes(b"GGUF")
+    switched = {"round": 2, "role": "student", "model": "c1.q8_0", "since_round": 2, "reason": "better",
+                "checkpoint": str(home.root / "checkpoints" / "c1"), "serving": "gguf", "gguf": str(gguf)}
+    _teachers(home, [first, switched])  # a change of teacher that round 1's decision does not support
+    line = lines_of(home, "teacher", LINEAGE_CHECK, partition=None)
+    assert line.status == "FAIL" and "without a recorded student decision for round 1" in line.problem
+    _models(home, MANIFEST, student_wins=True)
+    assert lines_of(home, "teacher", LINEAGE_CHECK, partition=None).status == "PASS"
+    gguf.unlink()
+    line = lines_of(home, "teacher", LINEAGE_CHECK, partition=None)
+    assert line.status == "FAIL" and "is gone" in line.problem
+    _teachers(home, [first, {**kept, "round": 3}])
+    line = lines_of(home, "teacher", LINEAGE_CHECK, partition=None)
+    assert line.status == "FAIL" and "without gaps" in line.problem
+    _teachers(home, [first, kept])
+    write_teacher_state(home, TeacherState(**{**kept, "round": 3}))
+    line = lines_of(home, "teacher", LINEAGE_CHECK, partition=None)
+    assert line.status == "FAIL" and "not the table's newest row" in line.problem
 
 
 def test_an_unknown_asset_is_a_one_line_error(home):

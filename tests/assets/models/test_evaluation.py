@@ -18,8 +18,8 @@ from assets.models.evaluation import (
     below_base,
     benchmark_scores,
     evaluation_identity,
-    teacher_selection,
 )
+from assets.models.teacher_selection import teacher_selection
 from assets.models.training import finetuned_checkpoint, local_trainer
 from assets.release.sft_dataset import sft_dataset
 from assets.schemas import CHECKPOINTS, SCORES, SELECTION, frame
@@ -120,6 +120,8 @@ def test_scores_and_teacher_selection(tmp_path, monkeypatch):
     test_rows = int((read_table("sft_dataset")["split"] == "test").sum())
     assert row["test_rows"] == test_rows and row["teacher_pass_rate"] == 1.0
     assert row["selected"] == "teacher" and row["next_teacher"] == "canonical"
+    assert row["decision"] in ("teacher", "undecided") and row["round"] == 1
+    assert len(json.loads(row["problems"])) == test_rows
     assert json.loads((home / "teacher_selection.json").read_text())["selected"] == "teacher"
 
 

@@ -1,0 +1,140 @@
+"""Install llama.cpp's checkpoint-to-GGUF converter into the venv, from the sdist of the installed llama-cpp-python.
+
+    python finetune/install_converter.py                 # `make setup` runs this; a no-op when already installed
+    python finetune/install_converter.py --sdist FILE    # extract from a local llama_cpp_python-X.tar.gz instead
+
+Why this way: llama.cpp's convert_hf_to_gguf.py (with its `conversion/` package and the `gguf-py` it is written
+against) is not published as an installable package, but llama-cpp-python's sdist vendors the very llama.cpp its
+wheel was built from, so converter and runtime agree on the GGUF format. Both are MIT; llama.cpp's LICENSE is copied
+beside the files. The result is <venv>/share/llama.cpp/ with convert_hf_to_gguf.py, conversion/, gguf-py/, LICENSE and
+a VERSION file naming the llama-cpp-python release it came from; the same release already there is not fetched again.
+
+Standard library only, plus `pip download` run as a subprocess (pip's cache makes it quick after the build).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.metadata
+import os
+import shutil
+import subprocess
+import sys
+import tarfile
+import tempfile
+from pathlib import Path, PurePosixPath
+
+DIST = "llama-cpp-python"
+VENDOR = PurePosixPath("vendor/llama.cpp")
+WANTED_FILES = ("convert_hf_to_gguf.py", "LICENSE")
+WANTED_DIRS = ("conversion", "gguf-py")
+CONVERTER = "convert_hf_to_gguf.py"
+
+
+class InstallError(RuntimeError):
+    """The converter could not be installed. One line naming the fix."""
+
+
+def default_dest() -> Path:
+    return Path(sys.prefix) / "share" / "llama.cpp"
+
+
+def installed_version() -> str:
+    try:
+        return importlib.metadata.version(DIST)
+    except importlib.metadata.PackageNotFoundError:
+        raise InstallError(f"{DIST} is not installed in {sys.prefix}: run `make setup`") from None
+
+
+def is_current(dest: Path, version: str) -> bool:
+    try:
+        return (dest / "VERSION").read_text().strip() == version and (dest / CONVERTER).is_file()
+    except OSError:
+        return False
+
+
+def download_sdist(version: str, into: Path) -> Path:
+    """The sdist of `version`, fetched by pip (from its cache when it has it)."""
+    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-binary", ":all:", "--no-deps",
+           f"{DIST}=={version}", "-d", str(into)]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    found = sorted(into.glob("*.tar.gz"))
+    if done.returncode != 0 or not found:
+        tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
+        raise InstallError(f"pip could not download the {DIST}=={version} sdist ({tail}): check the network or "
+                           "pip's index settings, or pass --sdist FILE")
+    return found[0]
+
+
+def wanted(relative: PurePosixPath) -> bool:
+    """Whether a path inside vendor/llama.cpp belongs to the converter."""
+    if not relative.parts or ".." in relative.parts:
+        return False
+    return str(relative) in WANTED_FILES or (len(relative.parts) > 1 and relative.parts[0] in WANTED_DIRS)
+
+
+def extract_converter(sdist: Path, into: Path) -> int:
+    """Copy the converter's regular files out of the sdist into `into`, dropping the leading
+    `<sdist>/vendor/llama.cpp/`; the number of files copied."""
+    copied = 0
+    with tarfile.open(sdist, "r:gz") as archive:
+        for member in archive:
+            if not member.isfile():
+                continue
+            parts = PurePosixPath(member.name).parts
+            if len(parts) < 4 or PurePosixPath(*parts[1:3]) != VENDOR:
+                continue
+            relative = PurePosixPath(*parts[3:])
+            if not wanted(relative):
+                continue
+            target = into.joinpath(*relative.parts)
+            target.parent.mkdir(parents=True, exist_ok=True)
+            with archive.extractfile(member) as src, target.open("wb") as out:
+                shutil.copyfileobj(src, out)
+            os.chmod(target, 0o755 if member.mode & 0o111 else 0o644)
+            copied += 1
+    if not (into / CONVERTER).is_file():
+        raise InstallError(f"{sdist.name} has no {VENDOR / CONVERTER}: pass the sdist of a llama-cpp-python release "
+                           "that vendors llama.cpp's converter")
+    return copied
+
+
+def install(dest: Path, version: str, sdist: Path | None = None) -> str:
+    """Install the converter of `version` at `dest` unless it is already there; a line saying what happened."""
+    if is_current(dest, version):
+        return f"llama.cpp converter {version} already installed at {dest}"
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".llama.cpp-") as tmp:
+        tmp = Path(tmp)
+        source = sdist or download_sdist(version, tmp / "sdist")
+        if not source.name.endswith(f"-{version}.tar.gz"):
+            raise InstallError(f"{source.name} is not the sdist of the installed {DIST} {version}: give "
+                               f"llama_cpp_python-{version}.tar.gz")
+        staged = tmp / "llama.cpp"
+        count = extract_converter(source, staged)
+        (staged / "VERSION").write_text(version + "\n")
+        # Swap whole folders, so a killed install leaves either the old converter or the new one, never a mix.
+        old = tmp / "old"
+        if dest.exists():
+            dest.rename(old)
+        staged.rename(dest)
+    return f"llama.cpp converter {version} installed at {dest} ({count} files from {source.name})"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--dest", type=Path, default=default_dest(), help="default: <venv>/share/llama.cpp")
+    parser.add_argument("--sdist", type=Path, help="a local llama_cpp_python sdist instead of `pip download`")
+    args = parser.parse_args(argv)
+    try:
+        if args.sdist is not None and not args.sdist.is_file():
+            raise InstallError(f"{args.sdist}: no such sdist file")
+        print(install(args.dest, installed_version(), args.sdist), flush=True)
+    except InstallError as exc:
+        print(f"install_converter: {exc}", file=sys.stderr)
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
