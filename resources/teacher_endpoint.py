@@ -137,5 +137,5 @@ class TeacherEndpoint:
         if self.is_command:
             from resources.command_server import CommandServer
 
-            return CommandServer(self.command, self.checkpoint, self.name)
+            return CommandServer(self.command, self.checkpoint, name=self.name)
         return LocalTeacherServer(self.bundled)
