@@ -5,7 +5,7 @@ one-line reason.
 1. HumanEval's canonical solutions (and their `return None` variants) in the sandbox;
 2. stdlib seeds -> problems -> verified dialogues -> dedup -> decontamination with the bundled teacher;
 3. the SFT dataset and its Hub staging;
-4. fine-tuning, the checkpoint's Hub staging, HumanEval pass@1 and the student/teacher comparison.
+4. fine-tuning, the checkpoint's Hub staging, HumanEval pass@1, the student/teacher decision and the next teacher.
 """
 
 from __future__ import annotations
@@ -76,7 +76,8 @@ def run_demo(home: Home, settings: DemoSettings = DemoSettings(), say: Callable[
         raise DemoError("no dialogue survived generation and curation, so there is nothing to train on; rerun with "
                         "more --seeds")
     step(4, f"fine-tuning ({settings.recipe}, {settings.train_steps} steps), the checkpoint's Hub staging, HumanEval "
-            f"pass@1 on the first {settings.eval_limit} problems, and the student/teacher comparison")
+            f"pass@1 on the first {settings.eval_limit} problems, the student/teacher decision on the held-out split "
+            "and the next round's teacher")
     try:
         models = run_models({"hub": HubPublisher(home=root), "teacher": teacher, "sandbox": Sandbox(home=root)}, home,
                             TrainConfig(recipe=settings.recipe, max_steps=settings.train_steps),
@@ -100,6 +101,8 @@ Done in {result['seconds']} s. Results:
   checkpoint         {models['checkpoint']}   (model card: README.md there)
   scores             benchmark_scores in the catalog:
                      {SCORES_QUERY}
+  next teacher       {models['teacher_selection']['decision']}: {models['teacher_selection']['reason']}
+                     {home.teacher_state}   (`crucible self-learn` runs further rounds)
   Hub staging        {dataset['hub']['staged']} and {models['hub_model']['staged']}
   plots and reports  {home.reports}
 Open the UI with `make ui` (http://127.0.0.1:3000): these runs are in its run history."""

@@ -141,7 +141,7 @@ def run_self_learning(settings: SelfLearnSettings, home: Home, resources: dict,
         if at != round_:
             raise SelfLearnError(f"{home.root} is at round {at}, but round {round_} is not recorded as finished; "
                                  "rematerialize the `teacher` asset or start from a new CRUCIBLE_HOME")
-        teacher_model = teacher.endpoint.label
+        teacher_model = teacher.endpoint.served_name  # as the round's rows will name it
         say(f"round {round_}: generating {settings.seeds} seeds of {settings.source} with {teacher_model}")
         partition = round_source(settings.source, round_)
         generation = run_generation(partition, teacher, resources["sandbox"], home, seeds=settings.seeds,

@@ -46,6 +46,7 @@ from pathlib import Path
 
 from resources.files import model_files_sha256, sha256_file
 from resources.home import Home
+from resources.server_process import usable_cpus
 
 CONVERTER_ENV = "CRUCIBLE_GGUF_CONVERTER"
 # quantization name -> llama_cpp's file-type constant; None: the converter's f16 output as it is.
@@ -207,13 +208,6 @@ def convert_to_f16(checkpoint: Path, outfile: Path) -> None:
                               f"{_stderr_tail(done.stderr)}")
 
 
-def _usable_cpus() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
 def quantize(src: Path, dst: Path, quantization: str) -> None:
     """llama.cpp's quantizer (through llama-cpp-python) from an f16 GGUF to `quantization`."""
     try:
@@ -223,7 +217,7 @@ def quantize(src: Path, dst: Path, quantization: str) -> None:
                               "pip install 'crucible[offline]'") from None
     params = llama_cpp.llama_model_quantize_default_params()
     params.ftype = getattr(llama_cpp, QUANTIZATIONS[quantization])
-    params.nthread = _usable_cpus()
+    params.nthread = usable_cpus()
     rc = llama_cpp.llama_model_quantize(os.fsencode(src), os.fsencode(dst), ctypes.byref(params))
     if rc != 0:
         raise GGUFExportError(f"llama.cpp could not quantize {src.name} to {quantization} (llama_model_quantize "

@@ -93,6 +93,14 @@ class TeacherEndpoint:
         return f"{COMMAND}:{self.checkpoint}" if self.is_command else self.name
 
     @property
+    def served_name(self) -> str:
+        """The model name its server answers as, which generated rows carry as teacher_model: a bundled model's
+        name, a GGUF file's stem, the command-served checkpoint's folder name, or the model name on base_url."""
+        if self.is_bundled and self.bundled not in BUNDLED_MODELS:
+            return Path(self.bundled).stem
+        return self.name
+
+    @property
     def requests_in_flight(self) -> int:
         return BUNDLED_CONCURRENCY if self.is_bundled else self.concurrency
 

@@ -53,7 +53,7 @@ class TeacherConfig(dg.Config):
 
 
 def first_state(teacher: TeacherLLM) -> TeacherState:
-    return TeacherState(round=1, role=CONFIGURED, model=teacher.configured_endpoint.label, since_round=1,
+    return TeacherState(round=1, role=CONFIGURED, model=teacher.configured_endpoint.served_name, since_round=1,
                         reason="the configured teacher starts the teaching stage")
 
 

@@ -57,12 +57,13 @@ def test_the_resource_follows_a_promoted_student_unless_told_not_to(tmp_path):
                                                      gguf="/m/ck.q8_0.gguf"))
     assert teacher.endpoint == TeacherEndpoint(bundled="/m/ck.q8_0.gguf", timeout_s=300.0)
     assert teacher.endpoint.label == "bundled:/m/ck.q8_0.gguf" and teacher.endpoint.requests_in_flight == 1
+    assert teacher.endpoint.served_name == "ck.q8_0"  # what llama.cpp answers as, and the rows carry
     assert teacher.model_copy(update={"follow_promotions": False}).endpoint == teacher.configured_endpoint
     write_teacher_state(Home(tmp_path), TeacherState(round=2, role="student", model="ck", since_round=2,
                                                      reason="better", checkpoint="/ck", serving="command",
                                                      command="vllm serve {model} --port {port}"))
     served = teacher.endpoint
-    assert served.kind == "command" and served.name == "ck" and served.label == "command:/ck"
+    assert served.kind == "command" and served.name == served.served_name == "ck" and served.label == "command:/ck"
     assert served.requests_in_flight == 6  # a served checkpoint batches like any server
     with pytest.raises(ValueError, match="needs the checkpoint"):
         TeacherEndpoint(command="vllm serve {model}")
