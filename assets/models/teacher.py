@@ -117,6 +117,7 @@ def teacher(context: dg.AssetExecutionContext, config: TeacherConfig, selections
     """The teacher of each generation round: the configured one, or a student promoted by teacher_selection (served
     as an OpenAI-compatible endpoint that every stage then uses)."""
     home: Home = io_manager.paths
+    timing = {}
     current = read_teacher_state(home) or first_state(teacher)
     earlier = read_table(TEACHER, home=home)
     rows = earlier.to_dicts() if len(earlier) else [current.as_dict()]
@@ -125,11 +126,15 @@ def teacher(context: dg.AssetExecutionContext, config: TeacherConfig, selections
         context.log.info(f"no new decision for round {current.round}: {current.model} stays the teacher")
         state = current
     elif decision["selected"] == STUDENT:
-        state = promoted_state(decision, current, config, home)
         started = time.monotonic()
+        state = promoted_state(decision, current, config, home)
+        converted = time.monotonic()
         answered_as = probe(state)
-        context.log.info(f"round {state.round}: the student {state.model} is the teacher (it answered as "
-                         f"{answered_as!r} after {time.monotonic() - started:.1f} s)")
+        timing = {"prepare_s": round(converted - started, 1),
+                  "start_and_answer_s": round(time.monotonic() - converted, 1)}
+        context.log.info(f"round {state.round}: the student {state.model} is the teacher ({state.serving}; ready "
+                         f"in {timing['prepare_s']} s, started and answered as {answered_as!r} in "
+                         f"{timing['start_and_answer_s']} s)")
     else:
         state = dataclasses.replace(current, round=current.round + 1, reason=f"kept: {decision['reason']}",
                                     decided_at=decision["created_at"])
@@ -140,5 +145,5 @@ def teacher(context: dg.AssetExecutionContext, config: TeacherConfig, selections
     return dg.Output(frame(rows, TEACHERS), metadata={
         "round": state.round, "model": state.model, "role": state.role, "since_round": state.since_round,
         "reason": state.reason, "serving": state.serving or "configured",
-        "lineage": dg.MetadataValue.md(lineage_markdown(rows)),
+        "lineage": dg.MetadataValue.md(lineage_markdown(rows)), **timing,
         "state_file": dg.MetadataValue.path(str(home.teacher_state))})
