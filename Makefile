@@ -51,7 +51,8 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 test: setup test-packages
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -m "not own_process"
+	$(PY) -m pytest -q -m own_process
 
 # ruff with the settings in pyproject.toml ([tool.ruff]): unused and undefined names, import order, line length.
 lint: setup

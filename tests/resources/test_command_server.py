@@ -74,6 +74,7 @@ def test_placeholders_fill_whole_words_and_braces_escape():
                                     "--json", '{"port": 8001}', "--port", "8001"]
 
 
+@pytest.mark.own_process
 def test_the_server_dies_with_a_sigkilled_starter(tmp_path):
     script = ("import sys\nfrom resources.command_server import CommandServer\n"
               f"s = CommandServer({STUB_COMMAND!r}, 'stub', log_dir=sys.argv[1]).start()\n"

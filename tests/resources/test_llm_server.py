@@ -103,6 +103,7 @@ def test_server_exits_when_its_starter_is_killed(tmp_path):
             starter.wait()
 
 
+@pytest.mark.own_process
 def test_serve_foreground_prints_the_url_and_stops_on_ctrl_c(tmp_path):
     """What `crucible teacher serve` runs: prints the base URL, serves, and stops cleanly on SIGINT."""
     port = llm_server.free_port()
