@@ -30,9 +30,7 @@ half-written GGUF under the final name.
 from __future__ import annotations
 
 import argparse
-import contextlib
 import ctypes
-import fcntl
 import json
 import os
 import re
@@ -40,11 +38,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from resources.files import model_files_sha256, sha256_file
+from resources.files import exclusive_lock, model_files_sha256, sha256_file
 from resources.home import Home
 from resources.server_process import usable_cpus
 
@@ -255,17 +252,6 @@ def _write_json_atomically(path: Path, value: dict) -> None:
     os.replace(tmp, path)
 
 
-@contextlib.contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
-    """One export per output file at a time, across processes (the kernel drops the lock of a killed holder)."""
-    with lock_path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def export_gguf(checkpoint: str | os.PathLike, out_dir: str | os.PathLike, quantization: str = "q8_0") -> GGUFExport:
     """`out_dir/<checkpoint name>.<quantization>.gguf` from a checkpoint folder, or the cached one (see the module
     docstring)."""
@@ -277,7 +263,7 @@ def export_gguf(checkpoint: str | os.PathLike, out_dir: str | os.PathLike, quant
     target = out_dir / f"{checkpoint.name}.{quantization}.gguf"
     if hit := _cached(target, source_sha256, quantization):
         return hit
-    with _exclusive(out_dir / f".{target.name}.lock"):
+    with exclusive_lock(out_dir / f".{target.name}.lock"):
         if hit := _cached(target, source_sha256, quantization):  # another process finished it meanwhile
             return hit
         for stale in out_dir.glob(f".{target.name}.*.partial"):  # a killed export's leftovers; we hold the lock

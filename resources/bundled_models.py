@@ -10,17 +10,15 @@ The server that runs one of them is resources/llm_server.py.
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import hashlib
 import importlib.util
 import json
 import os
 import tempfile
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from resources.files import exclusive_lock
 from resources.files import sha256_file as _sha256_file  # a module name, so tests can count the hashing
 from resources.home import Home
 
@@ -152,18 +150,6 @@ def _sidecar_confirms(target: Path, model: BundledModel) -> bool:
         return False
 
 
-@contextlib.contextmanager
-def _exclusive(lock_path: Path) -> Iterator[None]:
-    """One assembler per model at a time, across processes. flock is released by the kernel when its holder dies,
-    so a killed assembly never leaves the lock held."""
-    with lock_path.open("a") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
-
-
 def _fsync_dir(directory: Path) -> None:
     fd = os.open(directory, os.O_RDONLY)
     try:
@@ -184,7 +170,7 @@ def assemble(model: BundledModel, home: Path | None = None) -> Path:
     target = models_dir / f"{model.name}.gguf"
     if target.is_file() and _sidecar_confirms(target, model):
         return target
-    with _exclusive(models_dir / f".{model.name}.lock"):
+    with exclusive_lock(models_dir / f".{model.name}.lock"):
         # Another process may have finished it while we waited for the lock.
         if target.is_file() and _sidecar_confirms(target, model):
             return target

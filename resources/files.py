@@ -1,7 +1,10 @@
 """File helpers shared by the model, training and evaluation code; standard library only, so the trainer subprocess
 can import it without loading Dagster."""
 
+import contextlib
+import fcntl
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 
 
@@ -21,6 +24,18 @@ def model_files_sha256(folder: str | Path) -> str:
     for path in sorted(p for p in Path(folder).iterdir() if p.is_file() and p.name != "README.md"):
         digest.update(f"{path.name}\0{sha256_file(path)}\n".encode())
     return digest.hexdigest()
+
+
+@contextlib.contextmanager
+def exclusive_lock(lock_path: str | Path) -> Iterator[None]:
+    """One holder of `lock_path` at a time, across processes (an assembly, an export). flock is released by the
+    kernel when its holder dies, so a killed holder never leaves the lock held."""
+    with Path(lock_path).open("a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def jsonl_lines(path: str | Path):

@@ -4,9 +4,7 @@ once or a bad template is a one-line error."""
 
 from __future__ import annotations
 
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import openai
@@ -15,7 +13,7 @@ import pytest
 from resources.command_server import CommandServer, parse_template
 from resources.llm_server import TeacherServerError
 from tests.openai_stub_server import expected_answer
-from tests.resources.test_llm_server import process_gone
+from tests.resources.test_llm_server import assert_dies_with_its_starter, process_gone
 
 ROOT = Path(__file__).resolve().parents[2]
 STUB = ROOT / "tests" / "openai_stub_server.py"
@@ -76,21 +74,4 @@ def test_placeholders_fill_whole_words_and_braces_escape():
 
 @pytest.mark.own_process
 def test_the_server_dies_with_a_sigkilled_starter(tmp_path):
-    script = ("import sys\nfrom resources.command_server import CommandServer\n"
-              f"s = CommandServer({STUB_COMMAND!r}, 'stub', log_dir=sys.argv[1]).start()\n"
-              "print(s.process.pid, flush=True)\nsys.stdin.read()\n")
-    starter = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], cwd=ROOT, stdin=subprocess.PIPE,
-                               stdout=subprocess.PIPE, text=True)
-    try:
-        pid = int(starter.stdout.readline())
-        assert not process_gone(pid)
-        starter.kill()
-        starter.wait()
-        deadline = time.monotonic() + 30
-        while not process_gone(pid):
-            assert time.monotonic() < deadline, f"server {pid} outlived its starter"
-            time.sleep(0.1)
-    finally:
-        if starter.poll() is None:
-            starter.kill()
-            starter.wait()
+    assert_dies_with_its_starter(f"CommandServer({STUB_COMMAND!r}, 'stub', log_dir=sys.argv[1])", tmp_path)

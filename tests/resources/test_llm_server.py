@@ -82,9 +82,11 @@ def test_smollm2_server_starts_answers_and_stops(tmp_path):
     assert "llama" in server.log_path.read_text().lower()
 
 
-def test_server_exits_when_its_starter_is_killed(tmp_path):
-    script = ("import sys\nfrom resources.llm_server import LocalTeacherServer\n"
-              "s = LocalTeacherServer('smollm2-135m', n_ctx=512, log_dir=sys.argv[1]).start()\n"
+def assert_dies_with_its_starter(server: str, tmp_path) -> None:
+    """Start `server` (an expression building a server, given the log folder as `sys.argv[1]`) in a child Python,
+    SIGKILL that child, and require the server process to be gone within 30 s."""
+    script = (f"import sys\nfrom resources.command_server import CommandServer\n"
+              f"from resources.llm_server import LocalTeacherServer\ns = {server}.start()\n"
               "print(s.process.pid, flush=True)\nsys.stdin.read()\n")
     starter = subprocess.Popen([sys.executable, "-c", script, str(tmp_path)], cwd=ROOT, stdin=subprocess.PIPE,
                                stdout=subprocess.PIPE, text=True)
@@ -101,6 +103,10 @@ def test_server_exits_when_its_starter_is_killed(tmp_path):
         if starter.poll() is None:
             starter.kill()
             starter.wait()
+
+
+def test_server_exits_when_its_starter_is_killed(tmp_path):
+    assert_dies_with_its_starter("LocalTeacherServer('smollm2-135m', n_ctx=512, log_dir=sys.argv[1])", tmp_path)
 
 
 @pytest.mark.own_process
