@@ -348,9 +348,7 @@ def run_models(resources: dict, home: Home, train: TrainConfig, evaluation: Eval
     hub_model)."""
     started = time.monotonic()
     instance = instance or persistent_instance(home)
-    trained_run = run_job(train_job.name, home, resources, run_config={"ops": {
-        FINETUNED_CHECKPOINT: {"config": train.model_dump()}}}, assets=[FINETUNED_CHECKPOINT], instance=instance,
-        tags=SCORED_BY_CALLER)  # the evaluate run below scores it: declarative automation leaves it alone
+    trained_run = run_training(resources, home, train, instance)
     scored_run = run_job(evaluate_job.name, home, resources, run_config={"ops": {
         BENCHMARK_SCORES: {"config": evaluation.model_dump()},
         TEACHER_SELECTION: {"config": (selection or SelectionConfig()).model_dump()}}}, instance=instance)
@@ -371,6 +369,14 @@ def run_models(resources: dict, home: Home, train: TrainConfig, evaluation: Eval
         "checks": {f"{e.asset_key.to_user_string()}:{e.check_name}": e.passed
                    for run in (trained_run, scored_run, staged_run) for e in run.get_asset_check_evaluations()},
     }
+
+
+def run_training(resources: dict, home: Home, train: TrainConfig, instance: dg.DagsterInstance):
+    """The `train` job's checkpoint alone, tagged as scored by its caller: the caller's evaluate run scores it, so
+    declarative automation leaves it alone."""
+    return run_job(train_job.name, home, resources, run_config={"ops": {
+        FINETUNED_CHECKPOINT: {"config": train.model_dump()}}}, assets=[FINETUNED_CHECKPOINT], instance=instance,
+        tags=SCORED_BY_CALLER)
 
 
 def decision_summary(meta: dict) -> dict:

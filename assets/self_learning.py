@@ -19,7 +19,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from assets.automation import SCORED_BY_CALLER, evaluate_job, train_job
+from assets.automation import evaluate_job
 from assets.keys import (
     BENCHMARK_SCORES,
     DECONTAMINATED_DIALOGUES,
@@ -34,7 +34,7 @@ from assets.models.teacher_selection import SelectionConfig
 from assets.models.training import TrainConfig
 from assets.partitions import round_partition
 from assets.release.sft_dataset import SftConfig
-from assets.runs import decision_summary, run_datasets, run_generation, run_job, run_metadata
+from assets.runs import decision_summary, run_datasets, run_generation, run_job, run_metadata, run_training
 from resources.dagster_home import persistent_instance
 from resources.home import Home
 from resources.store import read_table
@@ -100,9 +100,8 @@ def partition_rows(partition: str, home: Home) -> dict:
 def train_and_decide(round_: int, settings: SelfLearnSettings, resources: dict, home: Home, instance) -> dict:
     """Train the student on the current dataset, then decide (teacher_selection) and act (teacher); with a
     benchmark limit, also score the checkpoint and the teacher on HumanEval."""
-    trained = run_job(train_job.name, home, resources, run_config={"ops": {FINETUNED_CHECKPOINT: {"config": TrainConfig(
-        recipe=settings.recipe, max_steps=settings.train_steps).model_dump()}}}, assets=[FINETUNED_CHECKPOINT],
-        instance=instance, tags=SCORED_BY_CALLER)
+    trained = run_training(resources, home, TrainConfig(recipe=settings.recipe, max_steps=settings.train_steps),
+                           instance)
     assets = [TEACHER_SELECTION, TEACHER]
     ops = {TEACHER_SELECTION: {"config": settings.selection.model_dump()}}
     if settings.benchmark_limit:
