@@ -63,6 +63,7 @@ GENERATION = {
     "round": pl.Int32,  # the generation round (its teacher: the `teacher` asset)
     "prompt_version": pl.Utf8,
     "config_fingerprint": pl.Utf8,
+    "language": pl.Utf8,  # the programming language of the solution: python, cpp, rust, ...
 }
 
 PROBLEMS = {
@@ -102,6 +103,7 @@ DIALOGUES = {
     "dialogue_id": pl.Utf8,
     "problem_id": pl.Utf8,
     **PROVENANCE,
+    "seed": pl.Utf8,  # the code the problem was made from, when the row carries it (imported OSS-Instruct rows)
     **GENERATION,
     "programmer_model": pl.Utf8,
     "feedback_mode": pl.Utf8,  # "execution" or "human_sim"
@@ -183,6 +185,8 @@ SFT = {
     "teacher_model": pl.Utf8,
     "programmer_model": pl.Utf8,
     "round": pl.Int32,
+    "language": pl.Utf8,
+    "seed": pl.Utf8,
     "prompt_version": pl.Utf8,
     "config_fingerprint": pl.Utf8,  # the generation settings ($CRUCIBLE_HOME/configs/<fp>.json)
     "prompt_tokens": pl.Int64,
@@ -283,7 +287,8 @@ COLUMN_DOCS = {
     "source": "The seed source (partition): stdlib, a folder, an HF dataset, library:<pkg>.",
     "path": "The seed's file inside its source.",
     "license": "The seed file's licence (SPDX id where known).",
-    "language": "Programming language of the seed.",
+    "language": "Programming language of the seed or of the row's code (python, cpp, rust, ...).",
+    "seed": "The code snippet the problem was made from, where the row carries it (imported OSS-Instruct rows).",
     "kind": "function (a documented function or method) or window (1-15 consecutive lines).",
     "symbol": "Qualified name of a function seed; null for windows.",
     "code": "The seed's source code.",

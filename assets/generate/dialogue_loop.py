@@ -22,6 +22,7 @@ from assets.generate.config import (
     EXECUTION_PREFIX,
     EXECUTION_ROLES,
     FEEDBACK_MODES,
+    LANGUAGE,
     REFERENCE_OUTPUTS,
     DialoguesConfig,
 )
@@ -232,6 +233,7 @@ class DialogueLoop:
                                                     problems_fingerprint=p["config_fingerprint"],
                                                     dialogues_fingerprint=config_fp),
                 "method": self.method or p.get("method") or DEFAULT_METHOD, "parent_id": p.get("parent_id"),
+                "language": p.get("language") or LANGUAGE,
                 "feedback_mode": config.feedback_mode, "instruction": p["instruction"], "solution": dialogue.code,
                 "tests": p["tests"], "tests_source": p.get("tests_source"), "task_messages": task_messages(p),
                 "messages": dialogue.messages + ([passing_run_turn(p["tests"], dialogue.verdicts[-1],

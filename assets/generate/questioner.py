@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from assets.fingerprints import fingerprint, record_config
-from assets.generate.config import QUESTIONER_TESTS, REFERENCE_OUTPUTS, ProblemsConfig
+from assets.generate.config import LANGUAGE, QUESTIONER_TESTS, REFERENCE_OUTPUTS, ProblemsConfig
 from assets.generate.programs import (
     execution_feedback,
     expected_from_outputs,
@@ -258,7 +258,8 @@ class Questioner:
                                                                      ("seed_id", "source", "path", "license")},
                 "method": self.task.method, "parent_id": work.seed[self.task.parent] if self.task.parent else None,
                 "attempts": attempts, "teacher_model": self.client.model, "prompt_version": self.versions,
-                "config_fingerprint": self.config_fp, "instruction": p.instruction, "entry_point": p.entry_point,
+                "config_fingerprint": self.config_fp, "language": LANGUAGE, "instruction": p.instruction,
+                "entry_point": p.entry_point,
                 "solution": p.solution, "tests": p.tests, "n_asserts": p.n_asserts,
                 "tests_source": work.tests_source, "repair_turns": repairs,
                 "messages": work.messages[work.prefix:], "verdicts": work.verdicts,

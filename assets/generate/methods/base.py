@@ -17,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from assets.generate.config import LANGUAGE
 from resources.home import Home
 from resources.llm import TeacherClient
 from resources.verdict_cache import CachedRunner
@@ -62,7 +63,7 @@ def dialogue_id(method: str, parent: str, config_fp: str) -> str:
 
 def provenance(item: dict) -> dict:
     """The seed provenance of a seed, problem or dialogue row."""
-    return {k: item.get(k) for k in PROVENANCE_KEYS}
+    return {**{k: item.get(k) for k in PROVENANCE_KEYS}, "language": item.get("language") or LANGUAGE}
 
 
 def answer_text(solution: str, lead: str = "") -> str:
