@@ -26,36 +26,26 @@ from __future__ import annotations
 
 import dataclasses
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from assets.fingerprints import fingerprint, record_config
 from assets.generate.config import QUESTIONER_TESTS
 from assets.generate.methods.base import MethodContext, MethodInputs, MethodResult, answer_text, dialogue_id, provenance
 from assets.generate.methods.config import OssInstructConfig
-from assets.generate.programs import execution_feedback, program_with_tests, trivial_mutant, verdict_row
-from assets.generate.questioner import QUESTIONER_STOP, REPAIRABLE, problem_id
-from assets.generate.replies import (
-    Rejected,
-    check_tests,
-    code_blocks,
-    count_asserts,
-    defined_functions,
-    parses,
-    sections,
-)
+from assets.generate.programs import trivial_mutant
+from assets.generate.questioner import QUESTIONER_STOP, problem_id
+from assets.generate.replies import Rejected, parses, sections
 from assets.generate.seed_extract import ExtractConfig, check_snippet, extract_windows, seed_id
 from assets.generate.seed_sources import SourceError, SourceSpec, require_source
-from assets.generate.teacher_rounds import ask_round, sampling, tokens
+from assets.generate.test_writing import TestedItem, TestWriting, python_blocks
 from assets.keys import METHOD_DIALOGUES
 from assets.partitions import source_of
 from assets.prompts import load_prompt
-from resources.llm import ChatRequest, Completion, TeacherError
 
 METHOD = "oss_instruct"
 # Turn 1 asks for two sections: a third one ("### Tests") is asked for separately, so generation stops there.
 PROBLEM_STOP = ["\n### Tests", *QUESTIONER_STOP]
-PYTHON_FENCES = ("", "python", "py", "python3")
 
 
 # -- 1. windows ------------------------------------------------------------------------------------------------------
@@ -151,10 +141,6 @@ def source_spec(ctx: MethodContext) -> SourceSpec | None:
 
 
 # -- parsing replies -------------------------------------------------------------------------------------------------
-def python_blocks(text: str | None) -> list[str]:
-    return [code for lang, code in code_blocks(text or "") if lang in PYTHON_FENCES and code.strip()]
-
-
 def parse_problem_and_solution(text: str) -> tuple[str, str] | Rejected:
     """(problem statement, solution) of a turn-1 reply."""
     if not text or not text.strip():
@@ -173,53 +159,21 @@ def parse_problem_and_solution(text: str) -> tuple[str, str] | Rejected:
     return problem, solution
 
 
-def tests_block(body: str | None) -> str | None:
-    """The first Python block with an assert in `body`, else its first Python block."""
-    blocks = python_blocks(body)
-    return next((b for b in blocks if count_asserts(b)), blocks[0] if blocks else None)
-
-
-def repaired_parts(text: str, names: list[str]) -> tuple[str | None, str | None, str | None]:
-    """(problem, solution, tests) a repair reply holds, each None when absent. Without section headings, a bare block
-    defining one of the solution's `names` is the solution and a block of asserts the tests."""
-    found = sections(text)
-    problem = (found.get("problem") or "").strip() or None
-    solution = next(iter(python_blocks(found.get("solution"))), None)
-    tests = tests_block(found.get("tests")) if "tests" in found else None
-    if solution is None and tests is None:
-        for block in python_blocks(text):
-            if set(names) & set(defined_functions(block)):
-                solution = solution or block
-            elif count_asserts(block):
-                tests = tests or block
-    return problem, solution, tests
-
-
 # -- 2-6. the phases -------------------------------------------------------------------------------------------------
-@dataclass
-class _Item:
+@dataclass(kw_only=True)
+class _Item(TestedItem):
     window: Window
-    exchange: list[dict] = field(default_factory=list)  # the teacher turns after the prompts' fixed parts
-    tests_messages: list[dict] = field(default_factory=list)  # the whole tests conversation, repairs included
-    instruction: str | None = None
-    solution: str | None = None
-    tests: str | None = None
-    entry_point: str | None = None
-    verdicts: list[dict] = field(default_factory=list)
-    runs: int = 0
-    prompt_tokens: int = 0
-    completion_tokens: int = 0
 
     @property
     def key(self) -> str:
         return self.window.seed_id
 
 
-class _OssInstruct:
+class _OssInstruct(TestWriting):
     """One run over a list of windows: prompts, fingerprint, and the rejects so far."""
 
     def __init__(self, config: OssInstructConfig, ctx: MethodContext) -> None:
-        self.config, self.ctx, self.client = config, ctx, ctx.teacher
+        self.config, self.ctx, self.client, self.runner = config, ctx, ctx.teacher, ctx.runner
         self.window_prompt = load_prompt("oss_window", config.prompt_version)
         self.tests_prompt = load_prompt("oss_tests", config.prompt_version)
         self.repair_prompt = load_prompt("problem_repair", config.repair_prompt_version)
@@ -237,32 +191,6 @@ class _OssInstruct:
         self.counts[reason] += 1
         self.rejects.append({**self.row(item, passed=False), "reason": reason, "detail": detail})
 
-    def ask(self, items: list[_Item], conversation, stop: list[str]) -> list[tuple[_Item, str]]:
-        """One round: `conversation(item)` is each request; (item, reply) for the answered ones, each reply appended
-        to the item's exchange. A teacher error rejects its item."""
-        if not items:
-            return []
-        requests = {item.key: conversation(item) for item in items}
-        answers = ask_round(self.client, [
-            ChatRequest(key, messages, self.config.temperature, self.config.max_tokens, self.versions,
-                        sampling(self.config.seed, stop=stop)) for key, messages in requests.items()])
-        replied = []
-        for item in items:
-            answer = answers[item.key]
-            if isinstance(answer, TeacherError):
-                self.reject(item, "teacher_error", str(answer)[:300])
-                continue
-            self._count(item, answer)
-            item.exchange += [requests[item.key][-1], {"role": "assistant", "content": answer.content}]
-            replied.append((item, answer.content))
-        return replied
-
-    @staticmethod
-    def _count(item: _Item, answer: Completion) -> None:
-        prompt_tokens, completion_tokens = tokens(answer)
-        item.prompt_tokens += prompt_tokens
-        item.completion_tokens += completion_tokens
-
     def _ask_problems(self, items: list[_Item]) -> list[_Item]:
         kept = []
         for item, reply in self.ask(items, lambda i: self.window_prompt.render(window=i.window.code), PROBLEM_STOP):
@@ -272,100 +200,6 @@ class _OssInstruct:
                 continue
             item.instruction, item.solution = parsed
             kept.append(item)
-        return kept
-
-    def _ask_tests(self, items: list[_Item]) -> list[_Item]:
-        for item in items:
-            item.tests_messages = self.tests_prompt.render(problem=item.instruction, solution=item.solution.strip())
-        kept, unusable = [], []
-        for item, reply in self.ask(items, lambda i: i.tests_messages, QUESTIONER_STOP):
-            item.tests_messages = item.tests_messages + [{"role": "assistant", "content": reply}]
-            tests = tests_block(sections(reply).get("tests", reply))
-            checked = check_tests(item.solution, tests, self.config.min_asserts) if tests else Rejected("no_tests_code")
-            if isinstance(checked, Rejected) and self.config.format_repair and checked.reason in REPAIRABLE:
-                told = self.format_prompt.render(problem=REPAIRABLE[checked.reason])
-                item.tests_messages = item.tests_messages + told
-                unusable.append(item)
-            elif isinstance(checked, Rejected):
-                self.reject(item, checked.reason, checked.detail)
-            else:
-                item.tests, item.entry_point = tests, checked
-                kept.append(item)
-        kept += self._apply_repairs(self.ask(unusable, lambda i: i.tests_messages, QUESTIONER_STOP))
-        chosen = {id(item) for item in kept}
-        return [item for item in items if id(item) in chosen]  # in window order: the first of two duplicates wins
-
-    def _run_and_repair(self, items: list[_Item]) -> list[_Item]:
-        """The items whose solution passes its tests, after at most `repair_turns` repairs each."""
-        passed: list[_Item] = []
-        active = items
-        for repair in range(self.config.repair_turns + 1):
-            if not active:
-                break
-            verdicts = self.ctx.runner.run([{"id": i.key, "code": program_with_tests(i.solution, i.tests)}
-                                            for i in active])
-            failing = []
-            for item, verdict in zip(active, verdicts):
-                item.runs += 1
-                item.verdicts.append(verdict_row(verdict, item.runs))
-                if verdict.passed:
-                    passed.append(item)
-                elif repair < self.config.repair_turns:
-                    failing.append(item)
-                    item.tests_messages = item.tests_messages + self.repair_prompt.render(
-                        execution=execution_feedback(verdict))
-                else:
-                    self.reject(item, "fails_after_repair", verdict.status)
-            active = self._apply_repairs(self.ask(failing, lambda i: i.tests_messages, QUESTIONER_STOP))
-        return passed
-
-    def _apply_repairs(self, replies: list[tuple[_Item, str]]) -> list[_Item]:
-        """Items whose repair reply gives a usable problem, solution and tests (the parts it leaves out stay)."""
-        usable = []
-        for item, reply in replies:
-            item.tests_messages = item.tests_messages + [{"role": "assistant", "content": reply}]
-            problem, solution, tests = repaired_parts(reply, defined_functions(item.solution))
-            solution, tests = solution or item.solution, tests or item.tests
-            if not parses(solution):
-                self.reject(item, "solution_syntax_error", "repair")
-                continue
-            if tests is None:
-                self.reject(item, "no_tests_code", "repair")
-                continue
-            checked = check_tests(solution, tests, self.config.min_asserts)
-            if isinstance(checked, Rejected):
-                self.reject(item, checked.reason, "repair")
-                continue
-            item.instruction, item.solution, item.tests, item.entry_point = (problem or item.instruction, solution,
-                                                                             tests, checked)
-            usable.append(item)
-        return usable
-
-    def _gate(self, items: list[_Item]) -> list[_Item]:
-        """The questioner's gates: a rerun (salted, so it really runs again) must pass, and the tests must fail on the
-        solution with every function body replaced by `return None`."""
-        gated, programs = [], []
-        for item in items:
-            mutant = trivial_mutant(item.solution)
-            if mutant is None:
-                self.reject(item, "tests_pass_trivial_solution", "no function to mutate")
-                continue
-            gated.append(item)
-            programs += [{"id": f"{item.key}:mutant", "code": program_with_tests(mutant, item.tests)},
-                         {"id": f"{item.key}:rerun", "code": program_with_tests(item.solution, item.tests),
-                          "salt": "rerun"}]
-        verdicts = self.ctx.runner.run(programs)
-        kept = []
-        for index, item in enumerate(gated):
-            mutant, rerun = verdicts[2 * index], verdicts[2 * index + 1]
-            # Gate runs are turn 0; the rerun comes last, so a kept row's last verdict is a pass.
-            item.verdicts += [verdict_row(mutant, 0), verdict_row(rerun, 0)]
-            if not rerun.passed:
-                self.reject(item, "flaky_tests", rerun.status)
-            elif mutant.passed:
-                self.reject(item, "tests_pass_trivial_solution")
-            else:
-                kept.append(item)
         return kept
 
     def _rows(self, items: list[_Item]) -> list[dict]:
@@ -398,7 +232,7 @@ class _OssInstruct:
         }
 
     def run(self, windows: list[Window]) -> list[dict]:
-        self.items = items = [_Item(w) for w in windows]
+        self.items = items = [_Item(window=w) for w in windows]
         asked = self._ask_problems(items)
         tested = self._ask_tests(asked)
         passing = self._run_and_repair(tested)
