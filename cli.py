@@ -252,6 +252,14 @@ def cmd_dataset(args: argparse.Namespace) -> int:
     return _print_summary(lambda: run_datasets(hub, home, config), ())
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from assets.release.export import ExportError, export_release
+    from resources.home import Home
+
+    return _print_summary(lambda: export_release(Home.from_env(), args.format, args.output, args.sources,
+                                                 args.release), (ExportError,))
+
+
 def cmd_catalog(args: argparse.Namespace) -> int:
     import duckdb
 
@@ -398,6 +406,20 @@ def build_parser() -> argparse.ArgumentParser:
     dataset.add_argument("--repo", help="Hub dataset repo id (default: $CRUCIBLE_HUB_DATASET_REPO)")
     dataset.add_argument("--public", action="store_true", help="create the Hub repo public (default: private)")
     dataset.set_defaults(func=cmd_dataset)
+
+    export = add_command(sub, "export", "write the SFT dataset in a published dataset's columns (magicoder, "
+                                        "code-feedback, aiev, sharegpt): data/<split>-*.parquet and a README; prints "
+                                        "a JSON summary")
+    export.add_argument("--format", required=True, choices=("magicoder", "code-feedback", "aiev", "sharegpt"),
+                        help="the published shape: Magicoder-OSS-Instruct, m-a-p/Code-Feedback, AutoCoder's "
+                             "AIEV-Instruct roles, or ShareGPT conversations")
+    export.add_argument("--output", type=Path, required=True,
+                        help="folder to write (new, empty, or an earlier export, which is replaced)")
+    export.add_argument("--sources", nargs="*", metavar="SOURCE", help="seed sources to include (default: all)")
+    export.add_argument("--release", type=Path,
+                        help="a release folder ($CRUCIBLE_HOME/datasets/<name>/<version>) to export instead of the "
+                             "latest sft_dataset table (default: the table)")
+    export.set_defaults(func=cmd_export)
 
     catalog = add_command(sub, "catalog", "refresh the DuckDB catalog (a view per asset) and list it, or query it")
     catalog.add_argument("--sql", help="a query to run, e.g. \"SELECT split, count(*) FROM sft_dataset GROUP BY "

@@ -15,6 +15,7 @@ from assets.automation import (
     evaluate_job,
     evaluation_automation,
     generate_job,
+    import_job,
     ingest_job,
     method_job,
     nightly_generation,
@@ -28,6 +29,7 @@ from assets.generate.dialogues import verified_dialogues
 from assets.generate.method_dialogues import method_dialogues
 from assets.generate.problems import oss_instruct_problems
 from assets.generate.seeds import seed_snippets
+from assets.imports.imported import imported_dialogues
 from assets.models.evaluation import benchmark_scores
 from assets.models.teacher import teacher
 from assets.models.teacher_selection import teacher_selection
@@ -54,8 +56,8 @@ HOME = _env("CRUCIBLE_HOME")
 
 # Kinds, code versions and column schemas on every asset (assets/attributes.py).
 ASSETS = with_attributes([seed_snippets, oss_instruct_problems, verified_dialogues, method_dialogues,
-                          deduplicated_dialogues, decontaminated_dialogues, sft_dataset, hub_dataset,
-                          finetuned_checkpoint, hub_model, benchmark_scores, teacher_selection, teacher])
+                          imported_dialogues, deduplicated_dialogues, decontaminated_dialogues, sft_dataset,
+                          hub_dataset, finetuned_checkpoint, hub_model, benchmark_scores, teacher_selection, teacher])
 
 defs = dg.Definitions(
     assets=ASSETS,
@@ -65,7 +67,7 @@ defs = dg.Definitions(
     # run instead of once per step (a small dataset run: ~5 s instead of ~23 s). Partitions run in parallel as
     # separate runs (see README "Past one machine").
     executor=dg.in_process_executor,
-    jobs=[generate_job, method_job, curate_job, ingest_job, dataset_job, train_job, evaluate_job],
+    jobs=[generate_job, method_job, curate_job, ingest_job, import_job, dataset_job, train_job, evaluate_job],
     schedules=[nightly_generation],
     sensors=[seed_source_sensor, evaluation_automation],
     resources={

@@ -24,6 +24,7 @@ from assets.curate.dedup import DedupConfig
 from assets.generate.config import DialoguesConfig, ProblemsConfig
 from assets.generate.methods.config import MethodDialoguesConfig
 from assets.generate.seeds import SeedsConfig
+from assets.imports.imported import ImportConfig
 from assets.models.evaluation import EvalConfig
 from assets.models.teacher import TeacherConfig
 from assets.models.teacher_selection import SelectionConfig
@@ -56,9 +57,13 @@ ATTRIBUTES: dict[str, Attributes] = {
     keys.OSS_INSTRUCT_PROBLEMS: Attributes(_TABLE | {"openai"}, ProblemsConfig,
                                            _prompts(PROMPTS_DIR, *_QUESTIONER)),
     keys.VERIFIED_DIALOGUES: Attributes(_TABLE | {"openai"}, DialoguesConfig, _prompts(PROMPTS_DIR, *_PROGRAMMER)),
-    # Every method reads some template of the generate stage; the decontamination solver's are not among them.
+    # Every method reads some template of the generate stage; the decontamination solver's and the import's are not
+    # among them.
     keys.METHOD_DIALOGUES: Attributes(_TABLE | {"openai"}, MethodDialoguesConfig,
-                                      tuple(p for p in _prompts(PROMPTS_DIR) if not p.name.startswith("decontam"))),
+                                      tuple(p for p in _prompts(PROMPTS_DIR)
+                                            if not p.name.startswith(("decontam", "import")))),
+    keys.IMPORTED_DIALOGUES: Attributes(_TABLE | {"huggingface", "openai"}, ImportConfig,
+                                        _prompts(PROMPTS_DIR, "oss_tests", "import_tests_repair", "format_repair")),
     keys.DEDUPLICATED_DIALOGUES: Attributes(_TABLE | {"sentence_transformers"}, DedupConfig),
     keys.DECONTAMINATED_DIALOGUES: Attributes(_TABLE | {"sentence_transformers"}, DecontamConfig,
                                               _prompts(PROMPTS_DIR, "decontam_solver", "decontam_solver_repair")),
@@ -76,6 +81,7 @@ SIDE_TABLES = {
     keys.PROBLEM_REJECTS_TABLE: keys.OSS_INSTRUCT_PROBLEMS,
     keys.DIALOGUE_REJECTS_TABLE: keys.VERIFIED_DIALOGUES,
     keys.METHOD_REJECTS_TABLE: keys.METHOD_DIALOGUES,
+    keys.IMPORT_REJECTS_TABLE: keys.IMPORTED_DIALOGUES,
     keys.DEDUP_REJECTS_TABLE: keys.DEDUPLICATED_DIALOGUES,
     keys.CONTAMINATION_REPORT_TABLE: keys.DECONTAMINATED_DIALOGUES,
 }

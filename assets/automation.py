@@ -30,6 +30,7 @@ from assets.keys import (
     GENERATE,
     HUB_DATASET,
     HUB_MODEL,
+    IMPORT,
     METHOD_DIALOGUES,
     METHOD_REJECTS_TABLE,
     TEACHER_SELECTION,
@@ -106,6 +107,9 @@ ingest_job = dg.define_asset_job(
     "generate_and_curate", dg.AssetSelection.groups(GENERATE, CURATE) - METHOD_ASSETS,
     partitions_def=seed_source_partitions,
     description="A seed source end to end up to its decontaminated dialogues (the sensor and schedule run this).")
+import_job = dg.define_asset_job(
+    "import_and_curate", dg.AssetSelection.groups(IMPORT, CURATE), partitions_def=seed_source_partitions,
+    description="An imported instruction dataset (an `import` source) end to end up to its decontaminated dialogues.")
 dataset_job = dg.define_asset_job(
     "dataset", dg.AssetSelection.groups(DATASETS) | dg.AssetSelection.assets(HUB_DATASET),
     description="The SFT dataset over every curated source, its card, and its Hub staging or upload.")
@@ -183,17 +187,21 @@ def register_inbox(home: Home, now: float | None = None) -> list[str]:
     return added
 
 
-def plan_new_sources(existing: set[str], home: Home, now: float | None = None) -> tuple[list[str], list[str]]:
-    """(partitions to add, partitions to run): registered sources that are not partitions yet. The built-in
-    stdlib is added without a run."""
+def plan_new_sources(existing: set[str], home: Home,
+                     now: float | None = None) -> tuple[list[str], list[tuple[str, str]]]:
+    """(partitions to add, (partition, job) to run): registered sources that are not partitions yet, each with the
+    job that builds it (an import source: import_and_curate). The built-in stdlib is added without a run."""
     register_inbox(home, now)
-    new = [name for name in load_sources(home=home) if name not in existing]
-    return new, [name for name in new if name != DEFAULT_SOURCE]
+    sources = load_sources(home=home)
+    new = [name for name in sources if name not in existing]
+    return new, [(name, import_job.name if sources[name].kind == "import" else ingest_job.name)
+                 for name in new if name != DEFAULT_SOURCE]
 
 
-@dg.sensor(job=ingest_job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING,
+@dg.sensor(jobs=[ingest_job, import_job], minimum_interval_seconds=30,
+           default_status=dg.DefaultSensorStatus.RUNNING,
            description="New seed sources (inbox drops, sources.yaml entries) become partitions with a generate + "
-                       "curate run.")
+                       "curate run (an imported dataset: an import + curate run).")
 def seed_source_sensor(context: dg.SensorEvaluationContext):
     existing = set(context.instance.get_dynamic_partitions(SEED_SOURCE))
     home = Home.from_env()  # a tick is an entry point: the daemon's CRUCIBLE_HOME, resolved once per tick
@@ -204,7 +212,8 @@ def seed_source_sensor(context: dg.SensorEvaluationContext):
     if not new:
         return dg.SkipReason(f"no new seed sources (inbox: {home.inbox})")
     return dg.SensorResult(
-        run_requests=[dg.RunRequest(partition_key=name, run_key=f"new-source:{name}") for name in to_run],
+        run_requests=[dg.RunRequest(partition_key=name, run_key=f"new-source:{name}", job_name=job)
+                      for name, job in to_run],
         dynamic_partitions_requests=[seed_source_partitions.build_add_request(new)],
     )
 

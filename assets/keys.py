@@ -15,6 +15,9 @@ OSS_INSTRUCT_PROBLEMS, PROBLEM_REJECTS_TABLE = "oss_instruct_problems", "problem
 VERIFIED_DIALOGUES, DIALOGUE_REJECTS_TABLE = "verified_dialogues", "dialogue_rejects"
 # every method but function_instruct, partitioned by (method, seed source): assets/generate/method_dialogues.py
 METHOD_DIALOGUES, METHOD_REJECTS_TABLE = "method_dialogues", "method_rejects"
+# import: external instruction datasets as dialogues of their own partition (assets/imports/)
+IMPORT = "import"
+IMPORTED_DIALOGUES, IMPORT_REJECTS_TABLE = "imported_dialogues", "import_rejects"
 # curate
 DEDUPLICATED_DIALOGUES, DEDUP_REJECTS_TABLE = "deduplicated_dialogues", "dedup_rejects"
 DECONTAMINATED_DIALOGUES, CONTAMINATION_REPORT_TABLE = "decontaminated_dialogues", "contamination_report"

@@ -13,6 +13,9 @@ import polars as pl
 
 from assets import keys
 
+# The method of a row imported from an external dataset: import:<preset> (assets/imports/presets.py).
+IMPORT_METHOD_PREFIX = "import:"
+
 MESSAGES = pl.List(pl.Struct({"role": pl.Utf8, "content": pl.Utf8}))
 
 # One sandbox run: the provenance DESIGN.md asks for on every verified row.
@@ -402,11 +405,24 @@ class Table:
     key: tuple[str, ...] = ()
     required: tuple[str, ...] = ()
     dialogue: bool = False
+    # Required, and the dialogue shape held, on verified rows only: every row but an imported one taken without
+    # verification (`verify: none`), whose answer may be prose and which has no tests or verdicts.
+    verified: tuple[str, ...] = ()
 
 
-_DIALOGUE_REQUIRED = ("dialogue_id", "problem_id", "source", "instruction", "solution", "tests", "messages",
-                      "verdicts")
-_VERIFIED = Table(DIALOGUES, ("dialogue_id",), _DIALOGUE_REQUIRED, dialogue=True)
+def unverified_imports(df: pl.DataFrame) -> pl.Series:
+    """Which rows are imported rows taken without verification (method import:*, no passing turn)."""
+    if "method" not in df.columns or "passed_turn" not in df.columns:
+        return pl.Series([False] * len(df), dtype=pl.Boolean)
+    return df.select(pl.col("method").fill_null("").str.starts_with(IMPORT_METHOD_PREFIX)
+                     & pl.col("passed_turn").is_null()).to_series()
+
+
+_DIALOGUE_REQUIRED = ("dialogue_id", "problem_id", "source", "instruction", "messages")
+_VERIFIED_REQUIRED = ("solution", "tests", "verdicts")
+_VERIFIED = Table(DIALOGUES, ("dialogue_id",), _DIALOGUE_REQUIRED, dialogue=True, verified=_VERIFIED_REQUIRED)
+# Generation methods write verified rows only; curated tables also hold imported rows taken as they are.
+_GENERATED = Table(DIALOGUES, ("dialogue_id",), _DIALOGUE_REQUIRED + _VERIFIED_REQUIRED, dialogue=True)
 
 # Every asset stored as Parquet, by key.
 TABLES: dict[str, Table] = {
@@ -415,17 +431,19 @@ TABLES: dict[str, Table] = {
     keys.OSS_INSTRUCT_PROBLEMS: Table(PROBLEMS, ("problem_id",), ("problem_id", "seed_id", "source", "instruction",
                                                                   "solution", "tests", "messages")),
     keys.PROBLEM_REJECTS_TABLE: Table(PROBLEM_REJECTS, (), ("reason",)),
-    keys.VERIFIED_DIALOGUES: _VERIFIED,
+    keys.VERIFIED_DIALOGUES: _GENERATED,
     keys.DIALOGUE_REJECTS_TABLE: Table(DIALOGUE_REJECTS, ("dialogue_id",), ("dialogue_id", "reason")),
-    keys.METHOD_DIALOGUES: _VERIFIED,
+    keys.METHOD_DIALOGUES: _GENERATED,
+    keys.IMPORTED_DIALOGUES: _VERIFIED,
+    keys.IMPORT_REJECTS_TABLE: Table(DIALOGUE_REJECTS, ("dialogue_id",), ("dialogue_id", "reason")),
     keys.METHOD_REJECTS_TABLE: Table(DIALOGUE_REJECTS, (), ("reason",)),
     keys.DEDUPLICATED_DIALOGUES: _VERIFIED,
     keys.DEDUP_REJECTS_TABLE: Table(DEDUP_REJECTS, ("dialogue_id",), ("dialogue_id", "reason", "duplicate_of")),
     keys.DECONTAMINATED_DIALOGUES: _VERIFIED,
     keys.CONTAMINATION_REPORT_TABLE: Table(CONTAMINATION_REPORT, ("dialogue_id", "benchmark", "task_id", "layer"),
                                            ("dialogue_id", "benchmark", "task_id", "layer")),
-    keys.SFT_DATASET: Table(SFT, ("id",), ("id", "split", "messages", "problem_id", "instruction", "solution",
-                                           "dataset_version"), dialogue=True),
+    keys.SFT_DATASET: Table(SFT, ("id",), ("id", "split", "messages", "problem_id", "instruction", "dataset_version"),
+                            dialogue=True, verified=("solution",)),
     keys.FINETUNED_CHECKPOINT: Table(CHECKPOINTS, ("checkpoint",), ("checkpoint", "recipe", "base_model",
                                                                     "dataset_version")),
     keys.BENCHMARK_SCORES: Table(SCORES, (), ("model_role", "model", "benchmark", "mode", "pass_at_1", "tasks",

@@ -10,10 +10,10 @@ import re
 import polars as pl
 
 from assets.checks.stored import CheckInput, Outcome, latest_materialization, metadata_value, stored_table
-from assets.schemas import TABLES, Table, schema_problems
+from assets.generate.config import UNIT_TESTS_TURN
+from assets.schemas import TABLES, Table, schema_problems, unverified_imports
 
 ROLES = ("system", "user", "assistant", "tool")
-UNIT_TESTS_TURN = "Unit tests:"  # the AIEV-complete closing turn (assets/generate/dialogue_loop.py)
 # Code in a turn: a fenced block, or a line that starts a definition or an import.
 _CODE = re.compile(r"```|^\s*(def|class|import|from\s+\S+\s+import)\b", re.MULTILINE)
 
@@ -67,16 +67,19 @@ def table_problems(df: pl.DataFrame, table: Table) -> list[str]:
         repeated = df.filter(df.select(present_key).is_duplicated())
         if len(repeated):
             problems.append(f"{len(repeated)} rows share an id, e.g. {_id_of(repeated.row(0, named=True), table)}")
-    for column in table.required:
-        if column in df.columns and df[column].null_count():
-            row = df.filter(pl.col(column).is_null()).row(0, named=True)
-            problems.append(f"{df[column].null_count()} null {column}, e.g. {_id_of(row, table)}")
+    unverified = unverified_imports(df) if table.verified else pl.Series([False] * len(df), dtype=pl.Boolean)
+    verified_rows = df.filter(~unverified)
+    for column, rows in [(c, df) for c in table.required] + [(c, verified_rows) for c in table.verified]:
+        if column in rows.columns and rows[column].null_count():
+            row = rows.filter(pl.col(column).is_null()).row(0, named=True)
+            problems.append(f"{rows[column].null_count()} null {column}, e.g. {_id_of(row, table)}")
     # Reject tables keep whatever conversation there was (possibly none); only tables that require one are held
-    # to its shape.
+    # to its shape, and an unverified imported answer may be prose.
     if "messages" in table.required and "messages" in df.columns \
             and df.schema["messages"] == table.schema["messages"]:
-        for row in df.select([*present_key, "messages"]).iter_rows(named=True):
-            found = message_problems(row["messages"], table.dialogue)
+        rows = df.select([*present_key, "messages"]).with_columns(unverified.alias("_unverified"))
+        for row in rows.iter_rows(named=True):
+            found = message_problems(row["messages"], table.dialogue and not row["_unverified"])
             if found:
                 problems.append(f"{_id_of(row, table)}: messages: {'; '.join(found)}")
     return problems

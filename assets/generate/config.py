@@ -67,3 +67,4 @@ LANGUAGE = "python"
 FEEDBACK_MODES = ("execution", "human_sim")
 EXECUTION_ROLES = ("user", "tool")
 EXECUTION_PREFIX = "Execution result:"
+UNIT_TESTS_TURN = "Unit tests:"  # how the AIEV-complete closing turn starts (assets/generate/dialogue_loop.py)

@@ -24,6 +24,7 @@ from assets.generate.config import (
     FEEDBACK_MODES,
     LANGUAGE,
     REFERENCE_OUTPUTS,
+    UNIT_TESTS_TURN,
     DialoguesConfig,
 )
 from assets.generate.methods import DEFAULT_METHOD
@@ -85,7 +86,7 @@ def passing_run_turn(tests: str, verdict: dict, role: str) -> dict:
     """The last turn of an AIEV-complete dialogue: the unit tests and the passing run's output."""
     output = (verdict.get("stdout") or "").strip()
     result = f"All {count_asserts(tests)} assertions passed (exit status {verdict.get('exit_code')})."
-    return {"role": role, "content": f"Unit tests:\n```python\n{tests.strip()}\n```\n\n{EXECUTION_PREFIX}\n```\n"
+    return {"role": role, "content": f"{UNIT_TESTS_TURN}\n```python\n{tests.strip()}\n```\n\n{EXECUTION_PREFIX}\n```\n"
                                      f"{result}{chr(10) + output if output else ''}\n```"}
 
 
@@ -96,7 +97,7 @@ def ends_verified(messages: list[dict], verdicts: list[dict]) -> bool:
         return False
     last_answer = max((i for i, m in enumerate(messages) if m["role"] == "assistant"), default=-1)
     after = messages[last_answer + 1:]
-    return last_answer >= 0 and (not after or (len(after) == 1 and after[0]["content"].startswith("Unit tests:")))
+    return last_answer >= 0 and (not after or (len(after) == 1 and after[0]["content"].startswith(UNIT_TESTS_TURN)))
 
 
 def task_messages(problem: dict) -> list[dict]:

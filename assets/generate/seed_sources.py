@@ -6,6 +6,10 @@ The registry is `$CRUCIBLE_HOME/sources.yaml` (or any YAML file given to the see
       mylib: {kind: local, path: /src/mylib, license: MIT}
       stack-py: {kind: hf, dataset: bigcode/the-stack-smol, data_dir: data/python, split: train}
       shard0: {kind: hf, dataset: parquet, data_files: /data/shard0.parquet}     # local files work too
+      oss75k: {kind: import, preset: magicoder-oss-instruct, dataset: /data/oss.jsonl, verify: tests}
+
+An `import` source is an instruction dataset (a local .jsonl/.json/.parquet file or a dataset id) whose rows become
+dialogues directly (assets/imports/): it has no seeds, and `crucible import` registers and runs it.
 
 The source `stdlib` is built in: the running Python's standard library (PSF-2.0), real open-source code present on
 every machine. So is `library:<package>` (e.g. `library:numpy`): the package's own source as the sandbox's interpreter
@@ -31,6 +35,8 @@ from resources.home import Home
 from resources.sandbox import Sandbox
 
 STDLIB = "stdlib"
+SOURCE_KINDS = ("local", "hf", "import")
+VERIFY_MODES = ("tests", "none")  # an import's rows: run against tests the teacher writes, or taken as they are
 LIBRARY_PREFIX = "library:"
 # The interpreter the sandbox runs programs with: a library's seeds are the code its problems will import there.
 SANDBOX_PYTHON = Sandbox.model_fields["python"].default
@@ -75,7 +81,7 @@ class SourceError(ValueError):
 @dataclass(frozen=True)
 class SourceSpec:
     name: str
-    kind: str  # "local" or "hf"
+    kind: str  # "local", "hf" or "import"
     path: str | None = None  # local: the tree's root
     license: str | None = None  # local: the tree's license (SPDX id); hf: fallback when a row has none
     dataset: str | None = None  # hf: a dataset name, or a builder ("parquet", "json") with data_files
@@ -84,6 +90,11 @@ class SourceSpec:
     split: str = "train"
     extensions: tuple[str, ...] = (".py",)
     exclude: tuple[str, ...] = field(default_factory=tuple)  # path globs skipped (reason excluded_path)
+    # import: the preset (assets/imports/presets.py) and its column renames, the rows to read, and tests|none
+    preset: str | None = None
+    columns: dict | None = None
+    limit: int | None = None
+    verify: str = "tests"
 
 
 @dataclass
@@ -172,8 +183,8 @@ def require_source(name: str, path: str | Path | None = None, home: Home | None 
 
 
 def parse_spec(name: str, entry, file: Path | str = "<config>") -> SourceSpec:
-    if not isinstance(entry, dict) or entry.get("kind") not in ("local", "hf"):
-        raise SourceError(f"{file}: source {name!r} needs `kind: local` or `kind: hf`")
+    if not isinstance(entry, dict) or entry.get("kind") not in SOURCE_KINDS:
+        raise SourceError(f"{file}: source {name!r} needs `kind: local`, `kind: hf` or `kind: import`")
     known = set(SourceSpec.__dataclass_fields__) - {"name"}
     unknown = set(entry) - known
     if unknown:
@@ -188,6 +199,10 @@ def parse_spec(name: str, entry, file: Path | str = "<config>") -> SourceSpec:
         raise SourceError(f"{file}: local source {name!r} needs `path`")
     if spec.kind == "hf" and not spec.dataset:
         raise SourceError(f"{file}: hf source {name!r} needs `dataset` (a name, or parquet/json with data_files)")
+    if spec.kind == "import" and not (spec.dataset and spec.preset):
+        raise SourceError(f"{file}: import source {name!r} needs `preset` and `dataset` (a file or a dataset id)")
+    if spec.verify not in VERIFY_MODES:
+        raise SourceError(f"{file}: source {name!r}: verify {spec.verify!r} is not one of {', '.join(VERIFY_MODES)}")
     return spec
 
 
@@ -211,6 +226,9 @@ def excluded(path: str, spec: SourceSpec) -> bool:
 
 def iter_files(spec: SourceSpec, max_files: int | None = None) -> Iterator[SourceFile]:
     """Raw files of a source, in a stable order. Decoding and filtering are the caller's business."""
+    if spec.kind == "import":
+        raise SourceError(f"source {spec.name!r} is an imported dataset (preset {spec.preset}): it has no seeds; its "
+                          f"rows are materialized by imported_dialogues (`crucible import`)")
     if spec.kind == "local":
         yield from _iter_local(spec, max_files)
     else:

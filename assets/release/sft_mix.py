@@ -13,8 +13,8 @@ from dataclasses import dataclass
 import polars as pl
 
 from assets.generate.methods import DEFAULT_METHOD, METHODS
+from assets.schemas import IMPORT_METHOD_PREFIX
 
-IMPORT_METHOD_PREFIX = "import:"  # imported rows: method "import:<preset>"
 MIX_COLUMNS = ("method", "source")  # the order mix entries apply in
 MIX_HELP = ("write {'method:<name>' or 'source:<name>': a share in [0, 1] or a row cap (a whole number > 1)}, "
             "e.g. {'method:evol_instruct': 0.5, 'source:stdlib': 1000}")

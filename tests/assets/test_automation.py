@@ -82,7 +82,8 @@ def test_sensor_reports_a_broken_sources_file(tmp_path, monkeypatch):
     home.mkdir()
     (home / "sources.yaml").write_text("sources:\n  bad: {kind: ftp}\n")
     result = seed_source_sensor(dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral()))
-    assert isinstance(result, dg.SkipReason) and "needs `kind: local` or `kind: hf`" in result.skip_message
+    assert isinstance(result, dg.SkipReason)
+    assert "needs `kind: local`, `kind: hf` or `kind: import`" in result.skip_message
 
 
 def test_source_yaml_in_a_dropped_tree_overrides_detection(tmp_path, monkeypatch):
@@ -92,7 +93,7 @@ def test_source_yaml_in_a_dropped_tree_overrides_detection(tmp_path, monkeypatch
     (tree / "source.yaml").write_text("license: BSD-3-Clause\nexclude: ['vendor/*']\n")
     age(tree)
     new, to_run = plan_new_sources({"stdlib"}, Home.from_env())
-    assert new == to_run == ["proj"]
+    assert new == ["proj"] and to_run == [("proj", "generate_and_curate")]
     spec = load_sources()["proj"]
     assert spec.license == "BSD-3-Clause" and set(spec.exclude) == {"vendor/*", "source.yaml"}
 
