@@ -137,6 +137,28 @@ def cmd_curate(args: argparse.Namespace) -> int:
                           (NothingToCurate, SandboxUnavailable))
 
 
+def cmd_import(args: argparse.Namespace) -> int:
+    from assets.imports.importing import ImportRequest, run_import
+    from assets.imports.presets import BadImport
+    from resources.bundled_models import LocalTeacherError
+    from resources.embedder import Embedder
+    from resources.home import Home
+    from resources.sandbox import Sandbox, SandboxUnavailable
+
+    columns = {}
+    for pair in args.columns or []:
+        role, sep, column = pair.partition("=")
+        if not sep or not role or not column:
+            return fail(f"--columns {pair!r}: write ROLE=COLUMN, e.g. --columns instruction=prompt response=answer")
+        columns[role] = column
+    home = Home.from_env()
+    root = str(home.root)
+    request = ImportRequest(args.preset, args.data, args.name, args.limit, args.verify, columns, args.license)
+    return _print_summary(lambda: run_import(request, _teacher(args, home), Sandbox(backend=args.backend, home=root),
+                                             Embedder(home=root), home),
+                          (BadImport, SandboxUnavailable, LocalTeacherError))
+
+
 def _print_summary(work, refusals: tuple) -> int:
     """Run `work` (runs of the graph) and print its JSON summary: an error among `refusals` is a usage error (nothing
     ran), a failed run a failure, each as one line."""
@@ -373,6 +395,30 @@ def build_parser() -> argparse.ArgumentParser:
                         help="sandbox for decontamination's execution layer")
     _teacher_options(curate, "writes a function for rows without one (decontamination's execution layer)")
     curate.set_defaults(func=cmd_curate)
+
+    imports = add_command(sub, "import", "import an instruction dataset (Magicoder, evol-codealpaca, Code-Feedback or "
+                                         "your own): verify, dedup, decontaminate; prints a JSON summary",
+                          "Register the data as an import source (its own partition) and run `import_and_curate` on "
+                          "it: the rows become dialogues (method import:<preset>) with the code of each answer "
+                          "extracted, are verified in the sandbox against tests the teacher writes (--verify tests), "
+                          "then deduplicated against every partition and decontaminated like generated rows.")
+    imports.add_argument("--preset", required=True,
+                         choices=("magicoder-oss-instruct", "evol-codealpaca", "code-feedback", "generic"),
+                         help="the dataset's column shape")
+    imports.add_argument("--data", required=True, help="a local .jsonl, .json or .parquet file, or a dataset id")
+    imports.add_argument("--name", default=None, help="the source's name (default: from the data's file name)")
+    imports.add_argument("--limit", type=int, default=None, help="import the first K rows only")
+    imports.add_argument("--verify", choices=("tests", "none"), default="tests",
+                         help="run each Python solution against tests the teacher writes (rows that fail are "
+                              "rejected), or take the rows as they are")
+    imports.add_argument("--columns", nargs="+", metavar="ROLE=COLUMN",
+                         help="rename the preset's columns (roles: instruction, response, messages, lang, seed, id)")
+    imports.add_argument("--license", default=None, help="the data's licence (SPDX id), when the preset's is unknown "
+                                                         "or different")
+    imports.add_argument("--backend", choices=BACKENDS, default="bwrap", help="sandbox for verification and "
+                                                                              "decontamination")
+    _teacher_options(imports, "writes the tests (and functions for decontamination's execution layer)")
+    imports.set_defaults(func=cmd_import)
 
     decontam = add_command(sub, "decontam", "flag rows that are HumanEval or MBPP problems (n-gram, embedding, "
                                             "execution layers, calibrated default thresholds)")

@@ -1,9 +1,10 @@
 """The dataset card: README.md with the YAML front matter the Hub reads (license, task categories, configs and splits)
-and what a user needs to trust the data: statistics (per generation method too), the mix, the curation funnel, the
-contamination report, the generation settings behind every config fingerprint, and plots; and LICENSES.md, the seed
-licences with their rows and sources.
+and what a user needs to trust the data: statistics (per generation method too), Magicoder's statistics per source and
+method (problem categories, token lengths, similarity to HumanEval before and after decontamination: computed in
+assets/release/dataset_stats.py), the mix, the curation funnel, the contamination report, the generation settings
+behind every config fingerprint, and plots; and LICENSES.md, the seed licences with their rows and sources.
 
-    stats = card_stats(sft_table, report, attempted, funnel, configs, generation, mix)   # numbers only, no I/O
+    stats = card_stats(sft_table, report, attempted, funnel, configs, generation, mix, magicoder)   # no I/O
     text = render_card(stats, name, plots={"pass_rate": "plots/pass_rate_by_turn.png", ...})
     (folder / LICENSES_FILE).write_text(licenses_markdown(stats))
 
@@ -22,6 +23,15 @@ from dataclasses import dataclass, field
 import polars as pl
 import yaml
 
+from assets.release.dataset_stats import (
+    ALL,
+    CATEGORIES,
+    CATEGORY_FLOOR,
+    OTHER_CATEGORY,
+    DatasetStats,
+    similarity_bin_labels,
+    token_bin_labels,
+)
 from resources.hub_validate import HUB_LICENSES, OTHER
 
 LICENSES_FILE = "LICENSES.md"
@@ -87,6 +97,7 @@ class CardStats:
     mix: dict = field(default_factory=dict)  # {"seed": n, "groups": [{group, requested, rows, kept, dropped}]}
     license_sources: dict[str, dict[str, int]] = field(default_factory=dict)  # licence -> source -> rows
     extra: dict = field(default_factory=dict)
+    magicoder: DatasetStats | None = None  # Magicoder's statistics per source and method (dataset_stats.py)
 
 
 def _counts(series: pl.Series) -> dict:
@@ -132,10 +143,11 @@ def difficulty_stats(table: pl.DataFrame) -> dict[str, dict[str, int]]:
 
 def card_stats(table: pl.DataFrame, contamination: pl.DataFrame, attempted: pl.DataFrame, funnel: dict[str, int],
                configs: dict[str, dict | None], generation: dict[str, dict[str, int]] | None = None,
-               mix: dict | None = None) -> CardStats:
+               mix: dict | None = None, magicoder: DatasetStats | None = None) -> CardStats:
     """`table`: the SFT rows; `contamination`: the report rows of the same partitions; `attempted`: every dialogue
     generation tried (verified and rejected) with `turns` and `passed_turn`; `generation`: method -> rows kept and
-    rejected at generation in the same partitions; `mix`: the seed and the mix's groups (kept and dropped)."""
+    rejected at generation in the same partitions; `mix`: the seed and the mix's groups (kept and dropped);
+    `magicoder`: `dataset_stats`' figures, for the "Statistics (Magicoder's)" section."""
     splits = ["train", "test"]
     by_split = {s: table.filter(pl.col("split") == s) for s in splits}
     max_turn = int(attempted["turns"].max() or 0) if len(attempted) else int(table["turns"].max() or 0)
@@ -143,7 +155,7 @@ def card_stats(table: pl.DataFrame, contamination: pl.DataFrame, attempted: pl.D
         rows={s: len(df) for s, df in by_split.items()},
         problems={s: df["problem_id"].n_unique() for s, df in by_split.items()},
         turns=dict(sorted(Counter(table["turns"].to_list()).items())),
-        passed_turn=dict(sorted(Counter(table["passed_turn"].to_list()).items())),
+        passed_turn=dict(sorted(Counter(table["passed_turn"].drop_nulls().to_list()).items())),
         pass_rate_by_turn=pass_rates(attempted["passed_turn"].to_list() if len(attempted) else [], len(attempted),
                                      max_turn),
         attempted=len(attempted),
@@ -163,6 +175,7 @@ def card_stats(table: pl.DataFrame, contamination: pl.DataFrame, attempted: pl.D
         methods=method_stats(table, generation or {}),
         difficulty=difficulty_stats(table),
         mix=mix or {},
+        magicoder=magicoder,
     )
 
 
@@ -317,6 +330,89 @@ def _config_section(fp: str, config: dict | None) -> str:
     return f"### `{fp}`\n\n```json\n{json.dumps(config, indent=2, sort_keys=True)}\n```\n"
 
 
+def _num(value, digits: int = 1) -> str:
+    return "—" if value is None else f"{value:.{digits}f}" if isinstance(value, float) else str(value)
+
+
+def _group(name: str) -> str:
+    return "all rows" if name == ALL else f"`{name}`"
+
+
+def _category_table(ms: DatasetStats) -> str:
+    def cell(n: int, total: int) -> str:
+        return f"{n} ({_percent(n / total)})" if total else "0"
+
+    totals = {g: sum(c.values()) for g, c in ms.categories.items()}
+    names = [c for c in (*CATEGORIES, OTHER_CATEGORY)
+             if c != OTHER_CATEGORY or any(ms.categories[g][c] for g in ms.categories)]
+    return _table(["category", *map(_group, ms.categories)],
+                  [[c, *(cell(ms.categories[g][c], totals[g]) for g in ms.categories)] for c in names])
+
+
+def _token_tables(ms: DatasetStats) -> str:
+    entries = [(g, f, s) for g, fields in ms.tokens.items() for f, s in fields.items()]
+    summary = _table(["group", "text", "rows", "mean", "median", "p90", "max"],
+                     [[_group(g), f, s["count"], _num(s["mean"]), _num(s["median"], 0), _num(s["p90"]), _num(s["max"])]
+                      for g, f, s in entries])
+    bins = _table(["group", "text", *token_bin_labels()], [[_group(g), f, *s["bins"]] for g, f, s in entries])
+    return f"{summary}\n\nRows per token-count bin:\n\n{bins}"
+
+
+def _similarity_summary_table(view: dict[str, dict]) -> str:
+    return _table(["group", "rows before", "rows after", "mean before", "mean after", "p90 before", "p90 after",
+                   "max before", "max after"],
+                  [[_group(g), v["before"]["rows"], v["after"]["rows"],
+                    *(_num(v[w][k], 3) for k in ("mean", "p90", "max") for w in ("before", "after"))]
+                   for g, v in view.items()])
+
+
+def _similarity_bins_table(view: dict[str, dict]) -> str:
+    return _table(["similarity", *(f"{_group(g)} before → after" for g in view)],
+                  [[label, *(f"{v['before']['bins'][i]} → {v['after']['bins'][i]}" for v in view.values())]
+                   for i, label in enumerate(similarity_bin_labels())])
+
+
+def magicoder_markdown(ms: DatasetStats | None, plots: dict[str, str] | None = None) -> str:
+    """The "Statistics (Magicoder's)" tables (and plots, paths relative to the card): the card's section body and
+    the asset metadata's `statistics_magicoder`."""
+    plots = plots or {}
+    if ms is None or not (ms.tokens[ALL]["instruction"]["count"] or ms.humaneval[ALL]["before"]["rows"]):
+        return "(no rows)\n"
+    described = "\n".join(f"- **{name}**: {text}" for name, text in CATEGORIES.items())
+    parts = [
+        "The statistics Magicoder reports for its data, for every seed source and generation method (`all rows`: "
+        "the whole release).\n",
+        "### Problem categories\n",
+        "Each row's instruction goes to the category whose description its embedding (the embedder's, cosine) is "
+        "nearest to; `other` when no category reaches a similarity of "
+        f"{CATEGORY_FLOOR}.\n",
+        _category_table(ms), "",
+        f"<details><summary>The category descriptions embedded</summary>\n\n{described}\n\n</details>\n",
+        "### Instruction and solution length\n",
+        f"In tokens of {ms.tokenizer}.\n",
+        _token_tables(ms),
+        f"\n![instruction and solution tokens]({plots['token_lengths']})\n" if "token_lengths" in plots else "",
+        "### Similarity to HumanEval, before and after decontamination\n",
+        "Each row's highest cosine similarity between the embedding of its instruction and the "
+        f"{ms.humaneval_problems} HumanEval problems (their prompt or their description, whichever is nearer). "
+        "Before: the deduplicated dialogues of this release's seed sources; after: the rows of this release "
+        "(decontaminated and mixed).\n",
+        _similarity_summary_table(ms.humaneval), "",
+        _similarity_bins_table(ms.humaneval),
+        f"\n![similarity to HumanEval]({plots['humaneval_similarity']})\n" if "humaneval_similarity" in plots
+        else "",
+    ]
+    if ms.humaneval_tfidf:
+        parts += ["TF-IDF cosine (Magicoder's measure; vocabulary and IDF fitted on HumanEval and these rows "
+                  "together) of the same texts:\n", _similarity_summary_table(ms.humaneval_tfidf), ""]
+    if ms.nearest:
+        parts += ["The rows of this release nearest to HumanEval (embedding):\n",
+                  _table(["row", "HumanEval task", "similarity", "instruction"],
+                         [[r["id"], r["task_id"], f"{r['similarity']:.3f}", r["instruction"][:80]]
+                          for r in ms.nearest]), ""]
+    return "\n".join(parts)
+
+
 def render_card(stats: CardStats, pretty_name: str, plots: dict[str, str], repo_id: str | None = None) -> str:
     """The README.md text. `plots`: name -> path relative to the card (pass_rate, turns)."""
     meta = yaml.safe_dump(front_matter(stats, pretty_name), sort_keys=False, allow_unicode=True)
@@ -367,6 +463,7 @@ def render_card(stats: CardStats, pretty_name: str, plots: dict[str, str], repo_
         _table(["tests source", "rows"], [[k, v] for k, v in stats.tests_sources.items()]),
         f"\nTeacher tokens spent on these dialogues: {stats.tokens['prompt']:,} prompt, "
         f"{stats.tokens['completion']:,} completion.\n",
+        *(["## Statistics (Magicoder's)\n", magicoder_markdown(stats.magicoder, plots)] if stats.magicoder else []),
         "## Curation\n",
         _table(["stage", "rows"], [[k, v] for k, v in stats.funnel.items()]),
         "",
