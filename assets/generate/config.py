@@ -63,7 +63,8 @@ class DialoguesConfig(dg.Config):
 # Where a problem's tests came from: the questioner wrote them, or their expected values are the reference's outputs.
 QUESTIONER_TESTS, REFERENCE_OUTPUTS = "questioner", "reference_outputs"
 # The language every generation method writes today: its prompts ask for Python and its tests are Python asserts.
-LANGUAGE = "python"
+PYTHON = "python"
+LANGUAGE = PYTHON
 FEEDBACK_MODES = ("execution", "human_sim")
 EXECUTION_ROLES = ("user", "tool")
 EXECUTION_PREFIX = "Execution result:"

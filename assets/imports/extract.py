@@ -14,9 +14,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from assets.generate.config import PYTHON
 from assets.generate.replies import code_blocks, defined_functions, parses
 
-PYTHON = "python"
 # Fence tags and `lang` values -> one name per language (MultiPL-E's and Magicoder's names where they agree).
 ALIASES = {
     "python": PYTHON, "py": PYTHON, "python3": PYTHON, "py3": PYTHON,
