@@ -81,3 +81,32 @@ def pass_rate_plot(rates: list[float], title: str, partition: str | None, home: 
                    asset: str = VERIFIED_DIALOGUES) -> dg.MetadataValue:
     path = home.reports / asset / f"{partition or '_all'}" / "pass_rate_by_turn.png"
     return png_metadata(pass_rate_png(rates, title), path, "pass rate by turn")
+
+
+def histograms_png(panels: dict[str, dict[str, list[float]]], title: str, xlabel: str, ylabel: str = "rows",
+                   edges: list[float] | None = None, labels: list[str] | None = None) -> bytes:
+    """One subplot per panel (up to three a row), each series of it (label -> value per bin) an outline over the
+    same bins, overlaid, the first one also shaded (so a later series drawn over it leaves it visible). Bins:
+    numeric `edges` (one more than the values), or `labels`, one per bin, equally wide."""
+    plt = _figure()
+    cols = max(1, min(3, len(panels)))
+    rows = max(1, -(-len(panels) // cols))
+    fig, axes = plt.subplots(rows, cols, figsize=(4.4 * cols, 3.0 * rows + 0.4), dpi=100, squeeze=False)
+    for ax, (name, series) in zip(axes.flat, panels.items()):
+        for k, (label, values) in enumerate(series.items()):
+            x = edges if edges is not None else list(range(len(values) + 1))
+            if k == 0:
+                ax.stairs(values, x, fill=True, alpha=0.25, color="C0")
+            ax.stairs(values, x, label=label, linewidth=1.6, color=f"C{k}")
+        if edges is None and labels:
+            ax.set_xticks([i + 0.5 for i in range(len(labels))], labels, rotation=45, ha="right", fontsize=7)
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel(xlabel, fontsize=8)
+        ax.set_ylabel(ylabel, fontsize=8)
+        ax.grid(alpha=0.3)
+        if len(series) > 1:
+            ax.legend(fontsize=7)
+    for ax in list(axes.flat)[len(panels):]:
+        ax.axis("off")
+    fig.suptitle(title, fontsize=10)
+    return _png(fig, plt)

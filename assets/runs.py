@@ -325,7 +325,8 @@ def run_datasets(hub: HubPublisher, home: Home, config: SftConfig | None = None,
                  instance: dg.DagsterInstance | None = None) -> dict:
     """Run `dataset` (sft_dataset, hub_dataset); a summary of both (a failed step raises RunFailed)."""
     started = time.monotonic()
-    result = run_job(dataset_job.name, home, {"hub": hub},
+    # The card's statistics embed with the run's home's vector cache (the one dedup filled with the same texts).
+    result = run_job(dataset_job.name, home, {"hub": hub, "embedder": Embedder(home=str(home.root))},
                      run_config={"ops": {SFT_DATASET: {"config": (config or SftConfig()).model_dump()}}},
                      instance=instance)
     meta = run_metadata(result)

@@ -39,3 +39,14 @@ def docker_engine():
     client = docker.from_env()
     yield client
     client.close()
+
+
+def shared_embedder():
+    """The bundled embedder with one vector cache for the whole test session (and the next: the cache is keyed by
+    model and text), so tests that build a dataset card embed HumanEval once."""
+    import tempfile
+    from pathlib import Path
+
+    from resources.embedder import Embedder
+
+    return Embedder(cache_path=str(Path(tempfile.gettempdir()) / "crucible-tests-embedding-cache.sqlite"))

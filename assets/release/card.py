@@ -32,6 +32,7 @@ from assets.release.dataset_stats import (
     similarity_bin_labels,
     token_bin_labels,
 )
+from assets.schemas import IMPORT_METHOD_PREFIX, unverified_imports
 from resources.hub_validate import HUB_LICENSES, OTHER
 
 LICENSES_FILE = "LICENSES.md"
@@ -98,6 +99,9 @@ class CardStats:
     license_sources: dict[str, dict[str, int]] = field(default_factory=dict)  # licence -> source -> rows
     extra: dict = field(default_factory=dict)
     magicoder: DatasetStats | None = None  # Magicoder's statistics per source and method (dataset_stats.py)
+    imported: int = 0  # rows imported from published datasets (method import:<preset>)
+    unverified: int = 0  # of those, rows taken as published, without tests
+    languages: dict[str, int] = field(default_factory=dict)
 
 
 def _counts(series: pl.Series) -> dict:
@@ -176,6 +180,9 @@ def card_stats(table: pl.DataFrame, contamination: pl.DataFrame, attempted: pl.D
         difficulty=difficulty_stats(table),
         mix=mix or {},
         magicoder=magicoder,
+        imported=int(table["method"].fill_null("").str.starts_with(IMPORT_METHOD_PREFIX).sum()) if len(table) else 0,
+        unverified=int(unverified_imports(table).sum()),
+        languages=_counts(table["language"].fill_null("python")) if "language" in table.columns else {},
     )
 
 
@@ -413,6 +420,21 @@ def magicoder_markdown(ms: DatasetStats | None, plots: dict[str, str] | None = N
     return "\n".join(parts)
 
 
+def _summary_line(stats: CardStats, total: int) -> str:
+    generated = total - stats.imported
+    languages = ", ".join(f"{name} {n}" for name, n in stats.languages.items())
+    text = (f"{generated} multi-turn coding dialogues, every one verified by running its final answer against unit "
+            "tests in a sandbox. Problems were written by a teacher model from real open-source snippets "
+            "(OSS-Instruct); a programmer role answered, failing answers got the execution result and feedback back "
+            "until the tests passed (AIEV-Instruct, Code-Feedback)." if generated or not stats.imported else "")
+    if stats.imported:
+        text += (f" {stats.imported} rows were imported from published instruction datasets: "
+                 f"{stats.imported - stats.unverified} of them verified against tests the teacher wrote for their own "
+                 f"solution, {stats.unverified} taken as published (not run).")
+    return (text + " Duplicates and anything matching HumanEval or MBPP (n-gram, embedding and execution checks) were "
+            f"removed. Languages: {languages or 'none'}.\n")
+
+
 def render_card(stats: CardStats, pretty_name: str, plots: dict[str, str], repo_id: str | None = None) -> str:
     """The README.md text. `plots`: name -> path relative to the card (pass_rate, turns)."""
     meta = yaml.safe_dump(front_matter(stats, pretty_name), sort_keys=False, allow_unicode=True)
@@ -423,11 +445,7 @@ def render_card(stats: CardStats, pretty_name: str, plots: dict[str, str], repo_
     parts = [
         f"---\n{meta}---\n",
         f"# {pretty_name}\n",
-        f"{total} multi-turn Python coding dialogues, every one verified by running its final answer against unit "
-        "tests in a sandbox. Problems were written by a teacher model from real open-source snippets (OSS-Instruct); "
-        "a programmer role answered, failing answers got the execution result and feedback back until the tests "
-        "passed (AIEV-Instruct, Code-Feedback). Duplicates and anything matching HumanEval or MBPP (n-gram, "
-        "embedding and execution checks) were removed.\n",
+        _summary_line(stats, total),
         _methods_line(stats.methods),
         f"Release `{stats.version}`.\n",
         "## Use\n",

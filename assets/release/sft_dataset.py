@@ -2,7 +2,8 @@
 and a release folder users download, train on, or publish:
 
     $CRUCIBLE_HOME/datasets/<name>/<version>/
-        README.md                                 the dataset card (assets/release/card.py)
+        README.md                                 the dataset card (assets/release/card.py), with Magicoder's
+                                                  statistics per source and method (assets/release/dataset_stats.py)
         LICENSES.md                               the seed licences: rows and sources of each
         data/train-00000-of-00001.parquet         `datasets.load_dataset("parquet", ...)` and TRL read these
         data/test-00000-of-00001.parquet
@@ -22,6 +23,7 @@ Three steps, in order:
 
 import os
 import shutil
+import time
 import warnings
 from collections import defaultdict
 from pathlib import Path
@@ -48,11 +50,30 @@ from assets.keys import (
     VERIFIED_DIALOGUES,
 )
 from assets.partitions import method_partitions_of
-from assets.plots import bar_png, pass_rate_png, png_metadata
-from assets.release.card import LICENSES_FILE, CardStats, card_stats, licenses_markdown, method_table, render_card
+from assets.plots import bar_png, histograms_png, pass_rate_png, png_metadata
+from assets.release.card import (
+    LICENSES_FILE,
+    CardStats,
+    card_stats,
+    licenses_markdown,
+    magicoder_markdown,
+    method_table,
+    render_card,
+)
+from assets.release.dataset_stats import (
+    SIMILARITY_EDGES,
+    DatasetStats,
+    dataset_stats,
+    similarity_plot_panels,
+    token_bin_labels,
+    token_counter,
+    token_plot_panels,
+)
 from assets.release.sft_mix import apply_mix, parse_mix, with_method
 from assets.release.sft_split import lineage, merge_links, parent_links, row_problem, split_by_root
 from assets.schemas import SFT, frame
+from eval.benchmarks import load_benchmarks
+from resources.embedder import Embedder
 from resources.home import Home
 from resources.hub import HubError, HubPublisher, validate_dataset_folder
 from resources.store import ParquetIOManager, read_table, table_partitions, table_rows
@@ -163,10 +184,41 @@ def attempted_dialogues(partitions: list[str], home: Home) -> pl.DataFrame:
     return pl.concat(frames) if frames else pl.DataFrame(schema={"turns": pl.Int32, "passed_turn": pl.Int32})
 
 
+def release_stats(table: pl.DataFrame, partitions: list[str], embedder: Embedder, home: Home) -> DatasetStats:
+    """Magicoder's statistics of the release (`table`) per source and method; "before decontamination" is
+    deduplicated_dialogues of the same partitions. The embedder loads only when there is a row to embed, its
+    tokenizer only when the release has rows."""
+    before = with_method(read_table(DEDUPLICATED_DIALOGUES,
+                                    [p for p in partitions if p in table_partitions(DEDUPLICATED_DIALOGUES, home)],
+                                    columns=["instruction", "source", "method"], home=home))
+    count, tokenizer = token_counter(embedder.get()) if len(table) else (lambda texts: [], "(no rows)")
+    return dataset_stats(table, before, load_benchmarks(offline=("humaneval",)), embedder.encode, count, tokenizer)
+
+
+def stats_pngs(stats: DatasetStats, name: str) -> dict[str, bytes]:
+    """The token-length and HumanEval-similarity histograms (Magicoder's figures)."""
+    return {
+        "token_lengths": histograms_png(token_plot_panels(stats), f"{name}: tokens per instruction and solution",
+                                        "tokens", "% of the group's rows", labels=token_bin_labels()),
+        "humaneval_similarity": histograms_png(similarity_plot_panels(stats),
+                                               f"{name}: highest similarity to HumanEval, before and after "
+                                               "decontamination", "cosine similarity (embedding)",
+                                               edges=list(SIMILARITY_EDGES)),
+    }
+
+
+def stats_metadata(stats: DatasetStats) -> dict:
+    """Magicoder's statistics as asset metadata: JSON per view, and the card's tables."""
+    return {**{key: dg.MetadataValue.json(value) for key, value in stats.as_json().items()},
+            "statistics_magicoder": dg.MetadataValue.md(magicoder_markdown(stats))}
+
+
 def write_release(table: pl.DataFrame, folder: Path, name: str, pretty_name: str, partitions: list[str],
-                  repo_id: str | None, home: Home, mix: dict | None = None) -> tuple[dict, CardStats]:
+                  repo_id: str | None, home: Home, mix: dict | None = None,
+                  magicoder: DatasetStats | None = None) -> tuple[dict, CardStats]:
     """Write the release folder (atomically: built beside it, then renamed); return plot metadata and the card's
-    figures. `mix`: the seed and the mix's groups, for the card."""
+    figures. `mix`: the seed and the mix's groups, for the card; `magicoder`: Magicoder's statistics (a card
+    section and two plots)."""
     tmp = folder.with_name(f".{folder.name}.{os.getpid()}.tmp")
     shutil.rmtree(tmp, ignore_errors=True)
     for split in SPLITS:
@@ -180,10 +232,13 @@ def write_release(table: pl.DataFrame, folder: Path, name: str, pretty_name: str
     attempted = attempted_dialogues(partitions, home)
     configs = {fp: read_config(fp, home) for fp in set(table["config_fingerprint"].drop_nulls().to_list())}
     stats = card_stats(table, report, attempted, curation_funnel(partitions, len(table), home), configs,
-                       generation_counts(partitions, home), mix)
+                       generation_counts(partitions, home), mix, magicoder)
     plots = {"pass_rate": "plots/pass_rate_by_turn.png", "turns": "plots/turns.png"}
     pngs = {"pass_rate": pass_rate_png(stats.pass_rate_by_turn, f"{name}: pass rate by turn"),
             "turns": bar_png(stats.turns, f"{name}: assistant turns per dialogue", "assistant turns")}
+    if magicoder is not None:
+        pngs.update(stats_pngs(magicoder, name))
+        plots.update({key: f"plots/{key}.png" for key in ("token_lengths", "humaneval_similarity")})
     (tmp / "README.md").write_text(render_card(stats, pretty_name, plots, repo_id))
     (tmp / LICENSES_FILE).write_text(licenses_markdown(stats))
     for key, png in pngs.items():
@@ -207,7 +262,7 @@ def write_release(table: pl.DataFrame, folder: Path, name: str, pretty_name: str
                                       "loads its splits with the table's row counts."),
     ],
 )
-def sft_dataset(context: dg.AssetExecutionContext, config: SftConfig, hub: HubPublisher,
+def sft_dataset(context: dg.AssetExecutionContext, config: SftConfig, hub: HubPublisher, embedder: Embedder,
                 io_manager: dg.ResourceParam[ParquetIOManager]):
     """The SFT dataset over every seed source: a seeded mix per method and source, train/test by root problem
     hash, messages in chat format, provenance, a release folder with the dataset card."""
@@ -221,8 +276,11 @@ def sft_dataset(context: dg.AssetExecutionContext, config: SftConfig, hub: HubPu
     version = table["dataset_version"][0] if len(table) else "empty"
     folder = release_dir(config.name, version, home)
     mix = {"requested": config.mix, "seed": config.mix_seed, "groups": groups}
+    started = time.monotonic()
+    magicoder = release_stats(table, partitions, embedder, home)
+    context.log.info(f"Magicoder's statistics in {time.monotonic() - started:.1f} s")
     plots, stats = write_release(table, folder, config.name, config.pretty_name, partitions, hub.dataset_repo, home,
-                                 mix)
+                                 mix, magicoder)
     counts = {s: int((table["split"] == s).sum()) for s in SPLITS}
     context.log.info(f"{len(table)} rows from {len(partitions)} partition(s) ({counts}); release {folder}")
     with warnings.catch_warnings():  # data_version is a beta parameter; its warning would fill every run's log
@@ -238,6 +296,7 @@ def sft_dataset(context: dg.AssetExecutionContext, config: SftConfig, hub: HubPu
                                                                              "pass_rate")}
                                               for m in stats.methods}),
         "mix": dg.MetadataValue.json(mix),
+        **stats_metadata(magicoder),
         **plots,
     })
     yield output

@@ -16,7 +16,7 @@ from resources.home import Home
 from resources.hub import HubPublisher
 from resources.sandbox import Sandbox
 from resources.store import ParquetIOManager, table_path, write_table
-from tests.conftest import require_bwrap
+from tests.conftest import require_bwrap, shared_embedder
 from tests.dialogue_rows import dialogue_row, write_dialogues
 
 
@@ -24,6 +24,7 @@ def materialize(instance):
     checks = stored_checks([sft_dataset, hub_dataset])
     return dg.materialize([sft_dataset, hub_dataset, *checks], instance=instance, raise_on_error=False,
                           resources={"io_manager": ParquetIOManager(), "hub": HubPublisher(),
+                                     "embedder": shared_embedder(),
                                      "sandbox": Sandbox(workers=1, timeout_s=10)})
 
 

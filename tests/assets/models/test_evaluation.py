@@ -31,7 +31,7 @@ from resources.llm import TeacherLLM
 from resources.llm_server import LocalTeacher
 from resources.sandbox import Sandbox
 from resources.store import ParquetIOManager, read_table, table_path, write_table
-from tests.conftest import require_bwrap
+from tests.conftest import require_bwrap, shared_embedder
 from tests.dialogue_rows import dialogue_row, write_dialogues
 from tests.eval.test_backends import tiny_checkpoint
 from tests.llm_server_spy import spy_servers
@@ -63,7 +63,8 @@ def test_scores_and_teacher_selection(tmp_path, monkeypatch):
     instance = dg.DagsterInstance.ephemeral()
     assets = [sft_dataset, finetuned_checkpoint, benchmark_scores, teacher_selection]
     with StubServer(StubState(responder=CanonicalTeacher())) as server:
-        resources = {"io_manager": ParquetIOManager(), "hub": HubPublisher(), "sandbox": Sandbox(workers=2),
+        resources = {"io_manager": ParquetIOManager(), "hub": HubPublisher(),
+                     "embedder": shared_embedder(), "sandbox": Sandbox(workers=2),
                      "teacher": TeacherLLM(base_url=server.base_url, model="canonical"), "trainer": local_trainer()}
         eval_config = {"limit": 3, "max_tokens": 48, "modes": ["single", "exec_feedback", "human_feedback"],
                        "rounds": 1}
@@ -143,7 +144,8 @@ def test_a_bundled_teacher_is_scored_on_the_one_server_its_resource_runs(tmp_pat
         result = dg.materialize(
             [dg.AssetSpec(FINETUNED_CHECKPOINT), sft_dataset, benchmark_scores, teacher_selection],
             instance=dg.DagsterInstance.ephemeral(),
-            resources={"io_manager": ParquetIOManager(), "hub": HubPublisher(), "sandbox": Sandbox(workers=2),
+            resources={"io_manager": ParquetIOManager(), "hub": HubPublisher(),
+                       "embedder": shared_embedder(), "sandbox": Sandbox(workers=2),
                        "teacher": teacher},
             run_config={"ops": {"benchmark_scores": {"config": {"limit": 1, "max_tokens": 8, "rounds": 1,
                                                                 "modes": ["single", "human_feedback"]}},

@@ -20,6 +20,7 @@ from resources.hub import HubPublisher
 from resources.llm import TeacherLLM
 from resources.sandbox import Sandbox
 from resources.store import ParquetIOManager, read_table
+from tests.conftest import shared_embedder
 from tests.dialogue_rows import write_dialogues
 
 
@@ -35,6 +36,7 @@ def materialize(instance, assets, train_config: dict, raise_on_error=True, train
     return dg.materialize([sft_dataset, finetuned_checkpoint, benchmark_scores, hub_model], selection=assets,
                           instance=instance, raise_on_error=raise_on_error,
                           resources={"io_manager": ParquetIOManager(), "hub": HubPublisher(),
+                                     "embedder": shared_embedder(),
                                      "trainer": trainer or local_trainer(),
                                      # benchmark_scores is not selected here; its resources are declared, not used
                                      "sandbox": Sandbox(), "teacher": TeacherLLM(base_url="http://127.0.0.1:9/v1")},
@@ -45,7 +47,8 @@ def materialize(instance, assets, train_config: dict, raise_on_error=True, train
 def test_training_asset_streams_progress_records_the_run_and_stages_the_model(home):
     instance = dg.DagsterInstance.ephemeral()
     assert dg.materialize([sft_dataset], instance=instance,
-                          resources={"io_manager": ParquetIOManager(), "hub": HubPublisher()}).success
+                          resources={"io_manager": ParquetIOManager(), "hub": HubPublisher(),
+                                     "embedder": shared_embedder()}).success
     result = materialize(instance, [finetuned_checkpoint, hub_model], {"recipe": "cpu-tiny", "max_steps": 3})
     assert result.success
     assert [c.passed for c in result.get_asset_check_evaluations()] == [True]
@@ -93,7 +96,8 @@ def test_training_asset_streams_progress_records_the_run_and_stages_the_model(ho
 def test_a_bad_recipe_fails_the_asset_with_the_trainers_one_line(home):
     instance = dg.DagsterInstance.ephemeral()
     assert dg.materialize([sft_dataset], instance=instance,
-                          resources={"io_manager": ParquetIOManager(), "hub": HubPublisher()}).success
+                          resources={"io_manager": ParquetIOManager(), "hub": HubPublisher(),
+                                     "embedder": shared_embedder()}).success
     result = materialize(instance, [finetuned_checkpoint], {"recipe": "no-such-recipe"}, raise_on_error=False)
     assert not result.success
     failure = next(e for e in result.all_events if e.event_type_value == "STEP_FAILURE")
@@ -134,7 +138,8 @@ def stand_in(home, tmp_path):
     """(instance with sft_dataset materialized, factory of StandInTrainer)."""
     instance = dg.DagsterInstance.ephemeral()
     assert dg.materialize([sft_dataset], instance=instance,
-                          resources={"io_manager": ParquetIOManager(), "hub": HubPublisher()}).success
+                          resources={"io_manager": ParquetIOManager(), "hub": HubPublisher(),
+                                     "embedder": shared_embedder()}).success
     script = tmp_path / "stand_in.py"
     script.write_text(STAND_IN)
     return instance, lambda argument: StandInTrainer(script, argument)

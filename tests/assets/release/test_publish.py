@@ -16,6 +16,7 @@ from resources.home import Home
 from resources.hub import HubPublisher, read_tags
 from resources.hub_validate import validate_dataset_folder, validate_model_folder
 from resources.store import ParquetIOManager, read_table, table_path, write_table
+from tests.conftest import shared_embedder
 from tests.dialogue_rows import write_dialogues
 from tests.hub_folders import training_summary, write_model_folder
 from tests.hub_stub_server import HubStub
@@ -29,7 +30,7 @@ def home(tmp_path, monkeypatch):
 
 def publish_dataset(hub: HubPublisher):
     return dg.materialize([sft_dataset, hub_dataset], instance=dg.DagsterInstance.ephemeral(),
-                          resources={"io_manager": ParquetIOManager(), "hub": hub},
+                          resources={"io_manager": ParquetIOManager(), "hub": hub, "embedder": shared_embedder()},
                           run_config={"ops": {"sft_dataset": {"config": SftConfig().model_dump()}}})
 
 
@@ -98,7 +99,7 @@ def test_hub_model_publishes_a_card_with_the_checkpoints_scores(home, tmp_path):
     with HubStub() as stub:
         hub = HubPublisher(token="hf_t", model_repo="me/coder", dataset_repo="me/sft", endpoint=stub.url)
         result = dg.materialize([hub_model, dg.AssetSpec("finetuned_checkpoint")],
-                                resources={"io_manager": ParquetIOManager(), "hub": hub},
+                                resources={"io_manager": ParquetIOManager(), "hub": hub, "embedder": shared_embedder()},
                                 instance=dg.DagsterInstance.ephemeral())
         assert result.success
         assert stub.tag_names("me/coder") == {"v-coder-1": stub.commits[-1]["oid"]}

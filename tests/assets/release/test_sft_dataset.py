@@ -18,6 +18,7 @@ from assets.release.publish import hub_dataset
 from assets.release.sft_dataset import SftConfig, build_sft, release_dir, sft_dataset
 from assets.release.sft_split import split_problems
 from assets.schemas import DIALOGUES, SFT, frame
+from resources.embedder import Embedder
 from resources.home import Home
 from resources.hub import HubError, HubPublisher, stage_folder, validate_dataset_folder
 from resources.store import ParquetIOManager, catalog_path, read_table, refresh_catalog, table_path, write_table
@@ -34,8 +35,11 @@ def home(tmp_path, monkeypatch):
 def materialize(hub: HubPublisher | None = None, config: SftConfig | None = None, raise_on_error=True,
                 instance=None):
     run_config = {"ops": {"sft_dataset": {"config": (config or SftConfig()).model_dump()}}}
+    # The bundled embedder (the card's statistics), its vectors cached beside the tests' folders: once a session.
+    embedder = Embedder(cache_path=str(Home.from_env().root.parent.parent / "embedding-cache.sqlite"))
     return dg.materialize([sft_dataset, hub_dataset], instance=instance or dg.DagsterInstance.ephemeral(),
-                          resources={"io_manager": ParquetIOManager(), "hub": hub or HubPublisher()},
+                          resources={"io_manager": ParquetIOManager(), "hub": hub or HubPublisher(),
+                                     "embedder": embedder},
                           run_config=run_config, raise_on_error=raise_on_error)
 
 

@@ -17,6 +17,7 @@ from assets.schemas import DIALOGUE_REJECTS, DIALOGUES, PROBLEMS, frame
 from resources.home import Home
 from resources.hub import HubPublisher
 from resources.store import ParquetIOManager, read_table, table_path, write_table
+from tests.conftest import shared_embedder
 from tests.dialogue_rows import dialogue_row
 
 HASH_ONLY = SftConfig(min_test_problems=0)  # splits by the hash alone, so a test knows where each root goes
@@ -224,7 +225,8 @@ def method_tables() -> list[dict]:
 
 def materialize(config: SftConfig):
     return dg.materialize([sft_dataset, hub_dataset], instance=dg.DagsterInstance.ephemeral(),
-                          resources={"io_manager": ParquetIOManager(), "hub": HubPublisher()},
+                          resources={"io_manager": ParquetIOManager(), "hub": HubPublisher(),
+                                     "embedder": shared_embedder()},
                           run_config={"ops": {"sft_dataset": {"config": config.model_dump()}}})
 
 
@@ -290,7 +292,8 @@ def test_a_mixed_release_records_the_mix_and_loads_with_the_method_column(home, 
 def test_a_bad_mix_key_fails_the_asset_with_its_one_line_message(home):
     method_tables()
     result = dg.materialize([sft_dataset], instance=dg.DagsterInstance.ephemeral(),
-                            resources={"io_manager": ParquetIOManager(), "hub": HubPublisher()},
+                            resources={"io_manager": ParquetIOManager(), "hub": HubPublisher(),
+                                       "embedder": shared_embedder()},
                             run_config={"ops": {"sft_dataset": {"config": SftConfig(
                                 mix={"methods:evol_instruct": 0.5}).model_dump()}}},
                             raise_on_error=False)
