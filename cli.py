@@ -262,15 +262,25 @@ def cmd_decontam(args: argparse.Namespace) -> int:
 
 def cmd_dataset(args: argparse.Namespace) -> int:
     from assets.release.sft_dataset import SftConfig
+    from assets.release.sft_mix import MIX_HELP, parse_mix
     from assets.runs import run_datasets
     from resources.home import Home
     from resources.hub import HubPublisher
 
     if not 0 <= args.test_fraction < 1:
         return fail(f"--test-fraction must be in [0, 1), got {args.test_fraction}")
+    try:
+        mix = json.loads(args.mix) if args.mix else {}
+        if not isinstance(mix, dict) or not all(isinstance(v, (int, float)) for v in mix.values()):
+            raise ValueError(f"{MIX_HELP}")
+        parse_mix(mix)
+    except json.JSONDecodeError as exc:
+        return fail(f"--mix is not JSON ({exc.msg}): {MIX_HELP}")
+    except ValueError as exc:
+        return fail(f"--mix: {exc}")
     home = Home.from_env()
     hub = HubPublisher.configured(home, args.repo, args.public)
-    config = SftConfig(partitions=args.sources or [], test_fraction=args.test_fraction)
+    config = SftConfig(partitions=args.sources or [], test_fraction=args.test_fraction, mix=mix, mix_seed=args.mix_seed)
     return _print_summary(lambda: run_datasets(hub, home, config), ())
 
 
@@ -451,6 +461,11 @@ def build_parser() -> argparse.ArgumentParser:
     dataset.add_argument("--test-fraction", type=float, default=0.1, help="share of problems held out")
     dataset.add_argument("--repo", help="Hub dataset repo id (default: $CRUCIBLE_HUB_DATASET_REPO)")
     dataset.add_argument("--public", action="store_true", help="create the Hub repo public (default: private)")
+    dataset.add_argument("--mix", default=None, metavar="JSON",
+                         help="how much of each method and source to take: a JSON object of 'method:<name>' or "
+                              "'source:<name>' to a share in [0, 1] or a row cap, e.g. "
+                              "'{\"method:import:magicoder-oss-instruct\": 0.5, \"source:stdlib\": 1000}'")
+    dataset.add_argument("--mix-seed", type=int, default=0, help="seed of the mix's row draw")
     dataset.set_defaults(func=cmd_dataset)
 
     export = add_command(sub, "export", "write the SFT dataset in a published dataset's columns (magicoder, "

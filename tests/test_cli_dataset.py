@@ -64,3 +64,12 @@ def test_dataset_of_nothing_fails_in_one_line_naming_the_step_and_the_run(tmp_pa
     with dg.DagsterInstance.from_config(str(home / "dagster")) as instance:
         runs = [r for r in instance.get_runs() if r.run_id.startswith(run_id)]
     assert [(r.job_name, r.status) for r in runs] == [("dataset", dg.DagsterRunStatus.FAILURE)]
+
+
+def test_a_bad_mix_is_one_line_before_anything_runs(tmp_path):
+    home = tmp_path / "home"
+    for mix, said in (('{"method:nope": 1}', "names no generation method"), ("{bad", "--mix is not JSON"),
+                      ('{"source:stdlib": 1.5}', "is neither a share nor a row cap")):
+        done = crucible("dataset", "--mix", mix, home=home)
+        assert done.returncode == 2 and said in done.stderr and done.stderr.count("\n") == 1
+    assert not (home / "dagster").exists()
