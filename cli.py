@@ -417,14 +417,15 @@ def build_parser() -> argparse.ArgumentParser:
                          help="the dataset's column shape")
     imports.add_argument("--data", required=True, help="a local .jsonl, .json or .parquet file, or a dataset id")
     imports.add_argument("--name", default=None, help="the source's name (default: from the data's file name)")
-    imports.add_argument("--limit", type=int, default=None, help="import the first K rows only")
+    imports.add_argument("--limit", type=int, default=None, help="import the first K rows only (default: every row)")
     imports.add_argument("--verify", choices=("tests", "none"), default="tests",
                          help="run each Python solution against tests the teacher writes (rows that fail are "
                               "rejected), or take the rows as they are")
     imports.add_argument("--columns", nargs="+", metavar="ROLE=COLUMN",
-                         help="rename the preset's columns (roles: instruction, response, messages, lang, seed, id)")
+                         help="rename the preset's columns (roles: instruction, response, messages, lang, seed, id; "
+                              "default: the preset's names)")
     imports.add_argument("--license", default=None, help="the data's licence (SPDX id), when the preset's is unknown "
-                                                         "or different")
+                                                         "or different (default: the preset's)")
     imports.add_argument("--backend", choices=BACKENDS, default="bwrap", help="sandbox for verification and "
                                                                               "decontamination")
     _teacher_options(imports, "writes the tests (and functions for decontamination's execution layer)")
@@ -463,7 +464,7 @@ def build_parser() -> argparse.ArgumentParser:
     dataset.add_argument("--public", action="store_true", help="create the Hub repo public (default: private)")
     dataset.add_argument("--mix", default=None, metavar="JSON",
                          help="how much of each method and source to take: a JSON object of 'method:<name>' or "
-                              "'source:<name>' to a share in [0, 1] or a row cap, e.g. "
+                              "'source:<name>' to a share in [0, 1] or a row cap (default: every row), e.g. "
                               "'{\"method:import:magicoder-oss-instruct\": 0.5, \"source:stdlib\": 1000}'")
     dataset.add_argument("--mix-seed", type=int, default=0, help="seed of the mix's row draw")
     dataset.set_defaults(func=cmd_dataset)
