@@ -4,6 +4,9 @@ per layer against the rows' labels, and wall time.
     python benchmarks/import_scale.py --home /tmp/imp [--rows 300] [--verify none|tests] [--limit K]
         [--base-url URL --model M]
 
+With `--verify tests` the file holds only the rows that come with code, K of them spread evenly over the file
+(labelled paraphrases, clean near misses and stdlib functions alike).
+
 The file is assembled here, so the run can be repeated anywhere:
 - every row of the two decontamination labelled sets (tests/data/decontam_labelled.jsonl and decontam_heldout.jsonl,
   204 rows: 109 paraphrases of HumanEval/MBPP problems, most of them text only, and 95 clean rows, most of them near
@@ -95,6 +98,9 @@ def main() -> int:
     args = parser.parse_args()
     args.home.mkdir(parents=True, exist_ok=True)
     rows = assemble(args.rows)
+    if args.verify == "tests":  # rows without code are rejected before any test is written: leave them out
+        rows = [r for r in rows if not r["label"]["text_only"]]
+        rows = rows[::max(1, len(rows) // (args.limit or len(rows)))][:args.limit] if args.limit else rows
     data = args.home / "magicoder_shape.jsonl"
     data.write_text("".join(json.dumps({k: v for k, v in r.items() if k != "label"}) + "\n" for r in rows))
     labels = {r["problem"]: r["label"] for r in rows}

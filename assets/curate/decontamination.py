@@ -24,6 +24,7 @@ from assets.curate.decontam_layers import (
     scan,
 )
 from assets.curate.decontam_solver import LazySolver
+from assets.generate.config import PYTHON
 from assets.keys import (
     CONTAMINATION_REPORT_TABLE,
     CURATE,
@@ -83,7 +84,9 @@ def decontaminate_table(df: pl.DataFrame, index: BenchmarkIndex, settings: Decon
     if missing and len(df.columns):
         raise ValueError(f"the table has no {' or '.join(missing)} column; decontamination needs an id column "
                          f"({id_column}), `instruction` and optionally `solution`")
-    rows = df.to_dicts()
+    # The execution layer runs Python: a solution in another language counts as none (the solver writes one from
+    # the problem's text, which is the benchmark's prose whatever the language).
+    rows = [{**row, "solution": None} if row.get("language") not in (None, PYTHON) else row for row in df.to_dicts()]
     found = scan(index, rows, settings, embed, run_batch, solve)
     ids = [str(r.get(id_column)) for r in rows]
     flagged = {ids[m.row] for m in found}
