@@ -15,8 +15,7 @@ The file is assembled here, so the run can be repeated anywhere:
   signature and the first paragraph of its docstring, the answer its source in a fenced block with a sentence around
   it (Magicoder's shape: prose and code);
 - a few exact copies of earlier rows, for dedup.
-The held-out set that measures the text-only decontamination defaults (tests/data/decontam_heldout2.jsonl) is left
-out, so it stays out of sample.
+Labelled sets written later to measure decontamination out of sample must stay out of this file.
 
 The summary is `crucible import`'s JSON; the labels give recall and false positives of the whole import per layer.
 """
