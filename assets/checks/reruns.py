@@ -10,6 +10,7 @@ import polars as pl
 
 from assets.checks.stored import CheckInput, Outcome, stored_table
 from assets.generate.programs import program_with_tests
+from assets.schemas import unverified_imports
 
 
 def sample_rows(df: pl.DataFrame, size: int, partition: str | None) -> pl.DataFrame:
@@ -22,11 +23,14 @@ def sample_rows(df: pl.DataFrame, size: int, partition: str | None) -> pl.DataFr
 
 
 def reruns_pass(asset: str, id_column: str, check: CheckInput) -> Outcome:
-    """The check: every sampled row's `solution` passes its `tests` when run again."""
+    """The check: every sampled row's `solution` passes its `tests` when run again. Imported rows taken without
+    verification have no tests to run: they are left out of the sample, and counted."""
     df = stored_table(asset, check)
+    unverified = unverified_imports(df)
+    df = df.filter(~unverified)
     sample = sample_rows(df, check.sample, check.partition).select(id_column, "solution", "tests").to_dicts()
     if not sample:
-        return Outcome(True, metadata={"rerun": 0})
+        return Outcome(True, metadata={"rerun": 0, "unverified_imports": int(unverified.sum())})
     if check.pool is None:
         raise RuntimeError("the re-run check needs a sandbox; give CheckInput a pool")
     verdicts = check.pool().run_batch([{"id": str(r[id_column]),
@@ -36,4 +40,5 @@ def reruns_pass(asset: str, id_column: str, check: CheckInput) -> Outcome:
     problems = [f"{id_column}={row_id}: solution with its tests: {v.status} when run again"
                 + (f" ({(v.stderr or '').strip().splitlines()[-1][:160]})" if (v.stderr or "").strip() else "")
                 for row_id, v in failing]
-    return Outcome.from_problems(problems, rerun=len(sample), failing=[row_id for row_id, _ in failing][:20])
+    return Outcome.from_problems(problems, rerun=len(sample), failing=[row_id for row_id, _ in failing][:20],
+                                 unverified_imports=int(unverified.sum()))
