@@ -33,7 +33,7 @@ from resources.home import Home
 from resources.llm import TeacherLLM
 from resources.sandbox import Sandbox
 from resources.store import ParquetIOManager, read_table
-from tests.conftest import require_bwrap
+from tests.conftest import require_bwrap, shared_embedder
 from tests.openai_stub_server import StubServer, StubState
 from tests.scripted_teacher import FEEDBACK, ScriptedTeacher
 
@@ -255,7 +255,8 @@ def test_generated_dialogues_make_an_sft_dataset_whose_card_names_their_settings
     dialogues = read_table(VERIFIED_DIALOGUES)
     write_table(dialogues, table_path("decontaminated_dialogues", PARTITION))
     result = dg.materialize([sft_dataset], instance=dg.DagsterInstance.ephemeral(),
-                            resources={"io_manager": ParquetIOManager(), "hub": HubPublisher()})
+                            resources={"io_manager": ParquetIOManager(), "hub": HubPublisher(),
+                                       "embedder": shared_embedder()})
     assert result.success and all(c.passed for c in result.get_asset_check_evaluations())
     sft = read_table("sft_dataset")
     folder = release_dir(SftConfig().name, sft["dataset_version"][0], Home.from_env())

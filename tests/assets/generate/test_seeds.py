@@ -156,7 +156,7 @@ def test_hf_dataset_source_from_local_files(tmp_path):
 
 @pytest.mark.parametrize("yaml_text, message", [
     ("sources: [1, 2]", "mapping under 'sources:'"),
-    ("sources:\n  x: {kind: ftp}", "needs `kind: local` or `kind: hf`"),
+    ("sources:\n  x: {kind: ftp}", "needs `kind: local`, `kind: hf` or `kind: import`"),
     ("sources:\n  x: {kind: local}", "needs `path`"),
     ("sources:\n  x: {kind: local, path: /tmp, colour: red}", "unknown keys"),
     ("sources: {x: [", "not valid YAML"),

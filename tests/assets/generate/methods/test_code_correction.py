@@ -128,7 +128,7 @@ def test_first_fix_passes(method_context):
     assert row["parent_id"] == row["problem_id"] == parent["problem_id"]
     assert row["dialogue_id"] == base.dialogue_id("code_correction", parent["dialogue_id"],
                                                    row["config_fingerprint"])
-    assert {k: row[k] for k in base.PROVENANCE_KEYS} == base.provenance(parent)
+    assert {k: row[k] for k in (*base.PROVENANCE_KEYS, "language")} == base.provenance(parent)
     assert row["tests"] == parent["tests"] and row["tests_source"] == "questioner"
     assert row["feedback_mode"] == "execution"
     assert row["teacher_model"] == row["programmer_model"] == "scripted"
