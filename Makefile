@@ -15,9 +15,9 @@ APT_PACKAGES := bubblewrap python3
 LLAMA_CPP_CFLAGS ?= $(if $(filter x86_64,$(shell uname -m)),-mno-amx-tile -mno-amx-int8 -mno-amx-bf16)
 export CRUCIBLE_HOME ?= $(CURDIR)/.crucible
 
-.PHONY: setup system-packages test-packages test lint demo ui sandbox-docker bench clean
+.PHONY: setup system-packages toolchains test-packages test lint demo ui sandbox-docker bench clean
 
-setup: system-packages $(STAMP)
+setup: system-packages toolchains $(STAMP)
 
 # System packages the sandbox needs: bubblewrap, and Debian's python3 that runs inside it with numpy (the library
 # library_instruct problems use; the Docker image carries the same).
@@ -32,6 +32,20 @@ system-packages:
 	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	  else \
 	    echo "missing system packages:$$missing -- run: sudo apt-get install -y$$missing" >&2; exit 1; \
+	  fi; \
+	fi
+
+# Compilers and runtimes of the sandbox's other languages (sandbox_image/languages.py names each one's Debian package:
+# g++, gcc, nodejs, node-typescript, rustc, golang-go, openjdk-17-jdk-headless, php-cli). Installed as root; anyone
+# else gets the one apt-get line, and the languages whose toolchain is missing answer with that error until then.
+toolchains:
+	@missing=$$(/usr/bin/python3 -c 'import sys; sys.path.insert(0, "."); from sandbox_image.languages import missing_packages; print(" ".join(missing_packages()))'); \
+	if [ -n "$$missing" ]; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing toolchains: $$missing"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends $$missing; \
+	  else \
+	    echo "toolchains missing for some sandbox languages -- run: sudo apt-get install -y --no-install-recommends $$missing" >&2; \
 	  fi; \
 	fi
 

@@ -31,6 +31,7 @@ from resources.sandbox_workers import (
     bwrap_binary,
     system_binds,
 )
+from sandbox_image.languages import PYTHON, language_problem
 from sandbox_image.limits import (
     DEFAULT_FILE_SIZE_MB,
     DEFAULT_MEMORY_MB,
@@ -93,6 +94,8 @@ class Verdict:
     signal: int | None = None
     stdout_truncated: bool = False
     stderr_truncated: bool = False
+    language: str = PYTHON
+    compile_ms: float | None = None  # the compile step's share of wall_ms; 0.0 when the build was cached
 
     @property
     def passed(self) -> bool:
@@ -103,7 +106,8 @@ class Verdict:
 
     def public(self) -> dict:
         """The CLI's output row."""
-        return {k: getattr(self, k) for k in ("id", "status", "exit_code", "stdout", "stderr", "wall_ms")}
+        return {k: getattr(self, k) for k in ("id", "status", "exit_code", "stdout", "stderr", "wall_ms", "language",
+                                              "compile_ms")}
 
 
 def error_verdict(task_id, reason: str, backend: str, limits: dict | None = None) -> Verdict:
@@ -204,7 +208,8 @@ class SandboxPool:
         return limits
 
     def _task(self, program: dict) -> dict:
-        return {**self.program_limits(program), "id": program.get("id"), "code": program["code"]}
+        return {**self.program_limits(program), "id": program.get("id"), "code": program["code"],
+                "language": program.get("language") or PYTHON}
 
     def run_one(self, program: dict) -> Verdict:
         problem = program_problem(program)
@@ -231,7 +236,8 @@ class SandboxPool:
             stdout=reply.get("stdout", ""), stderr=reply.get("stderr", ""), wall_ms=reply.get("wall_ms", 0.0),
             backend=self.backend, limits=limits, runner_version=worker.hello.get("version", RUNNER_VERSION),
             signal=reply.get("signal"), stdout_truncated=reply.get("stdout_truncated", False),
-            stderr_truncated=reply.get("stderr_truncated", False),
+            stderr_truncated=reply.get("stderr_truncated", False), language=task["language"],
+            compile_ms=reply.get("compile_ms"),
         )
 
     def iter_batch(self, programs: Iterable[dict]) -> Iterator[Verdict]:
@@ -267,6 +273,12 @@ def program_problem(program) -> str | None:
     timeout = program.get("timeout_s")
     if timeout is not None and (not isinstance(timeout, (int, float)) or isinstance(timeout, bool) or timeout <= 0):
         return f"timeout_s must be a positive number, got {timeout!r}"
+    language = program.get("language")
+    if language is not None and not isinstance(language, str):
+        return f"language must be a string, got {language!r}"
+    problem = language_problem(language)
+    if problem:
+        return problem
     memory = program.get("memory_mb")
     if memory is not None and (not isinstance(memory, int) or isinstance(memory, bool) or memory <= 0):
         return f"memory_mb must be a positive integer, got {memory!r}"

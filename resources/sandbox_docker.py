@@ -153,8 +153,10 @@ class DockerWorker(RunnerChannel):
             init=False,  # the runner must be PID 1 (its namespace sweep and SIGKILL immunity depend on it)
             network_mode="none",
             read_only=True,
-            # Docker adds noexec,nosuid,nodev to tmpfs mounts by default; size and mode are ours.
-            tmpfs={"/tmp": f"size={self.tmpfs_mb}m,mode=1777"},
+            # Docker adds noexec,nosuid,nodev to tmpfs mounts by default; size and mode are ours, and `exec`: a compiled
+            # program runs from the task's directory (noexec would buy nothing: any Python program can already run
+            # arbitrary code). nosuid and nodev stay.
+            tmpfs={"/tmp": f"size={self.tmpfs_mb}m,mode=1777,exec"},
             mem_limit=memory,
             memswap_limit=memory,  # no swap on top
             pids_limit=int(self.limits["processes"]) + SERVER_PIDS,

@@ -214,7 +214,8 @@ def bwrap_binary() -> str | None:
 
 
 def system_binds() -> list[str]:
-    """Read-only views of the system directories a Python interpreter needs, preserving merged-/usr symlinks."""
+    """Read-only views of the system directories the interpreters and compilers need, preserving merged-/usr
+    symlinks."""
     args = ["--ro-bind", "/usr", "/usr"]
     for name in ("bin", "sbin", "lib", "lib64", "lib32", "libx32"):
         path = Path("/") / name
@@ -222,7 +223,9 @@ def system_binds() -> list[str]:
             args += ["--symlink", os.readlink(path), str(path)]
         elif path.is_dir():
             args += ["--ro-bind", str(path), str(path)]
-    for etc in ("/etc/alternatives", "/etc/ld.so.cache", "/etc/localtime", "/etc/python3", "/etc/python3.11"):
+    # /etc/java-17-openjdk: the JVM's security and logging settings (symlinked from /usr/lib/jvm); /etc/php: php.ini.
+    for etc in ("/etc/alternatives", "/etc/ld.so.cache", "/etc/localtime", "/etc/python3", "/etc/python3.11",
+                "/etc/java-17-openjdk", "/etc/php"):
         if os.path.exists(etc):
             args += ["--ro-bind", etc, etc]
     return args

@@ -24,14 +24,16 @@ from pathlib import Path
 from resources.home import Home
 from resources.sandbox import SandboxPool, Verdict, program_problem
 from resources.sqlite_wal import WalDatabase
+from sandbox_image.languages import PYTHON
 from sandbox_image.runner import RUNNER_VERSION
 
 SCHEMA = "CREATE TABLE IF NOT EXISTS verdicts (key TEXT PRIMARY KEY, verdict TEXT NOT NULL)"
 
 
-def verdict_key(code: str, backend: str, limits: dict, runner_version: str, salt: str = "") -> str:
+def verdict_key(code: str, backend: str, limits: dict, runner_version: str, salt: str = "",
+                language: str = PYTHON) -> str:
     canonical = json.dumps({"code": code, "backend": backend, "limits": limits, "runner": runner_version,
-                            "salt": salt}, sort_keys=True)
+                            "salt": salt, "language": language}, sort_keys=True)
     return hashlib.sha256(canonical.encode()).hexdigest()
 
 
@@ -71,11 +73,11 @@ class CachedRunner:
         if program_problem(program):
             return None
         return verdict_key(program["code"], self.pool.backend, self.pool.program_limits(program), RUNNER_VERSION,
-                           program.get("salt", ""))
+                           program.get("salt", ""), program.get("language") or PYTHON)
 
     def run(self, programs: list[dict]) -> list[Verdict]:
-        """programs: {"id", "code", "salt"?, "timeout_s"?, "memory_mb"?}; verdicts in input order, each carrying its
-        program's id. Programs with the same key run once per call."""
+        """programs: {"id", "code", "language"?, "salt"?, "timeout_s"?, "memory_mb"?}; verdicts in input order, each
+        carrying its program's id. Programs with the same key run once per call."""
         keys = [self.key(p) for p in programs]
         answers: dict[str, Verdict] = {}
         todo: dict[str | int, dict] = {}  # one program per key that must run; malformed ones by their position

@@ -19,10 +19,12 @@ set -euo pipefail
 HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
 CRUCIBLE_HOME=${CRUCIBLE_HOME:-.crucible}
 SUITE=${CRUCIBLE_SANDBOX_SUITE:-bookworm}
-# The allowlist, as Debian packages; keep in step with the Dockerfile's pip line.
+# The allowlist, as Debian packages; keep in step with the Dockerfile's pip line. Then the toolchains of the other
+# languages, the same Debian packages that sandbox_image/languages.py names for the bwrap backend (`make toolchains`).
 PACKAGES=python3,python3-numpy,python3-sortedcontainers
+PACKAGES=$PACKAGES,gcc,g++,libc6-dev,nodejs,node-typescript,rustc,golang-go,openjdk-17-jdk-headless,php-cli
 # Bump when the rootfs recipe below changes, so cached tarballs made by an older recipe are not reused.
-RECIPE=1
+RECIPE=2
 
 say() { echo "build.sh: $*" >&2; }
 die() { say "$*"; exit 1; }

@@ -16,7 +16,8 @@ import os
 import sys
 
 PACKAGE = "sandbox_image"
-MODULES = ("limits", "cleanup", "child", "runner")  # each imports only modules before it; the last one serves
+# Each imports only modules before it; the last one serves.
+MODULES = ("limits", "languages", "cleanup", "child", "runner")
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 _LOADER = '''\

@@ -48,8 +48,11 @@ def set_limits(task: dict) -> None:
                 resource.setrlimit(which, (hard, hard))
 
 
-def run_child(task: dict, workdir: str, out_w: int, err_w: int, status_w: int) -> None:
-    """In the forked child: isolate, limit, and execute the program. Never returns."""
+def run_child(task: dict, workdir: str, out_w: int, err_w: int, status_w: int, argv: list[str] | None = None,
+              env: dict | None = None) -> None:
+    """In the forked child: isolate, limit, and execute the program (Python source in this interpreter), or, given
+    `argv`, replace this process with that command (a compiler, a compiled program, another language's runtime).
+    Never returns."""
     code = 1
     try:
         os.setsid()
@@ -70,6 +73,8 @@ def run_child(task: dict, workdir: str, out_w: int, err_w: int, status_w: int) -
                                       line_buffering=True)
         sys.__stdin__, sys.__stdout__, sys.__stderr__ = sys.stdin, sys.stdout, sys.stderr
         set_limits(task)
+        if argv is not None:
+            _exec(argv, env)
         code = _execute(task["code"], status_w)
     except BaseException:  # noqa: BLE001 - the child must always leave through os._exit
         try:
@@ -84,6 +89,16 @@ def run_child(task: dict, workdir: str, out_w: int, err_w: int, status_w: int) -
             except BaseException:  # noqa: BLE001 - a full pipe or closed stream must not block the exit
                 pass
         os._exit(code)
+
+
+def _exec(argv: list[str], env: dict | None) -> None:
+    """Become `argv` (limits, descriptors and session stay). A failure to start is the program failing, with the
+    reason on its stderr and the shell's status for a command that cannot run."""
+    try:
+        os.execve(argv[0], argv, env if env is not None else dict(os.environ))
+    except OSError as exc:
+        os.write(2, f"cannot start {argv[0]}: {exc.strerror}\n".encode())
+        os._exit(127)
 
 
 def _execute(source: str, status_w: int) -> int:

@@ -23,8 +23,10 @@ importable as a package: sandbox_image/bundle.py makes them one script, which is
 
 from __future__ import annotations
 
+import collections
 import ctypes
 import gc
+import hashlib
 import json
 import os
 import select
@@ -34,10 +36,11 @@ import time
 
 from sandbox_image.child import STATUS_MEMORY, run_child
 from sandbox_image.cleanup import WORK_ROOT, clean_scratch, kill_leftovers, reap_all
+from sandbox_image.languages import LANGUAGES, PYTHON, language_problem
 from sandbox_image.limits import DEFAULTS
 
 # Part of every verdict-cache key: bump it when a change to the runner can change a verdict.
-RUNNER_VERSION = "1.0.0"
+RUNNER_VERSION = "1.1.0"
 
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
@@ -48,6 +51,11 @@ PRELOADED_MODULES = (
 )
 
 _WAKE_R: int | None = None  # read end of the SIGCHLD self-pipe, set by _harden_server
+
+# Compiled artifacts by the hash of (language, compile command, source), oldest first, in this server's memory: a
+# program run again (a rerun gate, a benchmark sample answered twice) skips its compiler. Bytes in all, at most.
+BUILD_CACHE_BYTES = 48 * 1024 * 1024
+_BUILDS: collections.OrderedDict = collections.OrderedDict()
 
 
 def _prctl(option: int, value: int) -> None:
@@ -112,8 +120,93 @@ def _drain(fd: int) -> None:
 
 def run_task(task: dict) -> dict:
     task = {**DEFAULTS, **{k: v for k, v in task.items() if v is not None}}
+    language = LANGUAGES.get(task.get("language") or PYTHON)
+    problem = language_problem(task.get("language")) or (language.missing() if language else None)
+    if problem:
+        return _error(task, problem)
     workdir = os.path.join(WORK_ROOT, "task")
     os.makedirs(workdir, mode=0o700, exist_ok=True)
+    start = time.monotonic()
+    deadline = start + float(task["timeout_s"])
+    try:
+        if language.name == PYTHON:
+            return _verdict(task, *_step(task, workdir, deadline))
+        return _run_built(task, language, workdir, start, deadline)
+    finally:
+        reap_all()
+        clean_scratch()
+
+
+def _run_built(task: dict, language, workdir: str, start: float, deadline: float) -> dict:
+    """Another language than Python: write the source, compile it (or take the artifacts from the cache), run it.
+    The verdict's `compile_ms` is the compile step's share of `wall_ms` (0.0 for a cached build, None when the
+    language has no compile step)."""
+    with open(os.path.join(workdir, language.source), "w", encoding="utf-8") as handle:
+        handle.write(task["code"])
+    env = language.environment(dict(os.environ), WORK_ROOT)
+    compile_ms = None
+    if language.compile:
+        key = _build_key(language, task)
+        built = _BUILDS.get(key)
+        if built is not None:
+            _BUILDS.move_to_end(key)
+            _restore(built, workdir)
+            compile_ms = 0.0
+        else:
+            steps = _step(task, workdir, deadline, language.argv(language.compile, task), env,
+                          language.step_limits(task))
+            compile_ms = round((time.monotonic() - start) * 1000.0, 3)
+            verdict = _verdict(task, *steps, language=language)
+            if verdict["status"] != "passed":
+                # The compiler's output is the program's failure; a compiler that ran out of time or memory says so.
+                verdict["stderr"] = "\n".join(t for t in (verdict["stdout"], verdict["stderr"]) if t)
+                verdict["stdout"] = ""
+                verdict.update(compile_ms=compile_ms, phase="compile")
+                return verdict
+            _remember(key, workdir, language.artifacts)
+    steps = _step(task, workdir, deadline, language.argv(language.run, task), env, language.step_limits(task))
+    verdict = _verdict(task, *steps, language=language)
+    verdict["wall_ms"] = round((time.monotonic() - start) * 1000.0, 3)
+    verdict.update(compile_ms=compile_ms, phase="run")
+    return verdict
+
+
+def _build_key(language, task: dict) -> str:
+    spec = json.dumps([language.name, language.argv(language.compile, task), task["code"]])
+    return hashlib.sha256(spec.encode()).hexdigest()
+
+
+def _restore(built: dict, workdir: str) -> None:
+    for name, data in built.items():
+        path = os.path.join(workdir, name)
+        with open(path, "wb") as handle:
+            handle.write(data)
+        os.chmod(path, 0o700)
+
+
+def _remember(key: str, workdir: str, artifacts: tuple[str, ...]) -> None:
+    """Keep a fresh build's artifacts in the server's own memory, read right after the compiler exited and before
+    the program ran, so nothing the program does can change what a later run of the same source gets."""
+    built = {}
+    for name in artifacts:
+        try:
+            with open(os.path.join(workdir, name), "rb") as handle:
+                built[name] = handle.read(BUILD_CACHE_BYTES + 1)
+        except OSError:
+            return
+    size = sum(map(len, built.values()))
+    if size > BUILD_CACHE_BYTES // 4:
+        return
+    _BUILDS[key] = built
+    while sum(sum(map(len, b.values())) for b in _BUILDS.values()) > BUILD_CACHE_BYTES:
+        _BUILDS.popitem(last=False)
+
+
+def _step(task: dict, workdir: str, deadline: float, argv: list[str] | None = None, env: dict | None = None,
+          limits: dict | None = None):
+    """Fork one child that runs the Python program (argv None) or execs `argv` under `limits` (default: the task's);
+    wait for it until `deadline`, capture its output, and kill whatever it left. Returns what `_verdict` needs."""
+    limits = limits or task
     out_r, out_w = os.pipe()
     err_r, err_w = os.pipe()
     status_r, status_w = os.pipe()
@@ -128,11 +221,10 @@ def run_task(task: dict) -> dict:
         if _WAKE_R is not None:
             signal.set_wakeup_fd(-1)
             signal.signal(signal.SIGCHLD, signal.SIG_DFL)
-        run_child(task, workdir, out_w, err_w, status_w)
+        run_child(limits, workdir, out_w, err_w, status_w, argv, env)
     os.close(out_w), os.close(err_w), os.close(status_w)
     cap = int(task["output_bytes"])
     captures = [_Capture(out_r, cap), _Capture(err_r, cap)]
-    deadline = start + float(task["timeout_s"])
     timed_out = False
     wait_status = None
     poller = select.poll()
@@ -177,12 +269,15 @@ def run_task(task: dict) -> dict:
         flag = b""
     for fd in (out_r, err_r, status_r):
         os.close(fd)
-    reap_all()
-    clean_scratch()
-    return _verdict(task, wait_status, timed_out, flag, captures, wall_ms)
+    return wait_status, timed_out, flag, captures, wall_ms
 
 
-def _verdict(task, wait_status, timed_out, flag, captures, wall_ms) -> dict:
+def _error(task: dict, reason: str) -> dict:
+    return {"id": task.get("id"), "status": "error", "exit_code": None, "signal": None, "stdout": "",
+            "stderr": reason, "stdout_truncated": False, "stderr_truncated": False, "wall_ms": 0.0}
+
+
+def _verdict(task, wait_status, timed_out, flag, captures, wall_ms, language=None) -> dict:
     exit_code, sig = None, None
     if wait_status is not None:
         if os.WIFEXITED(wait_status):
@@ -192,7 +287,8 @@ def _verdict(task, wait_status, timed_out, flag, captures, wall_ms) -> dict:
             exit_code = -sig
     if timed_out or sig == signal.SIGXCPU:
         status = "timeout"
-    elif flag == STATUS_MEMORY or sig == signal.SIGKILL:
+    elif flag == STATUS_MEMORY or sig == signal.SIGKILL or (
+            exit_code != 0 and language is not None and language.out_of_memory(captures[1].text())):
         # An unsolicited SIGKILL is the memory cgroup's OOM killer: we only send SIGKILL on timeout.
         status = "memory"
     elif exit_code == 0:
@@ -248,9 +344,7 @@ def serve(stdin=None, stdout=None) -> None:
                 raise ValueError("task must be a JSON object with a string 'code'")
             reply = run_task(task)
         except Exception as exc:  # noqa: BLE001 - report, keep serving
-            reply = {"id": task.get("id") if isinstance(task, dict) else None, "status": "error",
-                     "exit_code": None, "signal": None, "stdout": "", "stderr": f"runner: {exc}",
-                     "stdout_truncated": False, "stderr_truncated": False, "wall_ms": 0.0}
+            reply = _error(task if isinstance(task, dict) else {}, f"runner: {exc}")
         stdout.write((json.dumps(reply) + "\n").encode())
         stdout.flush()
 

@@ -36,7 +36,7 @@ def test_sandbox_run_jsonl(tmp_path):
     assert rows["ok"]["stdout"] == "hi\n" and rows["ok"]["exit_code"] == 0
     assert "ValueError: x" in rows["bad"]["stderr"]
     assert "not valid JSON" in rows["line-5"]["stderr"]
-    assert set(rows["ok"]) == {"id", "status", "exit_code", "stdout", "stderr", "wall_ms"}
+    assert set(rows["ok"]) == {"id", "status", "exit_code", "stdout", "stderr", "wall_ms", "language", "compile_ms"}
 
 
 def test_missing_input_is_one_clear_line(tmp_path):

@@ -96,7 +96,7 @@ def test_container_is_locked_down_as_configured(docker_engine):
         assert host["Privileged"] is False
         assert host["Memory"] == host["MemorySwap"] == (256 + 32 + SERVER_HEADROOM_MB) * 1024 * 1024
         assert host["PidsLimit"] == 32 + 8
-        assert host["Tmpfs"] == {"/tmp": "size=32m,mode=1777"}
+        assert host["Tmpfs"] == {"/tmp": "size=32m,mode=1777,exec"}
         assert host["AutoRemove"] is True and host["LogConfig"]["Type"] == "none"
         assert config["User"] == f"{DOCKER_UID_BASE}:{DOCKER_UID_BASE}" and config["Image"] == default_image()
         assert config["OpenStdin"] and config["StdinOnce"] and not config["Tty"]
