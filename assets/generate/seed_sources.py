@@ -5,6 +5,7 @@ The registry is `$CRUCIBLE_HOME/sources.yaml` (or any YAML file given to the see
     sources:
       mylib: {kind: local, path: /src/mylib, license: MIT}
       stack-py: {kind: hf, dataset: bigcode/the-stack-smol, data_dir: data/python, split: train}
+      systems: {kind: local, path: /src/tools, license: MIT, languages: [rust, go]}   # default [python]; or all
       shard0: {kind: hf, dataset: parquet, data_files: /data/shard0.parquet}     # local files work too
       oss75k: {kind: import, preset: magicoder-oss-instruct, dataset: /data/oss.jsonl, verify: tests}
 
@@ -15,6 +16,9 @@ The source `stdlib` is built in: the running Python's standard library (PSF-2.0)
 every machine. So is `library:<package>` (e.g. `library:numpy`): the package's own source as the sandbox's interpreter
 has it installed, the seed of library_instruct's problems, which need that package inside the sandbox. A source's name
 is its partition key.
+
+A source reads the files of its `languages` (default python; `all` for every one in seed_languages.LANGUAGES), found
+by extension; `extensions` replaces that list of endings when given.
 """
 
 from __future__ import annotations
@@ -31,6 +35,8 @@ from pathlib import Path
 
 import yaml
 
+from assets.generate.config import PYTHON
+from assets.generate.seed_languages import ALL, LANGUAGE_NAMES, extensions_of, language_for
 from resources.home import Home
 from resources.sandbox import Sandbox
 
@@ -88,13 +94,33 @@ class SourceSpec:
     data_files: tuple[str, ...] | None = None
     data_dir: str | None = None
     split: str = "train"
-    extensions: tuple[str, ...] = (".py",)
+    languages: tuple[str, ...] = (PYTHON,)  # or "all"; see seed_languages.LANGUAGES
+    extensions: tuple[str, ...] | None = None  # file endings read; default: those of `languages`
     exclude: tuple[str, ...] = field(default_factory=tuple)  # path globs skipped (reason excluded_path)
     # import: the preset (assets/imports/presets.py) and its column renames, the rows to read, and tests|none
     preset: str | None = None
     columns: dict | None = None
     limit: int | None = None
     verify: str = "tests"
+
+    def __post_init__(self):
+        names = (self.languages,) if isinstance(self.languages, str) else tuple(self.languages)
+        if ALL in names:
+            names = LANGUAGE_NAMES
+        for value in names:
+            if value not in LANGUAGE_NAMES:
+                raise SourceError(f"source {self.name!r}: language {value!r} is not one of "
+                                  f"{', '.join(LANGUAGE_NAMES)} or {ALL}")
+        object.__setattr__(self, "languages", names)
+
+    def file_extensions(self) -> tuple[str, ...]:
+        return self.extensions or extensions_of(self.languages)
+
+    def language_of(self, path: str) -> str | None:
+        """The language a file is read as, by its ending: the first of the source's languages that owns it, else any
+        language that does (an ending listed in `extensions`), else the source's only language; None otherwise."""
+        found = language_for(path, self.languages) or language_for(path, LANGUAGE_NAMES)
+        return found or (self.languages[0] if len(self.languages) == 1 else None)
 
 
 @dataclass
@@ -190,11 +216,14 @@ def parse_spec(name: str, entry, file: Path | str = "<config>") -> SourceSpec:
     if unknown:
         raise SourceError(f"{file}: source {name!r} has unknown keys {sorted(unknown)}; known: {sorted(known)}")
     values = dict(entry)
-    for key in ("data_files", "extensions", "exclude"):
+    for key in ("data_files", "extensions", "exclude", "languages"):
         if key in values and values[key] is not None:
             value = values[key]
             values[key] = (value,) if isinstance(value, str) else tuple(value)
-    spec = SourceSpec(name=name, **values)
+    try:
+        spec = SourceSpec(name=name, **values)
+    except SourceError as exc:
+        raise SourceError(f"{file}: {exc}") from None
     if spec.kind == "local" and not spec.path:
         raise SourceError(f"{file}: local source {name!r} needs `path`")
     if spec.kind == "hf" and not spec.dataset:
@@ -239,14 +268,14 @@ def _iter_local(spec: SourceSpec, max_files: int | None) -> Iterator[SourceFile]
     root = Path(spec.path).expanduser()
     if not root.is_dir():
         raise SourceError(f"source {spec.name!r}: {root} is not a directory; fix `path` in the sources file")
-    count = 0
+    count, extensions = 0, spec.file_extensions()
     for dirpath, dirnames, filenames in os.walk(root):
         rel_dir = Path(dirpath).relative_to(root).as_posix()
         # Prune excluded folders (the stdlib's site-packages holds every installed package): not even read.
         dirnames[:] = sorted(d for d in dirnames
                              if not excluded(f"{d}/_" if rel_dir == "." else f"{rel_dir}/{d}/_", spec))
         for filename in sorted(filenames):
-            if not filename.endswith(spec.extensions):
+            if not filename.endswith(extensions):
                 continue
             full = Path(dirpath) / filename
             if full.is_symlink():
@@ -282,7 +311,7 @@ def _iter_hf(spec: SourceSpec, max_files: int | None) -> Iterator[SourceFile]:
     except Exception as exc:  # datasets raises many types (network, missing files, bad builder)
         raise SourceError(f"source {spec.name!r}: cannot open dataset {spec.dataset!r}: "
                           f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}") from exc
-    count = 0
+    count, extensions = 0, spec.file_extensions()
     for index, row in enumerate(stream):
         content = _first(row, CONTENT_COLUMNS)
         if content is None:
@@ -293,7 +322,7 @@ def _iter_hf(spec: SourceSpec, max_files: int | None) -> Iterator[SourceFile]:
         if isinstance(license_value, (list, tuple)):
             license_value = license_value[0] if len(license_value) == 1 else ",".join(map(str, license_value))
         data = content.encode("utf-8", errors="surrogatepass") if isinstance(content, str) else bytes(content)
-        if not str(path).endswith(spec.extensions):
+        if not str(path).endswith(extensions):
             continue
         yield SourceFile(str(path), data, license_value or spec.license)
         count += 1

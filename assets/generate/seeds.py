@@ -78,6 +78,7 @@ def seed_snippets(context: dg.AssetExecutionContext, config: SeedsConfig,
     yield table_output(seeds, output_name=SEED_SNIPPETS, metadata={
         "seeds": len(seeds), "files_seen": extraction.files_seen, "files_kept": extraction.files_kept,
         "by_kind": dg.MetadataValue.json(dict(seeds["kind"].value_counts().iter_rows()) if len(seeds) else {}),
+        "by_language": dg.MetadataValue.json(dict(seeds["language"].value_counts().iter_rows()) if len(seeds) else {}),
         "seconds": round(time.monotonic() - started, 2), **reason_metadata(extraction.counts),
         "preview": markdown_preview(seeds, ["seed_id", "path", "symbol", "n_lines"]),
     })
