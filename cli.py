@@ -90,6 +90,34 @@ def _teacher(args: argparse.Namespace, home):
     return TeacherLLM.configured(home, args.base_url, args.model, args.teacher)
 
 
+PYTHON_LANGUAGE = "python"
+# The methods that write other languages than Python (their config has a `language`).
+MULTILINGUAL_METHODS = ("oss_instruct",)
+
+
+def _language_problem(args: argparse.Namespace, home) -> str | None:
+    """Why `crucible generate --language` cannot run as asked (one line), or None."""
+    from assets.generate.code_languages import CODE_LANGUAGES
+    from assets.generate.seed_sources import SourceError, require_source
+
+    if args.language not in CODE_LANGUAGES:
+        return f"--language {args.language!r}: choose one of {', '.join(CODE_LANGUAGES)}"
+    if args.language == PYTHON_LANGUAGE:
+        return None
+    if args.method not in MULTILINGUAL_METHODS:
+        return (f"--language {args.language}: the {args.method} method writes Python only; "
+                f"use --method {' or '.join(MULTILINGUAL_METHODS)}")
+    try:
+        spec = require_source(args.source, home=home)
+    except SourceError:
+        return None  # the run names the missing source itself
+    if args.language not in spec.languages:
+        return (f"--language {args.language}: source {args.source!r} reads {', '.join(spec.languages)} files only; "
+                f"give a source whose `languages` include {args.language} in sources.yaml "
+                f"(e.g. {{kind: local, path: DIR, license: MIT, languages: [{args.language}]}})")
+    return None
+
+
 def cmd_generate(args: argparse.Namespace) -> int:
     from assets.generate.method_run import MissingParents
     from assets.generate.methods import DEFAULT_METHOD, METHODS, UnknownMethod, require_method
@@ -111,6 +139,9 @@ def cmd_generate(args: argparse.Namespace) -> int:
     except UnknownMethod as exc:
         return fail(str(exc))
     home = Home.from_env()
+    problem = _language_problem(args, home)
+    if problem:
+        return fail(problem)
     dialogue_settings = {"feedback_mode": args.feedback, "max_turns": args.max_turns,
                          "aiev_complete": args.aiev_complete}
     run_config = {"ops": {"verified_dialogues": {"config": dialogue_settings},
@@ -118,6 +149,8 @@ def cmd_generate(args: argparse.Namespace) -> int:
     if args.method != DEFAULT_METHOD:
         run_config = {"ops": {"method_dialogues": {"config": {"dialogues": {
             "max_turns": args.max_turns, "aiev_complete": args.aiev_complete}}}}}
+        if args.language != PYTHON_LANGUAGE:
+            run_config["ops"]["method_dialogues"]["config"]["oss_instruct"] = {"language": args.language}
     return _print_summary(lambda: run_method(
         args.method, args.source, _teacher(args, home), Sandbox(backend=args.backend, home=str(home.root)), home,
         args.seeds, run_config, curate=not args.no_curate),
@@ -384,6 +417,10 @@ def build_parser() -> argparse.ArgumentParser:
                                                                   "derived methods (default: 500 seeds; all parents)")
     generate.add_argument("--mode", choices=("function", "window", "both"), default="function",
                           help="seeds: documented functions, 1-15-line windows, or both")
+    generate.add_argument("--language", default="python",
+                          help="the language of the problems, solutions and tests: python, cpp, c, javascript, "
+                               "typescript, rust, go, java, php or bash (other than python: --method oss_instruct, "
+                               "on a source whose `languages` include it)")
     generate.add_argument("--feedback", default="execution", help="execution or human_sim")
     generate.add_argument("--max-turns", type=int, default=4, help="programmer answers per problem")
     generate.add_argument("--aiev-complete", action="store_true",

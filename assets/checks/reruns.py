@@ -9,7 +9,8 @@ import hashlib
 import polars as pl
 
 from assets.checks.stored import CheckInput, Outcome, stored_table
-from assets.generate.programs import program_with_tests
+from assets.generate.code_languages import code_language
+from assets.generate.config import PYTHON
 from assets.schemas import unverified_imports
 
 
@@ -22,20 +23,25 @@ def sample_rows(df: pl.DataFrame, size: int, partition: str | None) -> pl.DataFr
     return df.sample(n=size, seed=seed)
 
 
+def _program(key: str, row: dict) -> dict:
+    """A row's solution with its tests, as its language's program (Python when the row names none)."""
+    lang = code_language(row.get("language") or PYTHON)
+    return {"id": key, "code": lang.program(row["solution"] or "", row["tests"] or ""), "language": lang.name}
+
+
 def reruns_pass(asset: str, id_column: str, check: CheckInput) -> Outcome:
     """The check: every sampled row's `solution` passes its `tests` when run again. Imported rows taken without
     verification have no tests to run: they are left out of the sample, and counted."""
     df = stored_table(asset, check)
     unverified = unverified_imports(df)
     df = df.filter(~unverified)
-    sample = sample_rows(df, check.sample, check.partition).select(id_column, "solution", "tests").to_dicts()
+    columns = [id_column, "solution", "tests", *(["language"] if "language" in df.columns else [])]
+    sample = sample_rows(df, check.sample, check.partition).select(columns).to_dicts()
     if not sample:
         return Outcome(True, metadata={"rerun": 0, "unverified_imports": int(unverified.sum())})
     if check.pool is None:
         raise RuntimeError("the re-run check needs a sandbox; give CheckInput a pool")
-    verdicts = check.pool().run_batch([{"id": str(r[id_column]),
-                                       "code": program_with_tests(r["solution"] or "", r["tests"] or "")}
-                                      for r in sample])
+    verdicts = check.pool().run_batch([_program(str(r[id_column]), r) for r in sample])
     failing = [(r[id_column], v) for r, v in zip(sample, verdicts) if not v.passed]
     problems = [f"{id_column}={row_id}: solution with its tests: {v.status} when run again"
                 + (f" ({(v.stderr or '').strip().splitlines()[-1][:160]})" if (v.stderr or "").strip() else "")

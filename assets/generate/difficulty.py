@@ -6,12 +6,15 @@ sandbox, and the share that passes labels the row:
     medium  >= 1/4 (with 3 samples: one or two)
     hard    fewer (none of three)
 
-The samples are cached like every other request (each has its own sampling seed), so relabelling is free.
+The samples are cached like every other request (each has its own sampling seed), so relabelling is free. A row in
+another language than Python is answered in its language (programmer_code prompt) and run as that language's program
+(code_languages.py).
 """
 
 from __future__ import annotations
 
-from assets.generate.programs import program_with_tests
+from assets.generate.code_languages import CodeLanguage, code_language
+from assets.generate.config import PYTHON
 from assets.generate.replies import extract_code, find_entry_point
 from assets.generate.teacher_rounds import ask_round, sampling
 from assets.prompts import load_prompt
@@ -35,19 +38,33 @@ def label_difficulty(rows: list[dict], programmer: TeacherClient, runner: Cached
     todo = [row for row in rows if row.get("task_messages")]
     if samples <= 0 or not todo:
         return {}
-    system = load_prompt("programmer", prompt_version)
-    requests = [ChatRequest(f"{row['dialogue_id']}:{k}", system.render() + row["task_messages"], SAMPLE_TEMPERATURE,
-                            max_tokens, f"{system.version}+difficulty", sampling((seed or 0) + 1 + k))
-                for row in todo for k in range(samples)]
+    python = load_prompt("programmer", prompt_version)
+    other = load_prompt("programmer_code", prompt_version)
+
+    def system(lang: CodeLanguage) -> tuple[list[dict], str]:
+        if lang.is_python:
+            return python.render(), python.version
+        return other.render(language=lang.label, fence=lang.fence), other.version
+
+    languages = {row["dialogue_id"]: code_language(row.get("language") or PYTHON) for row in todo}
+    requests = []
+    for row in todo:
+        messages, version = system(languages[row["dialogue_id"]])
+        requests += [ChatRequest(f"{row['dialogue_id']}:{k}", messages + row["task_messages"], SAMPLE_TEMPERATURE,
+                                 max_tokens, f"{version}+difficulty", sampling((seed or 0) + 1 + k))
+                     for k in range(samples)]
     answers = ask_round(programmer, requests)
     programs, owners = [], []
     for row in todo:
-        entry_point = find_entry_point(row["solution"] or "", row["tests"] or "")
+        lang = languages[row["dialogue_id"]]
+        entry_point = (find_entry_point(row["solution"] or "", row["tests"] or "") if lang.is_python else
+                       lang.check_tests(row["solution"] or "", row["tests"] or "", 0))
         for k in range(samples):
             answer = answers[f"{row['dialogue_id']}:{k}"]
-            code = None if isinstance(answer, TeacherError) else extract_code(answer.content, entry_point)
+            code = None if isinstance(answer, TeacherError) else _answer_code(answer.content, entry_point, lang)
             if code:
-                programs.append({"id": f"{row['dialogue_id']}:{k}", "code": program_with_tests(code, row["tests"])})
+                programs.append({"id": f"{row['dialogue_id']}:{k}", "code": lang.program(code, row["tests"]),
+                                 "language": lang.name})
                 owners.append(row["dialogue_id"])
     passed: dict[str, int] = {}
     for owner, verdict in zip(owners, runner.run(programs)):
@@ -59,3 +76,13 @@ def label_difficulty(rows: list[dict], programmer: TeacherClient, runner: Cached
         row["difficulty"] = label(rate)
         counts[row["difficulty"]] += 1
     return counts
+
+
+def _answer_code(text: str, entry_point, lang: CodeLanguage) -> str | None:
+    """The answer's code: Python's extract_code; in another language the last block defining the entry point, else
+    the longest block."""
+    if lang.is_python:
+        return extract_code(text, entry_point)
+    blocks = [b for b in lang.blocks(text) if lang.parses(b)]
+    defining = [b for b in blocks if isinstance(entry_point, str) and entry_point in lang.functions(b)]
+    return defining[-1] if defining else max(blocks, key=len, default=None)

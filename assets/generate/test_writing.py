@@ -10,7 +10,9 @@ import of external datasets share.
 3. `_gate`: the questioner's test-quality gates (the tests fail on the trivial mutant; a salted rerun passes).
 
 A subclass sets `config` (temperature, max_tokens, seed, min_asserts, format_repair, repair_turns), `client`,
-`runner`, `versions` and the three prompts, and says what a rejected item becomes (`reject`).
+`runner`, `versions` and the three prompts, and says what a rejected item becomes (`reject`). `language` (a
+code_languages.CodeLanguage, Python by default) decides how code is read from replies, how tests are checked, what
+runs in the sandbox and what the gate's mutant is.
 """
 
 from __future__ import annotations
@@ -18,47 +20,39 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from assets.generate.programs import execution_feedback, program_with_tests, trivial_mutant, verdict_row
+from assets.generate.code_languages import CODE_LANGUAGES, CodeLanguage
+from assets.generate.config import PYTHON
+from assets.generate.programs import execution_feedback, verdict_row
 from assets.generate.questioner import QUESTIONER_STOP, REPAIRABLE
-from assets.generate.replies import (
-    Rejected,
-    check_tests,
-    code_blocks,
-    count_asserts,
-    defined_functions,
-    parses,
-    sections,
-)
+from assets.generate.replies import Rejected, sections
 from assets.generate.teacher_rounds import ask_round, sampling, tokens
 from assets.prompts import Prompt
 from resources.llm import ChatRequest, Completion, TeacherClient, TeacherError
 from resources.verdict_cache import CachedRunner
 
-PYTHON_FENCES = ("", "python", "py", "python3")
-
 
 def python_blocks(text: str | None) -> list[str]:
-    return [code for lang, code in code_blocks(text or "") if lang in PYTHON_FENCES and code.strip()]
+    return CODE_LANGUAGES[PYTHON].blocks(text)
 
 
 def tests_block(body: str | None) -> str | None:
     """The first Python block with an assert in `body`, else its first Python block."""
-    blocks = python_blocks(body)
-    return next((b for b in blocks if count_asserts(b)), blocks[0] if blocks else None)
+    return CODE_LANGUAGES[PYTHON].tests_block(body)
 
 
-def repaired_parts(text: str, names: list[str]) -> tuple[str | None, str | None, str | None]:
+def repaired_parts(text: str, names: list[str], language: CodeLanguage = CODE_LANGUAGES[PYTHON],
+                   ) -> tuple[str | None, str | None, str | None]:
     """(problem, solution, tests) a repair reply holds, each None when absent. Without section headings, a bare block
-    defining one of the solution's `names` is the solution and a block of asserts the tests."""
+    defining one of the solution's `names` is the solution and a block of checks the tests."""
     found = sections(text)
     problem = (found.get("problem") or "").strip() or None
-    solution = next(iter(python_blocks(found.get("solution"))), None)
-    tests = tests_block(found.get("tests")) if "tests" in found else None
+    solution = language.first_block(found.get("solution"))
+    tests = language.tests_block(found.get("tests")) if "tests" in found else None
     if solution is None and tests is None:
-        for block in python_blocks(text):
-            if set(names) & set(defined_functions(block)):
+        for block in language.blocks(text):
+            if set(names) & set(language.functions(block)):
                 solution = solution or block
-            elif count_asserts(block):
+            elif language.count_checks(block):
                 tests = tests or block
     return problem, solution, tests
 
@@ -92,6 +86,7 @@ class TestWriting:
     repair_prompt: Prompt
     format_prompt: Prompt
     repair_solution: bool = True
+    language: CodeLanguage = CODE_LANGUAGES[PYTHON]
     counts: Counter
 
     def reject(self, item: TestedItem, reason: str, detail: str = "") -> None:
@@ -129,10 +124,11 @@ class TestWriting:
         kept, unusable = [], []
         for item, reply in self.ask(items, lambda i: i.tests_messages, QUESTIONER_STOP):
             item.tests_messages = item.tests_messages + [{"role": "assistant", "content": reply}]
-            tests = tests_block(sections(reply).get("tests", reply))
-            checked = check_tests(item.solution, tests, self.config.min_asserts) if tests else Rejected("no_tests_code")
+            tests = self.language.tests_block(sections(reply).get("tests", reply))
+            checked = (self.language.check_tests(item.solution, tests, self.config.min_asserts) if tests
+                       else Rejected("no_tests_code"))
             if isinstance(checked, Rejected) and self.config.format_repair and checked.reason in REPAIRABLE:
-                told = self.format_prompt.render(problem=REPAIRABLE[checked.reason])
+                told = self.format_prompt.render(problem=self.language.repair_message(checked.reason))
                 item.tests_messages = item.tests_messages + told
                 unusable.append(item)
             elif isinstance(checked, Rejected):
@@ -151,8 +147,7 @@ class TestWriting:
         for repair in range(self.config.repair_turns + 1):
             if not active:
                 break
-            verdicts = self.runner.run([{"id": i.key, "code": program_with_tests(i.solution, i.tests)}
-                                            for i in active])
+            verdicts = self.runner.run([self._program(i.key, i.solution, i.tests) for i in active])
             failing = []
             for item, verdict in zip(active, verdicts):
                 item.runs += 1
@@ -173,17 +168,17 @@ class TestWriting:
         usable = []
         for item, reply in replies:
             item.tests_messages = item.tests_messages + [{"role": "assistant", "content": reply}]
-            problem, solution, tests = repaired_parts(reply, defined_functions(item.solution))
+            problem, solution, tests = repaired_parts(reply, self.language.functions(item.solution), self.language)
             if not self.repair_solution:
                 problem, solution = None, None
             solution, tests = solution or item.solution, tests or item.tests
-            if not parses(solution):
+            if not self.language.parses(solution):
                 self.reject(item, "solution_syntax_error", "repair")
                 continue
             if tests is None:
                 self.reject(item, "no_tests_code", "repair")
                 continue
-            checked = check_tests(solution, tests, self.config.min_asserts)
+            checked = self.language.check_tests(solution, tests, self.config.min_asserts)
             if isinstance(checked, Rejected):
                 self.reject(item, checked.reason, "repair")
                 continue
@@ -192,19 +187,22 @@ class TestWriting:
             usable.append(item)
         return usable
 
+    def _program(self, key: str, solution: str, tests: str, **extra) -> dict:
+        """The sandbox program of a solution and its tests, in this run's language."""
+        return {"id": key, "code": self.language.program(solution, tests), "language": self.language.name, **extra}
+
     def _gate(self, items: list[TestedItem]) -> list[TestedItem]:
         """The questioner's gates: a rerun (salted, so it really runs again) must pass, and the tests must fail on the
-        solution with every function body replaced by `return None`."""
+        solution with every function body replaced by `return None` (Python) or by one that throws or panics."""
         gated, programs = [], []
         for item in items:
-            mutant = trivial_mutant(item.solution)
+            mutant = self.language.mutant(item.solution)
             if mutant is None:
                 self.reject(item, "tests_pass_trivial_solution", "no function to mutate")
                 continue
             gated.append(item)
-            programs += [{"id": f"{item.key}:mutant", "code": program_with_tests(mutant, item.tests)},
-                         {"id": f"{item.key}:rerun", "code": program_with_tests(item.solution, item.tests),
-                          "salt": "rerun"}]
+            programs += [self._program(f"{item.key}:mutant", mutant, item.tests),
+                         self._program(f"{item.key}:rerun", item.solution, item.tests, salt="rerun")]
         verdicts = self.runner.run(programs)
         kept = []
         for index, item in enumerate(gated):

@@ -66,7 +66,7 @@ def provenance(item: dict) -> dict:
     return {**{k: item.get(k) for k in PROVENANCE_KEYS}, "language": item.get("language") or LANGUAGE}
 
 
-def answer_text(solution: str, lead: str = "") -> str:
-    """An assistant turn holding `solution` as one fenced Python block, after an optional sentence."""
-    block = f"```python\n{solution.strip()}\n```"
+def answer_text(solution: str, lead: str = "", fence: str = "python") -> str:
+    """An assistant turn holding `solution` as one fenced block (Python's by default), after an optional sentence."""
+    block = f"```{fence}\n{solution.strip()}\n```"
     return f"{lead.strip()}\n\n{block}" if lead.strip() else block

@@ -22,7 +22,12 @@ class OssInstructConfig(dg.Config):
     repair_turns: int = Field(default=1, ge=0, description="Repairs of a solution that fails its tests, each shown "
                                                           "the execution output, before the window is rejected.")
     min_asserts: int = Field(default=3, description="The tests need at least this many assert statements.")
-    prompt_version: int = Field(default=1, description="assets/prompts/oss_window.v<N>.txt and oss_tests.v<N>.txt")
+    language: str = Field(default="python", description="The language of the problems, solutions and tests: python, "
+                                                         "cpp, c, javascript, typescript, rust, go, java, php or bash "
+                                                         "(assets/generate/code_languages.py). Windows come from the "
+                                                         "seeds of that language.")
+    prompt_version: int = Field(default=1, description="assets/prompts/oss_window.v<N>.txt and oss_tests.v<N>.txt "
+                                                       "(oss_window_<language>, oss_tests_<language> beyond Python)")
     repair_prompt_version: int = Field(default=1, description="assets/prompts/problem_repair.v<N>.txt: the turn that "
                                                               "shows a failing run's output.")
     format_repair: bool = Field(default=True, description="Tests that break a rule the gates need (too few asserts, "

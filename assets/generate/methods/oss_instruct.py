@@ -19,6 +19,11 @@ concurrently by a remote teacher):
 6. `_rows`: Magicoder's single-turn shape, [user: problem, assistant: solution]; the first of two windows that led
    to the same problem wins.
 
+`config.language` picks the language of everything written (code_languages.py): its prompts are
+oss_window_<language> and oss_tests_<language> (Python keeps oss_window and oss_tests), its tests are a program that
+exits non-zero at the first failing check, and only seeds of that language give windows, as Magicoder draws each
+language's problems from that language's code.
+
 Reject rows hold the teacher exchange so far (the prompts' fixed parts left out) as `messages`.
 """
 
@@ -30,15 +35,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from assets.fingerprints import fingerprint, record_config
-from assets.generate.config import QUESTIONER_TESTS
+from assets.generate.code_languages import CodeLanguage, code_language
+from assets.generate.config import PYTHON, QUESTIONER_TESTS
 from assets.generate.methods.base import MethodContext, MethodInputs, MethodResult, answer_text, dialogue_id, provenance
 from assets.generate.methods.config import OssInstructConfig
-from assets.generate.programs import trivial_mutant
 from assets.generate.questioner import QUESTIONER_STOP, problem_id
-from assets.generate.replies import Rejected, parses, sections
+from assets.generate.replies import Rejected, sections
 from assets.generate.seed_extract import ExtractConfig, check_snippet, extract_windows, seed_id
 from assets.generate.seed_sources import SourceError, SourceSpec, require_source
-from assets.generate.test_writing import TestedItem, TestWriting, python_blocks
+from assets.generate.test_writing import TestedItem, TestWriting
 from assets.keys import METHOD_DIALOGUES
 from assets.partitions import source_of
 from assets.prompts import load_prompt
@@ -56,6 +61,7 @@ class Window:
     path: str
     license: str | None
     code: str
+    language: str = PYTHON
 
     @property
     def lines(self) -> int:
@@ -68,9 +74,18 @@ def window_config(config: OssInstructConfig) -> ExtractConfig:
                          seed=config.seed or 0)
 
 
+COMMENT_STARTS = ("#", "//", "/*", "*")
+PREPROCESSOR = ("#include", "#define", "#if", "#pragma")
+
+
+def _is_code_line(line: str) -> bool:
+    line = line.strip()
+    return bool(line) and (not line.startswith(COMMENT_STARTS) or line.startswith(PREPROCESSOR))
+
+
 def check_window(code: str, extract: ExtractConfig) -> tuple[bool, str]:
     """(keep, reason): a window needs a line of code (not only comments) and seed_extract's minimum of characters."""
-    if not any(line.strip() and not line.strip().startswith("#") for line in code.splitlines()):
+    if not any(_is_code_line(line) for line in code.splitlines()):
         return False, "comment_only"
     return check_snippet(code, "window", extract)
 
@@ -94,13 +109,16 @@ class WindowDraw:
     windows: list[Window]  # in seed order, each distinct window once
     skipped: Counter  # windows left out, by reason (comment_only, too_short, duplicate_window)
     seeds_without_file: int = 0  # seeds whose file could not be read: their own code was the text drawn from
+    seeds_of_other_languages: int = 0  # seeds not in config.language: not drawn from
 
 
 def draw_windows(seeds: list[dict], config: OssInstructConfig, spec: SourceSpec | None) -> WindowDraw:
     """The windows of the seeds' files (each file read once through `spec`), or of the seeds' own code when the
-    file cannot be read (an hf source); seed rows of kind "window" as they are."""
+    file cannot be read (an hf source); seed rows of kind "window" as they are. Only seeds in `config.language`."""
     extract = window_config(config)
     draw = WindowDraw([], Counter())
+    wanted = [s for s in seeds if (s.get("language") or PYTHON) == config.language]
+    draw.seeds_of_other_languages = len(seeds) - len(wanted)
     taken: set[str] = set()
     files_read: set[str] = set()
 
@@ -112,9 +130,9 @@ def draw_windows(seeds: list[dict], config: OssInstructConfig, spec: SourceSpec 
             draw.skipped[reason] += 1
             return
         taken.add(wid)
-        draw.windows.append(Window(wid, seed["source"], seed["path"], seed.get("license"), code))
+        draw.windows.append(Window(wid, seed["source"], seed["path"], seed.get("license"), code, config.language))
 
-    for seed in seeds:
+    for seed in wanted:
         if seed.get("kind") == "window":
             add(seed, seed["code"], seed["seed_id"])
             continue
@@ -141,20 +159,21 @@ def source_spec(ctx: MethodContext) -> SourceSpec | None:
 
 
 # -- parsing replies -------------------------------------------------------------------------------------------------
-def parse_problem_and_solution(text: str) -> tuple[str, str] | Rejected:
-    """(problem statement, solution) of a turn-1 reply."""
+def parse_problem_and_solution(text: str, language: CodeLanguage | None = None) -> tuple[str, str] | Rejected:
+    """(problem statement, solution) of a turn-1 reply, the solution in `language` (Python by default)."""
+    language = language or code_language(PYTHON)
     if not text or not text.strip():
         return Rejected("empty_reply")
     found = sections(text)
     problem = (found.get("problem") or "").strip()
     if not problem:
         return Rejected("no_problem_section")
-    solution = next(iter(python_blocks(found.get("solution"))), None)
+    solution = language.first_block(found.get("solution"))
     if solution is None:
         return Rejected("no_solution_code")
-    if not parses(solution):
+    if not language.parses(solution):
         return Rejected("solution_syntax_error")
-    if trivial_mutant(solution) is None:  # tests could not tell it from a wrong one (the gate needs a function)
+    if language.mutant(solution) is None:  # tests could not tell it from a wrong one (the gate needs a function)
         return Rejected("no_function_in_solution")
     return problem, solution
 
@@ -174,10 +193,14 @@ class _OssInstruct(TestWriting):
 
     def __init__(self, config: OssInstructConfig, ctx: MethodContext) -> None:
         self.config, self.ctx, self.client, self.runner = config, ctx, ctx.teacher, ctx.runner
-        self.window_prompt = load_prompt("oss_window", config.prompt_version)
-        self.tests_prompt = load_prompt("oss_tests", config.prompt_version)
+        self.language = code_language(config.language)
+        suffix = "" if self.language.is_python else f"_{self.language.name}"
+        self.window_prompt = load_prompt(f"oss_window{suffix}", config.prompt_version)
+        self.tests_prompt = load_prompt(f"oss_tests{suffix}", config.prompt_version)
         self.repair_prompt = load_prompt("problem_repair", config.repair_prompt_version)
-        self.format_prompt = load_prompt("format_repair", config.repair_prompt_version)
+        # format_repair names Python's asserts; the other languages' turn names no construct.
+        self.format_prompt = load_prompt("format_repair" if self.language.is_python else "format_repair_code",
+                                         config.repair_prompt_version)
         self.versions = "+".join(p.version for p in (self.window_prompt, self.tests_prompt, self.repair_prompt,
                                                      self.format_prompt))
         self.config_fp = record_config(fingerprint(config, self.client.model, self.versions, METHOD), ctx.home,
@@ -194,7 +217,7 @@ class _OssInstruct(TestWriting):
     def _ask_problems(self, items: list[_Item]) -> list[_Item]:
         kept = []
         for item, reply in self.ask(items, lambda i: self.window_prompt.render(window=i.window.code), PROBLEM_STOP):
-            parsed = parse_problem_and_solution(reply)
+            parsed = parse_problem_and_solution(reply, self.language)
             if isinstance(parsed, Rejected):
                 self.reject(item, parsed.reason, parsed.detail)
                 continue
@@ -224,7 +247,8 @@ class _OssInstruct(TestWriting):
             "config_fingerprint": self.config_fp, "feedback_mode": None,
             "instruction": item.instruction, "solution": item.solution, "tests": item.tests,
             "tests_source": QUESTIONER_TESTS if item.tests else None,
-            "messages": [user, {"role": "assistant", "content": answer_text(item.solution)}] if passed
+            "messages": [user, {"role": "assistant", "content": answer_text(item.solution, fence=self.language.fence)}]
+            if passed
             else item.exchange,
             "task_messages": [user],
             "turns": 1 if item.solution else 0, "passed_turn": 1 if passed else None, "verdicts": item.verdicts,
@@ -255,4 +279,5 @@ def run(inputs: MethodInputs, config: OssInstructConfig, ctx: MethodContext) -> 
                         {"windows": len(draw.windows),
                          "window_lines": dict(sorted(Counter(w.lines for w in draw.windows).items())),
                          "windows_skipped": dict(draw.skipped), "seeds_without_file": draw.seeds_without_file,
+                         "seeds_of_other_languages": draw.seeds_of_other_languages, "language": config.language,
                          "kept_after_repair": sum(1 for i in items if i.key in kept and i.runs > 1)})
