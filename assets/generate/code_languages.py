@@ -24,7 +24,7 @@ from assets.generate.config import PYTHON
 from assets.generate.programs import program_with_tests, trivial_mutant
 from assets.generate.replies import Rejected, code_blocks
 from assets.generate.seed_languages import LANGUAGES as SEED_LANGUAGES
-from assets.generate.seed_languages import _walk, parse
+from assets.generate.seed_languages import parse, walk_functions
 from sandbox_image.languages import LANGUAGES as SANDBOX_LANGUAGES
 
 _GO_IMPORT = re.compile(r'^import\s*\(\s*\n(?P<block>.*?)^\)\s*$|^import\s+(?P<one>(?:[\w.]+\s+)?"[^"\n]+")\s*$',
@@ -76,8 +76,7 @@ class CodeLanguage:
         if self.is_python:
             return replies.defined_functions(code)
         root = parse(self._parse_text(code).encode(), self.name).root_node
-        return [symbol.rsplit(".", 1)[-1] for symbol, _, _, method in _walk(root, SEED_LANGUAGES[self.name], "", False)
-                if not method]
+        return [symbol.rsplit(".", 1)[-1] for symbol, _, _, method in walk_functions(root, self.name) if not method]
 
     def count_checks(self, tests: str) -> int:
         if self.is_python:
@@ -139,7 +138,7 @@ class CodeLanguage:
         data = text.encode()
         root = parse(data, self.name).root_node
         bodies = [function.child_by_field_name("body")
-                  for _, function, _, method in _walk(root, SEED_LANGUAGES[self.name], "", False) if not method]
+                  for _, function, _, method in walk_functions(root, self.name) if not method]
         bodies = [b for b in bodies if b is not None]
         if not bodies:
             return None

@@ -184,6 +184,11 @@ def _walk(node: ts.Node, lang: SeedLanguage, prefix: str, in_class: bool,
             yield from _walk(child, lang, prefix, in_class)
 
 
+def walk_functions(root: ts.Node, language: str) -> Iterator[tuple[str, ts.Node, ts.Node, bool]]:
+    """(symbol, function node, anchor, is a method) for every function and method under `root` of a parsed file."""
+    return _walk(root, LANGUAGES[language], "", False)
+
+
 def _is_static(node: ts.Node) -> bool:
     return any(m.type == "modifiers" and any(k.type == "static" for k in m.children) for m in node.children)
 
