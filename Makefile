@@ -36,8 +36,9 @@ system-packages:
 	fi
 
 # Compilers and runtimes of the sandbox's other languages (sandbox_image/languages.py names each one's Debian package:
-# g++, gcc, nodejs, node-typescript, rustc, golang-go, openjdk-17-jdk-headless, php-cli). Installed as root; anyone
-# else gets the one apt-get line, and the languages whose toolchain is missing answer with that error until then.
+# g++, gcc, nodejs, node-typescript, rustc, golang-go, openjdk-17-jdk-headless, php-cli, and libjavatuples-java for
+# MultiPL-E's Java). Installed as root; anyone else gets the one apt-get line, and the languages whose toolchain is
+# missing answer with that error until then.
 toolchains:
 	@missing=$$(/usr/bin/python3 -c 'import sys; sys.path.insert(0, "."); from sandbox_image.languages import missing_packages; print(" ".join(missing_packages()))'); \
 	if [ -n "$$missing" ]; then \

@@ -23,8 +23,9 @@ SUITE=${CRUCIBLE_SANDBOX_SUITE:-bookworm}
 # languages, the same Debian packages that sandbox_image/languages.py names for the bwrap backend (`make toolchains`).
 PACKAGES=python3,python3-numpy,python3-sortedcontainers
 PACKAGES=$PACKAGES,gcc,g++,libc6-dev,nodejs,node-typescript,rustc,golang-go,openjdk-17-jdk-headless,php-cli
+PACKAGES=$PACKAGES,libjavatuples-java
 # Bump when the rootfs recipe below changes, so cached tarballs made by an older recipe are not reused.
-RECIPE=2
+RECIPE=3
 
 say() { echo "build.sh: $*" >&2; }
 die() { say "$*"; exit 1; }

@@ -41,6 +41,8 @@ class Language:
     # start under a few hundred MiB. What they really use stays capped by their own heap flag ({heap_mb}) and by the
     # worker's memory cgroup.
     reserve_mb: int = 0
+    # Libraries its programs may use, as (Debian package, a file it installs): `make toolchains` installs them too.
+    libraries: tuple[tuple[str, str], ...] = ()
 
     def missing(self) -> str | None:
         """None when the toolchain is installed, else a one-line reason naming the package."""
@@ -70,6 +72,7 @@ class Language:
 _NODE = ("/usr/bin/node", "--single-threaded", "--max-old-space-size={heap_mb}")
 _NODE_OOM = (r"JavaScript heap out of memory", r"Fatal process out of memory", r"Reached heap limit",
              r"RangeError: Array buffer allocation failed")
+JAVATUPLES = "/usr/share/java/javatuples.jar"
 _NATIVE_OOM = (r"std::bad_alloc", r"memory allocation of \d+ bytes failed", r"Cannot allocate memory")
 
 LANGUAGES: dict[str, Language] = {lang.name: lang for lang in (
@@ -109,13 +112,15 @@ LANGUAGES: dict[str, Language] = {lang.name: lang for lang in (
     # Single-file source launch (`java Main.java`): one JVM start instead of javac + java, and the file name need not
     # match the class. Assertions on (`-ea`): Java's idiomatic tests are asserts. Heap and the two fixed reservations
     # sized so that the JVM starts under the address-space limit; serial GC and C1 only keep the thread count low.
+    # javatuples on the class path: MultiPL-E's Java problems that return pairs use it.
     Language("java", "Main.java",
-             ("/usr/bin/java", "-ea", "-Xmx{heap_mb}m", "-Xss8m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
-              "-XX:ReservedCodeCacheSize=64m", "-XX:CompressedClassSpaceSize=64m", "-Xshare:auto", "Main.java"),
+             ("/usr/bin/java", "-ea", "-cp", JAVATUPLES, "-Xmx{heap_mb}m", "-Xss8m", "-XX:+UseSerialGC",
+              "-XX:TieredStopAtLevel=1", "-XX:ReservedCodeCacheSize=64m", "-XX:CompressedClassSpaceSize=64m",
+              "-Xshare:auto", "Main.java"),
              "/usr/bin/java", "openjdk-17-jdk-headless",
              memory_errors=(r"java\.lang\.OutOfMemoryError", r"Could not reserve enough space",
                             r"Cannot allocate memory"),
-             reserve_mb=1024),
+             reserve_mb=1024, libraries=(("libjavatuples-java", JAVATUPLES),)),
     # Assertions on (Debian's php.ini compiles them out): a failed assert is an uncaught AssertionError, exit 255.
     Language("php", "main.php", ("/usr/bin/php", "-d", "zend.assertions=1", "-d", "assert.exception=1", "-d",
                                  "memory_limit={heap_mb}M", "main.php"), "/usr/bin/php",
@@ -126,7 +131,9 @@ LANGUAGES: dict[str, Language] = {lang.name: lang for lang in (
 
 def missing_packages() -> list[str]:
     """The Debian packages of every toolchain not installed here (what `make toolchains` installs)."""
-    return list(dict.fromkeys(lang.package for lang in LANGUAGES.values() if lang.missing()))
+    packages = [lang.package for lang in LANGUAGES.values() if lang.missing()]
+    packages += [package for lang in LANGUAGES.values() for package, path in lang.libraries if not os.path.exists(path)]
+    return list(dict.fromkeys(packages))
 
 
 def language_problem(name) -> str | None:

@@ -89,6 +89,16 @@ def test_a_compile_error_is_failed_with_the_compilers_output(pool, language):
     assert verdict.stdout == ""
 
 
+def test_java_programs_have_javatuples(pool):
+    # MultiPL-E's Java problems that return pairs import org.javatuples.
+    code = ("import org.javatuples.*;\nclass Problem {\n"
+            "  static Pair<Long, String> f() { return Pair.with(1L, \"a\"); }\n"
+            "  public static void main(String[] args) {\n    assert f().equals(Pair.with(1L, \"a\"));\n"
+            "    System.out.println(f().getValue1());\n  }\n}\n")
+    verdict = pool.run_one({"id": "pair", "code": code, "language": "java"})
+    assert (verdict.status, verdict.stdout) == ("passed", "a\n"), verdict.stderr
+
+
 def test_the_compile_step_counts_against_the_wall_clock(pool):
     verdict = pool.run_one({"id": "slow-build", "code": PROGRAMS["rust"][0], "language": "rust", "timeout_s": 0.05})
     assert verdict.status == "timeout"
