@@ -55,6 +55,9 @@ def main() -> None:
     parser.add_argument("--windows", type=int, default=10, help="windows per language (default 10)")
     parser.add_argument("--base-url", default=None, help="an OpenAI-compatible teacher (default: the bundled one)")
     parser.add_argument("--model", default=None, help="the model on --base-url (default: the bundled 1.5B)")
+    parser.add_argument("--home", type=Path, default=None, help="CRUCIBLE_HOME to work in (default: a new scratch "
+                                                                 "folder); an earlier run's home answers the requests "
+                                                                 "it already made from its cache")
     args = parser.parse_args()
 
     from resources.bundled_models import DEFAULT_MODEL, resolve_model
@@ -63,12 +66,12 @@ def main() -> None:
     from resources.llm_server import LocalTeacher
     from resources.sandbox import Sandbox
 
+    resolved = None if args.base_url else resolve_model(DEFAULT_MODEL, Home.from_env().root)
     if args.base_url:
         teacher = TeacherLLM(base_url=args.base_url, model=args.model or "default")
     else:
-        model = resolve_model(DEFAULT_MODEL, Home.from_env().root)
-        teacher = TeacherLLM(local=LocalTeacher(model=str(model.path)))
-    scratch = Path(tempfile.mkdtemp(prefix="crucible-languages-"))
+        teacher = TeacherLLM(local=LocalTeacher(model=str(resolved.path)))
+    scratch = args.home or Path(tempfile.mkdtemp(prefix="crucible-languages-"))
     os.environ["CRUCIBLE_HOME"] = str(scratch)
     home = Home.from_env(str(scratch))
     print(f"CRUCIBLE_HOME={scratch}", file=sys.stderr)

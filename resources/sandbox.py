@@ -96,6 +96,7 @@ class Verdict:
     stderr_truncated: bool = False
     language: str = PYTHON
     compile_ms: float | None = None  # the compile step's share of wall_ms; 0.0 when the build was cached
+    phase: str | None = None  # compiled languages: "compile" when the build failed (stderr is the compiler's), "run"
 
     @property
     def passed(self) -> bool:
@@ -237,7 +238,7 @@ class SandboxPool:
             backend=self.backend, limits=limits, runner_version=worker.hello.get("version", RUNNER_VERSION),
             signal=reply.get("signal"), stdout_truncated=reply.get("stdout_truncated", False),
             stderr_truncated=reply.get("stderr_truncated", False), language=task["language"],
-            compile_ms=reply.get("compile_ms"),
+            compile_ms=reply.get("compile_ms"), phase=reply.get("phase"),
         )
 
     def iter_batch(self, programs: Iterable[dict]) -> Iterator[Verdict]:

@@ -85,8 +85,17 @@ def _tail(text: str, chars: int, lines: int) -> str:
     return out if len(out) <= chars else "..." + out[-chars:]
 
 
+def _head(text: str, chars: int, lines: int) -> str:
+    kept = text.strip("\n").splitlines()[:lines]
+    out = "\n".join(kept)
+    return out if len(out) <= chars else out[:chars] + "..."
+
+
 def execution_feedback(verdict: Verdict) -> str:
-    """What a model sees after a failing run: the status and the end of stderr (where a traceback's error is)."""
+    """What a model sees after a failing run: the status and the end of stderr (where a traceback's error is); for a
+    build that failed, the start of the compiler's output (where its first error is; the end is notes)."""
+    if verdict.status == "failed" and verdict.phase == "compile":
+        return f"Compilation failed.\n{_head(verdict.stderr or '', FEEDBACK_CHARS, FEEDBACK_LINES)}".strip()
     if verdict.status == "timeout":
         head = f"Timed out after {verdict.limits.get('timeout_s', '?')} s (possibly an infinite loop or slow code)."
     elif verdict.status == "memory":

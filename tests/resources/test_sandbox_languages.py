@@ -89,6 +89,19 @@ def test_a_compile_error_is_failed_with_the_compilers_output(pool, language):
     assert verdict.stdout == ""
 
 
+def test_a_failed_builds_feedback_shows_the_first_errors(pool):
+    from assets.generate.programs import execution_feedback
+
+    # Many errors: the first is what a model must fix, the last lines are notes.
+    code = "#include <vector>\n" + "".join(f"int f{i}() {{ return undefined_{i}; }}\n" for i in range(40))
+    verdict = pool.run_one({"id": "many", "code": code, "language": "cpp"})
+    assert (verdict.status, verdict.phase) == ("failed", "compile")
+    shown = execution_feedback(verdict)
+    assert shown.startswith("Compilation failed.\n") and "undefined_0" in shown and "undefined_39" not in shown
+    ran = pool.run_one({"id": "ran", "code": PROGRAMS["cpp"][1], "language": "cpp"})
+    assert ran.phase == "run" and execution_feedback(ran).startswith("Exit status")
+
+
 def test_java_programs_have_javatuples(pool):
     # MultiPL-E's Java problems that return pairs import org.javatuples.
     code = ("import org.javatuples.*;\nclass Problem {\n"
