@@ -10,6 +10,8 @@ from pathlib import Path
 
 import dagster as dg
 
+from resources.home import Home
+from resources.store import read_table
 from tests.assets.generate.test_generation import PARTITION, make_home
 from tests.conftest import require_bwrap
 from tests.openai_stub_server import StubServer, StubState
@@ -121,3 +123,30 @@ def test_generate_lists_methods_and_runs_one_on_earlier_results(tmp_path):
     # The source is curated again with the new method's rows (each method deduplicated within its own rows).
     assert summary["curation"]["deduplicated_dialogues"] >= 4 + 1
     assert job_of(summary["curation"]["run_id"], home) == "curate"
+
+
+def test_generate_in_another_language(tmp_path):
+    from tests.assets.generate.methods.test_oss_instruct_languages import Responder
+
+    require_bwrap()
+    home = tmp_path / "home"
+    home.mkdir()
+    seeds = ROOT / "tests" / "data" / "seed_code" / "rust"
+    (home / "sources.yaml").write_text(
+        f"sources:\n  rustseeds: {{kind: local, path: {seeds}, license: MIT, languages: [rust]}}\n")
+    no_rust = crucible("generate", "--method", "oss_instruct", "--language", "rust", "--source", "stdlib",
+                       "--base-url", "http://127.0.0.1:9/v1", home=home)
+    assert no_rust.returncode == 2 and no_rust.stderr.count("\n") == 1
+    assert "source 'stdlib' reads python files only" in no_rust.stderr
+    with StubServer(StubState(responder=Responder("rust"))) as server:
+        done = crucible("generate", "--method", "oss_instruct", "--language", "rust", "--source", "rustseeds",
+                        "--base-url", server.base_url, "--model", "scripted", home=home)
+    assert done.returncode == 0, done.stderr[-2000:]
+    summary = json.loads(done.stdout)
+    # One window of each of the two seed files, each a verified Rust row, labelled by the programmer's answers.
+    assert summary["rows"] == 2 and summary["rejected"] == 0, summary
+    assert summary["details"]["language"] == "rust" and summary["details"]["windows"] == 2
+    assert summary["difficulty"] == {"easy": 2, "medium": 0, "hard": 0}
+    rows = read_table("method_dialogues", ["oss_instruct|rustseeds"], home=Home.from_env(str(home)))
+    assert set(rows["language"]) == {"rust"} and set(rows["source"]) == {"rustseeds"}
+    assert all(m[1]["content"].startswith("```rust\n") for m in rows["messages"])

@@ -83,10 +83,15 @@ class Responder:
 
     def __call__(self, messages: list[dict]) -> str:
         system, last = messages[0]["content"], messages[-1]["content"]
+        if system.startswith("You are an expert"):  # the programmer of the difficulty labels: answers right
+            self.kinds.append("answer")
+            name = re.search(r"`(triple_\w+)\(", last).group(1)
+            return "Three times x.\n\n" + self.block("Solution", solution(self.language, name, 3))
         if system.startswith("You invent"):
             self.kinds.append("problem")
             window = re.findall(r"Code lines:\n```\w+\n(.*?)\n```", last, re.S)[-1]
-            scenario = re.search(r"(good|repair|weak)", window).group(1)
+            found = re.search(r"(good|repair|weak)", window)
+            scenario = found.group(1) if found else "good"  # a window of real code
             name = f"triple_{scenario}_{hashlib.sha256(window.encode()).hexdigest()[:6]}"
             problem = f"### Problem\nWrite a function `{name}(x)` that returns three times `x`.\n\n"
             return problem + self.block("Solution", solution(self.language, name, 2 if scenario == "repair" else 3))
