@@ -4,6 +4,7 @@
     crucible eval score --benchmark humaneval --samples samples.jsonl [--output scored.jsonl]
     crucible eval score --benchmark multipl-e-humaneval-cpp --samples samples.jsonl [--benchmark-file rows.jsonl]
     crucible eval run --benchmark humaneval --model bundled --mode exec_feedback --limit 40
+    crucible eval run --benchmark multipl-e-humaneval --benchmark-file rows.jsonl --model M --base-url URL
 
 Each prints ONE JSON object on stdout (pass@1, per_task, pass@k where defined, ci95, manifest, ...); errors are one
 line on stderr (exit statuses in EXIT_STATUSES). Only argument parsing lives here; the work is in eval/evaluate.py.
@@ -120,7 +121,7 @@ def _ks(text: str) -> tuple[int, ...]:
 
 
 def _benchmark(text: str) -> str:
-    """--benchmark of `eval score`: one of BENCHMARK_CHOICES or a MultiPL-E name (eval/multipl_e.py)."""
+    """--benchmark of `eval score` and `eval run`: one of BENCHMARK_CHOICES or a MultiPL-E name (eval/multipl_e.py)."""
     from eval.multipl_e import MultiPLEError, benchmark_names, is_multipl_e, parse_name
 
     if text in BENCHMARK_CHOICES:
@@ -196,13 +197,21 @@ def cmd_eval_run(args: argparse.Namespace) -> int:
     from eval.backends import BackendError, Decoding, make_backend
     from eval.evaluate import evaluate
     from eval.modes import ModeConfig
+    from eval.multipl_e import is_multipl_e
+    from eval.multipl_e_run import evaluate_multipl_e, load_items, refusal
     from resources.bundled_models import LocalTeacherError
     from resources.sandbox import SandboxUnavailable
 
     if args.limit is not None and args.limit < 1:
         return fail(f"--limit must be >= 1, got {args.limit}")
+    multipl_e = is_multipl_e(args.benchmark)
+    if args.benchmark_file is not None and not multipl_e:
+        return fail(f"--benchmark-file is for MultiPL-E benchmarks (multipl-e...), not {args.benchmark}")
+    if multipl_e and refusal(args.mode):
+        return fail(refusal(args.mode))
     with ExitStack() as stack:
         try:  # everything that can be checked before the first answer: a problem here is the command line's
+            items = load_items(args.benchmark, args.benchmark_file) if multipl_e else None
             config = ModeConfig(args.mode, args.rounds, args.n_samples, args.seed)
             decoding = Decoding(temperature=args.temperature, top_p=args.top_p, max_tokens=args.max_tokens)
             runner = stack.enter_context(_runner(args))
@@ -215,7 +224,12 @@ def cmd_eval_run(args: argparse.Namespace) -> int:
         except (BackendError, LocalTeacherError, SandboxUnavailable, ValueError, OSError) as exc:
             return fail(_first_line(exc))
         try:
-            report = evaluate(args.benchmark, backend, runner, config, args.limit, teacher, args.samples_out, args.k)
+            if multipl_e:
+                report = evaluate_multipl_e(args.benchmark, items, backend, runner, config, args.limit,
+                                            args.samples_out, args.k, args.benchmark_file)
+            else:
+                report = evaluate(args.benchmark, backend, runner, config, args.limit, teacher, args.samples_out,
+                                  args.k)
         except (BackendError, LocalTeacherError, ValueError, OSError) as exc:
             return fail(f"eval run on {args.benchmark} failed: {_first_line(exc)} (answers already given are cached: "
                         "the same command resumes)", FAILED)
@@ -244,7 +258,8 @@ def _sandbox_options(parser: argparse.ArgumentParser) -> None:
 
 def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     """`eval score` and `eval run` under an argparse subparsers object (the root `crucible` parser's)."""
-    evaluation = add_command(subparsers, "eval", "score sample files and models on HumanEval/MBPP in the sandbox")
+    evaluation = add_command(subparsers, "eval", "score sample files and models on HumanEval/MBPP (and MultiPL-E) in "
+                                                     "the sandbox")
     _add_eval_commands(evaluation)
     return evaluation
 
@@ -273,13 +288,19 @@ def _add_eval_commands(parser: argparse.ArgumentParser) -> None:
     score.set_defaults(func=cmd_eval_score)
 
     run = add_command(sub, "run", "generate answers with a model and score them; one JSON object on stdout")
-    run.add_argument("--benchmark", choices=BENCHMARK_CHOICES, required=True, help="the benchmark to answer")
+    run.add_argument("--benchmark", type=_benchmark, required=True, metavar="NAME",
+                     help=f"the benchmark to answer: {', '.join(BENCHMARK_CHOICES)}, or MultiPL-E (from the Hub, or "
+                          f"from --benchmark-file; mode single only): {multipl_e_names()}")
+    run.add_argument("--benchmark-file", type=Path, default=None, metavar="PATH",
+                     help="MultiPL-E rows (JSONL, .jsonl.gz or Parquet) to take the benchmark from instead of the "
+                          "Hub (default: none; multipl-e benchmarks are loaded from the Hub)")
     run.add_argument("--model", required=True, help="model name on --base-url, a local checkpoint folder "
                                                     "(transformers), or 'bundled[:NAME]' (the offline teacher)")
     run.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 "
                                                       "(default: none; --model names a folder or a bundled model)")
     run.add_argument("--mode", choices=MODE_CHOICES, default="single",
-                     help="single answer, execution feedback on the visible tests, or a simulated user's feedback")
+                     help="single answer, execution feedback on the visible tests, or a simulated user's feedback "
+                          "(MultiPL-E: single only)")
     run.add_argument("--rounds", type=int, default=3, help="feedback rounds after the first answer")
     run.add_argument("--limit", type=int, default=None, help="only the first N tasks (default: all)")
     run.add_argument("--samples-out", type=Path, default=None,
