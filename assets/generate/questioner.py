@@ -202,6 +202,10 @@ class Questioner:
                 else:
                     self.reject(work, parsed.reason, parsed.detail)
                 continue
+            if work.parsed is not None:
+                # A repair keeps the task as first stated: small teachers put an account of the failure where the
+                # problem goes ("The reference solution fails its own tests because ..."; test_writing.py).
+                parsed.instruction = work.parsed.instruction
             work.parsed = parsed
             to_run.append(work)
         return to_run, again

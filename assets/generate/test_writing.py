@@ -5,8 +5,11 @@ import of external datasets share.
    tests that break a rule the gates need (too few asserts, none that call the function) get one turn told what is
    wrong (format_repair prompt);
 2. `_run_and_repair`: solution + tests in the sandbox; a failing run's execution output goes back (problem_repair
-   prompt), up to `repair_turns` times. Whichever sections the reply holds replace the old ones, except that with
-   `repair_solution` off only the tests may change (an imported solution is what is being verified);
+   prompt), up to `repair_turns` times. The solution and tests the reply holds replace the old ones, except that with
+   `repair_solution` off only the tests may change (an imported solution is what is being verified). The problem
+   statement is never replaced: a small teacher fills a repair's "### Problem" with an account of the failure ("The
+   reference solution fails its own tests because ..."; 2 of the 8 rows the bundled 1.5B kept in C++, JavaScript and
+   Rust), which would become the row's instruction;
 3. `_gate`: the questioner's test-quality gates (the tests fail on the trivial mutant; a salted rerun passes).
 
 A subclass sets `config` (temperature, max_tokens, seed, min_asserts, format_repair, repair_turns), `client`,
@@ -164,13 +167,14 @@ class TestWriting:
         return passed
 
     def _apply_repairs(self, replies: list[tuple[TestedItem, str]]) -> list[TestedItem]:
-        """Items whose repair reply gives a usable problem, solution and tests (the parts it leaves out stay)."""
+        """Items whose repair reply gives a usable solution and tests (the parts it leaves out stay; the problem always
+        stays)."""
         usable = []
         for item, reply in replies:
             item.tests_messages = item.tests_messages + [{"role": "assistant", "content": reply}]
-            problem, solution, tests = repaired_parts(reply, self.language.functions(item.solution), self.language)
+            _, solution, tests = repaired_parts(reply, self.language.functions(item.solution), self.language)
             if not self.repair_solution:
-                problem, solution = None, None
+                solution = None
             solution, tests = solution or item.solution, tests or item.tests
             if not self.language.parses(solution):
                 self.reject(item, "solution_syntax_error", "repair")
@@ -182,8 +186,7 @@ class TestWriting:
             if isinstance(checked, Rejected):
                 self.reject(item, checked.reason, "repair")
                 continue
-            item.instruction, item.solution, item.tests, item.entry_point = (problem or item.instruction, solution,
-                                                                             tests, checked)
+            item.solution, item.tests, item.entry_point = solution, tests, checked
             usable.append(item)
         return usable
 

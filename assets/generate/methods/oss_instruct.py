@@ -14,7 +14,8 @@ concurrently by a remote teacher):
    demonstration of exactly this step. The same conversation later takes the repairs; tests that break a rule the
    gates need (too few asserts, none that call the function) get one turn told what is wrong (format_repair prompt);
 4. `_run_and_repair`: solution + tests in the sandbox; a failing run's execution output goes back (problem_repair
-   prompt) and whichever sections the reply holds replace the old ones, up to `repair_turns` times;
+   prompt) and the solution and tests the reply holds replace the old ones (the problem statement stays: see
+   test_writing.py), up to `repair_turns` times;
 5. `_gate`: the questioner's test-quality gates (the tests fail on the trivial mutant; a salted rerun passes);
 6. `_rows`: Magicoder's single-turn shape, [user: problem, assistant: solution]; the first of two windows that led
    to the same problem wins.
