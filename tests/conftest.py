@@ -3,6 +3,19 @@ import pytest
 from resources.sandbox import Limits, SandboxPool, bwrap_problem
 
 
+@pytest.fixture
+def bundled_teacher_home(tmp_path, monkeypatch):
+    """(the bundled teacher's resolved model, a fresh CRUCIBLE_HOME under tmp_path, set in the environment). The model
+    is assembled (or found) under the usual home first, so each test does not copy 1.1 GB again."""
+    from resources.bundled_models import DEFAULT_MODEL, resolve_model
+    from resources.home import Home
+
+    require_bwrap()
+    model = resolve_model(DEFAULT_MODEL, Home.from_env().root)
+    monkeypatch.setenv("CRUCIBLE_HOME", str(tmp_path / "home"))
+    return model, Home.from_env(str(tmp_path / "home"))
+
+
 def require_bwrap() -> None:
     """bwrap is the default backend and `make setup` installs it: its absence is a failure, not a skip."""
     problem = bwrap_problem()

@@ -10,22 +10,16 @@ from assets.generate.dialogues import verified_dialogues
 from assets.generate.problems import oss_instruct_problems
 from assets.generate.seeds import seed_snippets
 from assets.keys import OSS_INSTRUCT_PROBLEMS, VERIFIED_DIALOGUES
-from resources.bundled_models import DEFAULT_MODEL, resolve_model
-from resources.home import Home
 from resources.llm import TeacherLLM
 from resources.llm_server import LocalTeacher
 from resources.sandbox import Sandbox
 from resources.store import ParquetIOManager, read_table
-from tests.conftest import require_bwrap
 
 
 @pytest.mark.slow
 @pytest.mark.timeout(3000)
-def test_bundled_teacher_verifies_at_least_one_dialogue(tmp_path, monkeypatch):
-    require_bwrap()
-    # Assemble (or find) the model under the usual CRUCIBLE_HOME, so each test run does not copy 1.1 GB again.
-    model = resolve_model(DEFAULT_MODEL, Home.from_env().root)
-    monkeypatch.setenv("CRUCIBLE_HOME", str(tmp_path / "home"))
+def test_bundled_teacher_verifies_at_least_one_dialogue(bundled_teacher_home):
+    model, _ = bundled_teacher_home
     instance = dg.DagsterInstance.ephemeral()
     instance.add_dynamic_partitions("seed_source", ["stdlib"])
     result = dg.materialize(

@@ -15,13 +15,10 @@ from assets.generate.methods.base import MethodContext, MethodInputs
 from assets.generate.methods.config import MethodDialoguesConfig
 from assets.generate.questioner import problem_id
 from assets.schemas import DIALOGUE_REJECTS, DIALOGUES, frame
-from resources.bundled_models import DEFAULT_MODEL, resolve_model
 from resources.embedder import Embedder
-from resources.home import Home
 from resources.llm import TeacherLLM
 from resources.llm_server import LocalTeacher
 from resources.sandbox import Sandbox
-from tests.conftest import require_bwrap
 
 PARENTS = [
     ("Write a function `clamp(x: int, low: int, high: int) -> int` that returns `x` limited to the range "
@@ -64,11 +61,8 @@ def inputs() -> MethodInputs:
 
 @pytest.mark.slow
 @pytest.mark.timeout(3600)
-def test_every_method_with_the_bundled_teacher(tmp_path, monkeypatch):
-    require_bwrap()
-    model = resolve_model(DEFAULT_MODEL, Home.from_env().root)  # assembled once under the usual home
-    monkeypatch.setenv("CRUCIBLE_HOME", str(tmp_path / "home"))
-    home = Home.from_env()
+def test_every_method_with_the_bundled_teacher(bundled_teacher_home):
+    model, home = bundled_teacher_home
     quick = {"max_turns": 2, "fresh_attempts": 0, "max_tokens": 512}
     config = MethodDialoguesConfig(
         dialogues=DialoguesConfig(max_turns=2, max_tokens=512), evol_instruct=quick, similar_problem=quick,
