@@ -42,7 +42,7 @@ def _read_programs(path: Path):
 
 def cmd_sandbox_run(args: argparse.Namespace) -> int:
     from resources.progress import progress
-    from resources.sandbox import Limits, SandboxPool, SandboxUnavailable, error_verdict
+    from resources.sandbox_pool import Limits, SandboxPool, SandboxUnavailable, error_verdict
 
     if not args.input.is_file():
         return fail(f"--input {args.input}: no such file; give a JSONL file with one {{\"id\", \"code\"}} per line")
@@ -363,7 +363,7 @@ def _teacher_options(parser: argparse.ArgumentParser, role: str) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    from resources.sandbox import BACKENDS
+    from resources.sandbox_pool import BACKENDS
     from sandbox_image.limits import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
 
     parser = argparse.ArgumentParser(prog="crucible", description=__doc__, formatter_class=HelpFormatter,

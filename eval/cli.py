@@ -138,7 +138,7 @@ def _benchmark(text: str) -> str:
 
 def _runner(args: argparse.Namespace):
     from eval.scoring import sandbox_runner
-    from resources.sandbox import Limits
+    from resources.sandbox_pool import Limits
 
     limits = Limits(timeout_s=args.timeout, memory_mb=args.memory_mb)
     return sandbox_runner(args.backend, args.workers, limits, cache=not args.no_cache)
@@ -149,7 +149,7 @@ def cmd_eval_score(args: argparse.Namespace) -> int:
     from eval.multipl_e import is_multipl_e
     from eval.multipl_e_score import score_file as score_multipl_e
     from eval.samples import SampleError
-    from resources.sandbox import SandboxUnavailable
+    from resources.sandbox_pool import SandboxUnavailable
 
     multipl_e = is_multipl_e(args.benchmark)
     if args.benchmark_file is not None and not multipl_e:
@@ -200,7 +200,7 @@ def cmd_eval_run(args: argparse.Namespace) -> int:
     from eval.multipl_e import is_multipl_e
     from eval.multipl_e_run import evaluate_multipl_e, load_items, refusal
     from resources.bundled_models import LocalTeacherError
-    from resources.sandbox import SandboxUnavailable
+    from resources.sandbox_pool import SandboxUnavailable
 
     if args.limit is not None and args.limit < 1:
         return fail(f"--limit must be >= 1, got {args.limit}")
@@ -242,7 +242,7 @@ def _first_line(exc: BaseException) -> str:
 
 
 def _sandbox_options(parser: argparse.ArgumentParser) -> None:
-    from resources.sandbox import BACKENDS
+    from resources.sandbox_pool import BACKENDS
     from sandbox_image.limits import DEFAULT_MEMORY_MB, DEFAULT_TIMEOUT_S
 
     parser.add_argument("--backend", choices=BACKENDS, default="bwrap", help="sandbox backend")

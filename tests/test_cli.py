@@ -39,6 +39,22 @@ def test_sandbox_run_jsonl(tmp_path):
     assert set(rows["ok"]) == {"id", "status", "exit_code", "stdout", "stderr", "wall_ms", "language", "compile_ms"}
 
 
+def test_sandbox_run_loads_no_heavy_library(tmp_path):
+    """The command starts at once because it imports only the pool: neither Dagster nor the data libraries load, and
+    the program still runs in the real sandbox."""
+    path = tmp_path / "in.jsonl"
+    path.write_text(json.dumps({"id": "a", "code": "print(6 * 7)"}) + "\n")
+    probe = ("import sys, cli\n"
+             f"code = cli.main(['sandbox', 'run', '--input', {str(path)!r}])\n"
+             "heavy = sorted({m.split('.')[0] for m in sys.modules} & {'dagster', 'pydantic', 'polars', 'duckdb', "
+             "'datasets', 'torch', 'openai'})\n"
+             "print('HEAVY', heavy, code)\n")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    lines = result.stdout.splitlines()
+    assert json.loads(lines[0])["stdout"] == "42\n", result.stderr
+    assert lines[-1] == "HEAVY [] 0", result.stderr
+
+
 def test_missing_input_is_one_clear_line(tmp_path):
     result = run_cli("sandbox", "run", "--input", str(tmp_path / "nope.jsonl"))
     assert result.returncode == 2

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from assets.generate import replies
 from assets.generate.config import PYTHON
 from assets.generate.programs import program_with_tests, trivial_mutant
-from assets.generate.replies import Rejected, code_blocks
+from assets.generate.replies import Rejected
 from assets.generate.seed_languages import LANGUAGES as SEED_LANGUAGES
 from assets.generate.seed_languages import parse, walk_functions
 from sandbox_image.languages import LANGUAGES as SANDBOX_LANGUAGES
@@ -56,8 +56,7 @@ class CodeLanguage:
     # -- reading replies -----------------------------------------------------------------------------------------
     def blocks(self, text: str | None) -> list[str]:
         """The non-empty code blocks of `text` fenced with this language (Python also takes unlabelled ones)."""
-        fences = (*self.fences, "") if self.is_python else self.fences
-        return [code for lang, code in code_blocks(text or "") if lang in fences and code.strip()]
+        return replies.fenced_blocks(text, (*self.fences, "") if self.is_python else self.fences)
 
     def first_block(self, text: str | None) -> str | None:
         return next(iter(self.blocks(text)), None)
@@ -204,7 +203,7 @@ def _java_program(solution: str, tests: str) -> str:
 
 _THROW_JS = ' { throw new Error("mutant"); }'
 CODE_LANGUAGES: dict[str, CodeLanguage] = {lang.name: lang for lang in (
-    CodeLanguage(PYTHON, "Python", ("python", "py", "python3"), check_words="`assert` statements"),
+    CodeLanguage(PYTHON, "Python", replies.PYTHON_FENCES, check_words="`assert` statements"),
     CodeLanguage("cpp", "C++", ("cpp", "c++", "cc", "cxx"),
                  throwing_body=' { throw std::runtime_error("mutant"); }', mutant_prelude="#include <stdexcept>\n"),
     CodeLanguage("c", "C", ("c",), throwing_body=" { abort(); }", mutant_prelude="#include <stdlib.h>\n"),

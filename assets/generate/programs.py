@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ast
 import json
+import re
 
 from resources.sandbox import Verdict
 
@@ -79,6 +80,15 @@ def trivial_mutant(solution: str) -> str | None:
     return ast.unparse(ast.fix_missing_locations(_ReturnNone().visit(tree)))
 
 
+# Stack frames inside a language's own runtime (Node's loader, the JDK): they say nothing about the program and would
+# push the error message itself out of the lines a model is shown.
+RUNTIME_FRAME = re.compile(r"^\s*at (?:.*\bnode:internal/|(?:java\.base|jdk\.internal)/)")
+
+
+def _without_runtime_frames(text: str) -> str:
+    return "\n".join(line for line in text.splitlines() if not RUNTIME_FRAME.match(line))
+
+
 def _tail(text: str, chars: int, lines: int) -> str:
     kept = text.strip("\n").splitlines()[-lines:]
     out = "\n".join(kept)
@@ -104,7 +114,7 @@ def execution_feedback(verdict: Verdict) -> str:
         head = "The sandbox could not run the program."
     else:
         head = f"Exit status {verdict.exit_code}."
-    body = _tail(verdict.stderr or verdict.stdout or "", FEEDBACK_CHARS, FEEDBACK_LINES)
+    body = _tail(_without_runtime_frames(verdict.stderr or verdict.stdout or ""), FEEDBACK_CHARS, FEEDBACK_LINES)
     return f"{head}\n{body}".strip()
 
 

@@ -38,8 +38,17 @@ def code_blocks(text: str) -> list[tuple[str, str]]:
     return [(lang.lower(), code.strip("\n")) for lang, code in FENCE.findall(text)]
 
 
-def _python_blocks(text: str) -> list[str]:
-    return [code for lang, code in code_blocks(text) if lang in ("", "python", "py", "python3")]
+PYTHON_FENCES = ("python", "py", "python3")
+
+
+def fenced_blocks(text: str | None, fences: tuple[str, ...]) -> list[str]:
+    """The non-empty code blocks of `text` whose fence label is one of `fences` ("" for unlabelled blocks)."""
+    return [code for lang, code in code_blocks(text or "") if lang in fences and code.strip()]
+
+
+def python_blocks(text: str | None) -> list[str]:
+    """The non-empty Python blocks of `text`, unlabelled ones included."""
+    return fenced_blocks(text, (*PYTHON_FENCES, ""))
 
 
 def sections(text: str) -> dict[str, str]:
@@ -92,7 +101,7 @@ def find_entry_point(solution: str, tests: str) -> str | None:
 def _section_code(body: str | None) -> str | None:
     if body is None:
         return None
-    blocks = _python_blocks(body)
+    blocks = python_blocks(body)
     if blocks:
         return "\n\n".join(blocks) if len(blocks) > 1 and all(parses(b) for b in blocks) else blocks[0]
     stripped = body.strip()
@@ -108,7 +117,7 @@ def parse_problem_reply(text: str, min_asserts: int = 3) -> ParsedProblem | Reje
     tests = _section_code(found.get("tests"))
     if solution is None or tests is None:
         # No usable headings: a problem statement, then a solution block, then a block of asserts.
-        blocks = [b for b in _python_blocks(text) if b.strip()]
+        blocks = python_blocks(text)
         with_asserts = [b for b in blocks if count_asserts(b)]
         if solution is None and len(blocks) >= 2 and with_asserts:
             solution = next((b for b in blocks if b is not with_asserts[-1]), None)
@@ -151,7 +160,7 @@ def check_tests(solution: str, tests: str, min_asserts: int) -> str | Rejected:
 def extract_code(text: str, entry_point: str | None = None) -> str | None:
     """The programmer's solution: the last parseable Python block that defines the entry point, else the longest
     parseable block; None when the answer has no usable code."""
-    blocks = [b for b in _python_blocks(text) if b.strip() and parses(b)]
+    blocks = [b for b in python_blocks(text) if parses(b)]
     if not blocks:
         return None
     if entry_point:

@@ -34,10 +34,6 @@ from resources.llm import ChatRequest, Completion, TeacherClient, TeacherError
 from resources.verdict_cache import CachedRunner
 
 
-def python_blocks(text: str | None) -> list[str]:
-    return CODE_LANGUAGES[PYTHON].blocks(text)
-
-
 def tests_block(body: str | None) -> str | None:
     """The first Python block with an assert in `body`, else its first Python block."""
     return CODE_LANGUAGES[PYTHON].tests_block(body)

@@ -93,8 +93,9 @@ def import_summary(name: str, seconds: float, meta: dict, home: Home) -> dict:
     rows_per_task = Counter()
     rows_per_layer = Counter()
     if report is not None and len(report):
-        rows_per_task.update(t for _, t in {(r["dialogue_id"], r["task_id"]) for r in report.to_dicts()})
-        rows_per_layer.update(layer for _, layer in {(r["dialogue_id"], r["layer"]) for r in report.to_dicts()})
+        # a row counts once per task and once per layer, however many report lines name it
+        rows_per_task.update(report.unique(["dialogue_id", "task_id"])["task_id"].to_list())
+        rows_per_layer.update(report.unique(["dialogue_id", "layer"])["layer"].to_list())
     rejects = Counter(_counts(IMPORT_REJECTS_TABLE, name, "reason", home))
     rejects.update({f"duplicate:{k}": v for k, v in _counts(DEDUP_REJECTS_TABLE, name, "reason", home).items()})
     return {

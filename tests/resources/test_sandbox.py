@@ -126,7 +126,7 @@ def test_unknown_backend_is_refused_with_a_hint():
 
 
 def test_missing_bwrap_gives_install_hint(monkeypatch):
-    monkeypatch.setattr("resources.sandbox.bwrap_binary", lambda: None)
+    monkeypatch.setattr("resources.sandbox_pool.bwrap_binary", lambda: None)
     with pytest.raises(SandboxUnavailable, match="apt-get install -y bubblewrap"):
         SandboxPool("bwrap", 1)
 

@@ -141,3 +141,18 @@ def test_reference_outputs_replace_expected_values(bwrap_pool):
     objects = bwrap_pool.run_one({"id": "x", "code": outputs_program("def add(a, b):\n    return object()", tests)})
     assert expected_from_outputs(tests, objects.stdout) is None
     assert outputs_program(solution, "assert add(1, 1) > 0") is None
+
+
+@pytest.mark.parametrize("language, code, message", [
+    ("javascript", "const assert = require('assert');\nfunction f() { return [1]; }\n"
+                   "assert.deepStrictEqual(f(), [2]);\n", "AssertionError [ERR_ASSERTION]"),
+    ("java", "public class Main {\n  public static void main(String[] a) {\n"
+             "    java.util.Objects.requireNonNull(null, \"the value\");\n  }\n}\n", "NullPointerException: the value"),
+])
+def test_feedback_drops_the_runtimes_own_stack_frames(bwrap_pool, language, code, message):
+    """Node's loader and the JDK's frames are noise: the error message and the program's own frame stay in view."""
+    verdict = bwrap_pool.run_one({"id": language, "code": code, "language": language})
+    assert verdict.status == "failed" and ("node:internal" in verdict.stderr or "java.base/" in verdict.stderr)
+    text = execution_feedback(verdict)
+    assert message in text and ("main.js:3" in text or "Main.java:3" in text), text
+    assert "node:internal" not in text and "java.base/" not in text, text
