@@ -128,6 +128,57 @@ def binding_programs(solution: ParsedSolution, item: BenchmarkItem, arity: int |
     return programs
 
 
+# -- one program per row -----------------------------------------------------------------------------------------
+# A row meets the benchmark's tests through up to top_k candidates times a few bindings (about 20 programs per row),
+# and each program does little: the sandbox's per-program cost (a fork, a verdict and its cache entry) was most of
+# the layer's time. So a row's programs first run together in one process, each in its own namespace under its own
+# timer, reporting pass/fail on a line of its own. Whatever that run leaves undecided (the process killed for
+# memory, a loop in C code that no timer interrupts, a program that closed stdout) runs again as a program of its
+# own, so every decision is the one the separate program would give. Hand-written because the sandbox's runner
+# executes one program per request, and the decision needs each binding's own outcome.
+BATCH_MARK = "@@crucible-binding"
+
+_BATCH = '''\
+import os, signal
+
+class _Slow(BaseException):
+    pass
+
+def _alarm(signum, frame):
+    raise _Slow()
+
+signal.signal(signal.SIGALRM, _alarm)
+for _k, _src in enumerate({sources!r}):
+    signal.setitimer(signal.ITIMER_REAL, {per_program_s})
+    try:
+        exec(compile(_src, "<binding %d>" % _k, "exec"), {{"__name__": "__main__"}})
+        _ok = True
+    except SystemExit as _exit:
+        _ok = _exit.code in (None, 0)
+    except BaseException:
+        _ok = False
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+    os.write(1, ("\\n{mark} %d %s\\n" % (_k, "pass" if _ok else "fail")).encode())
+'''
+
+
+def batch_program(programs: list[str], per_program_s: float) -> str:
+    """One script that runs every program of `programs` in turn, each in a fresh namespace and stopped after
+    per_program_s, and prints `BATCH_MARK k pass|fail` after the k-th."""
+    return _BATCH.format(sources=programs, per_program_s=per_program_s, mark=BATCH_MARK)
+
+
+def batch_outcomes(stdout: str, n: int) -> list[bool | None]:
+    """Per program of a batch, whether it passed; None for those the batch did not report (to run on their own)."""
+    found: list[bool | None] = [None] * n
+    for line in stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 3 and parts[0] == BATCH_MARK and parts[1].isdigit() and int(parts[1]) < n:
+            found[int(parts[1])] = parts[2] == "pass"
+    return found
+
+
 # -- the agreement check ------------------------------------------------------------------------------------------
 # Benchmark tests are few (MBPP has three asserts), so a different function can pass them by coincidence: a "mode"
 # passes `smallest_num`'s tests when every test list has distinct values. A function that passed is therefore also

@@ -34,6 +34,8 @@ import numpy as np
 from assets.curate.decontam_binding import (
     agreement,
     agreement_program,
+    batch_outcomes,
+    batch_program,
     binding_programs,
     can_bind,
     entry_arity,
@@ -44,6 +46,9 @@ from eval.benchmarks import BenchmarkItem
 
 NGRAM, EMBEDDING, EXECUTION = "ngram", "embedding", "execution"
 LAYERS = (NGRAM, EMBEDDING, EXECUTION)
+# A row's batch of binding programs may run this many times the per-program limit before what it has not reported
+# runs program by program (one slow binding costs what it would alone; two or more send the rest back).
+BATCH_TIMEOUTS = 2
 # When several layers fire, the row's verdict names the strongest evidence first.
 PRECEDENCE = (EXECUTION, NGRAM, EMBEDDING)
 NGRAM_FIELDS = ("description", "prompt", "solution", "test")
@@ -220,17 +225,8 @@ def _execution(index: BenchmarkIndex, solutions: Sequence[str | None], sims: np.
     """Stage 1: the benchmark's tests against each fitting function of the row's solution (top_k items).
     Stage 2, for what passed: agreement with the canonical solution on perturbed test inputs (weak tests).
     Returns, per row, every (item, function) that passed the tests, best candidate rank first."""
-    programs, owners = [], []
-    for r, solution in enumerate(solutions):
-        parsed = parse_solution(solution)
-        if parsed is None:
-            continue
-        for rank, i in enumerate(index.candidates(sims[r], parsed, settings.top_k)):
-            for binding, code in binding_programs(parsed, index.items[i], index.arities[i]):
-                programs.append({"id": f"tests:{r}:{i}:{binding.name}", "code": code,
-                                 "timeout_s": settings.exec_timeout_s})
-                owners.append((r, rank, i, binding))
-    passed = [o for o, v in zip(owners, run_batch(programs) if programs else []) if v.passed]
+    per_row = binding_rows(index, solutions, sims, settings)
+    passed = [owner for owner, ok in run_bindings(per_row, settings, run_batch) if ok]
     checks, check_owners = [], []
     for r, rank, i, binding in passed:
         inputs = perturbed_inputs(index.items[i])
@@ -249,6 +245,45 @@ def _execution(index: BenchmarkIndex, solutions: Sequence[str | None], sims: np.
     for row_hits in hits:
         row_hits.sort(key=lambda h: h.rank)
     return hits
+
+
+def binding_rows(index: BenchmarkIndex, solutions: Sequence[str | None], sims: np.ndarray,
+                 settings: DecontamSettings) -> list[list[tuple[tuple, dict]]]:
+    """Per row that has candidates, its ((row, rank, item, binding), program) pairs: the benchmark's tests against
+    each binding of the row's functions to each of its top_k items."""
+    per_row = []
+    for r, solution in enumerate(solutions):
+        parsed = parse_solution(solution)
+        if parsed is None:
+            continue
+        row = [((r, rank, i, binding), {"id": f"tests:{r}:{i}:{binding.name}", "code": code,
+                                         "timeout_s": settings.exec_timeout_s})
+               for rank, i in enumerate(index.candidates(sims[r], parsed, settings.top_k))
+               for binding, code in binding_programs(parsed, index.items[i], index.arities[i])]
+        if row:
+            per_row.append(row)
+    return per_row
+
+
+def run_bindings(per_row: list[list[tuple[tuple, dict]]], settings: DecontamSettings,
+                  run_batch: Callable[[list[dict]], list]) -> list[tuple[tuple, bool]]:
+    """(owner, passed) for every binding program: a row's programs run as one batch (decontam_binding.batch_program),
+    and the ones the batch leaves undecided run again on their own."""
+    batches = [{"id": f"batch:{row[0][1]['id']}", "timeout_s": settings.exec_timeout_s * BATCH_TIMEOUTS,
+                "code": batch_program([program["code"] for _, program in row], settings.exec_timeout_s)}
+               if len(row) > 1 else row[0][1] for row in per_row]
+    decided: dict[tuple[int, int], bool] = {}  # (row, program) -> passed
+    alone = []
+    for r, (row, verdict) in enumerate(zip(per_row, run_batch(batches) if batches else [])):
+        outcomes = batch_outcomes(verdict.stdout or "", len(row)) if len(row) > 1 else [verdict.passed]
+        for k, ((_, program), ok) in enumerate(zip(row, outcomes)):
+            if ok is None:
+                alone.append(((r, k), program))
+            else:
+                decided[(r, k)] = ok
+    for (where, _), verdict in zip(alone, run_batch([p for _, p in alone]) if alone else []):
+        decided[where] = verdict.passed
+    return [(owner, decided[(r, k)]) for r, row in enumerate(per_row) for k, (owner, _) in enumerate(row)]
 
 
 def execution_verdicts(scores: LayerScores, settings: DecontamSettings) -> list[ExecutionHit | None]:

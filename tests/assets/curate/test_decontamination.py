@@ -11,6 +11,8 @@ import pytest
 from assets.curate.decontam_binding import (
     agreement,
     agreement_program,
+    batch_outcomes,
+    batch_program,
     binding_programs,
     call_arguments,
     entry_arity,
@@ -23,8 +25,10 @@ from assets.curate.decontam_layers import (
     NGRAM,
     BenchmarkIndex,
     DecontamSettings,
+    binding_rows,
     matches,
     needs_solution,
+    run_bindings,
     score_layers,
     verdicts,
 )
@@ -378,3 +382,30 @@ def test_asset_removes_flagged_rows_and_reports_them(tmp_path, monkeypatch, by_t
     assert metadata["rows_given_a_synthesized_solution"].value == 0  # every row came with a function
     assert metadata["sandbox_runs"].value > 0  # through the cached runner (under CRUCIBLE_HOME)
     assert (tmp_path / "cache" / "verdicts.sqlite").is_file()
+
+
+# -- a row's binding programs run as one batch ----------------------------------------------------------------------
+def test_a_batch_reports_each_program_and_leaves_what_follows_a_crash_undecided(bwrap_pool):
+    programs = ["assert 1 + 1 == 2", "assert 1 + 1 == 3", "raise SystemExit(0)", "raise SystemExit('no')",
+                "while True:\n    pass", "x = 1", "import os\nos._exit(3)", "assert True"]
+    verdict = bwrap_pool.run_one({"id": "batch", "code": batch_program(programs, 0.5), "timeout_s": 5})
+    # the endless loop is stopped by its own timer and the batch goes on; the process dies at os._exit, so the
+    # programs from there on are left to run on their own
+    assert batch_outcomes(verdict.stdout, len(programs)) == [True, False, True, False, False, True, None, None]
+    assert batch_outcomes("noise\n@@crucible-binding 9 pass\n", 2) == [None, None]
+
+
+def test_batched_bindings_decide_as_separate_programs_do(index, labelled, embedder, bwrap_pool2):
+    """On the labelled rows that come with code, every binding program's outcome is the same whether it ran in its
+    row's batch or alone; a row whose batch runs out of time falls back to separate programs for what is left."""
+    rows = [r for r in labelled if r.get("solution")][:60]
+    sims = embedder.encode([r["instruction"] for r in rows]) @ index.vectors.T
+    per_row = binding_rows(index, [r["solution"] for r in rows], sims, DEFAULTS)
+    separate = [v.passed for v in bwrap_pool2.run_batch([p for row in per_row for _, p in row])]
+    batched = [ok for _, ok in run_bindings(per_row, DEFAULTS, bwrap_pool2.run_batch)]
+    assert sum(len(row) for row in per_row) > 10 * len(per_row) and any(separate) and batched == separate
+    tight = DecontamSettings(exec_timeout_s=0.001)  # no batch finishes: everything runs again on its own
+    seen = []
+    outcomes = run_bindings(per_row[:2], tight, lambda programs: seen.append(len(programs)) or
+                            bwrap_pool2.run_batch(programs))
+    assert seen == [2, sum(len(row) for row in per_row[:2])] and len(outcomes) == seen[1]
