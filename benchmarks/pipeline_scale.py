@@ -3,11 +3,17 @@
 runs it, with the teacher's cost taken out (benchmarks/stub_teacher.py answers at once).
 
     python benchmarks/pipeline_scale.py [--seeds 1000 3000 10000] [--home-root /tmp/scale] [--mode function]
+        [--checkout DIR]
 
-For each N, in a fresh home: wall time, seeds/s in all and per stage (from the Dagster instance's step timings),
-each stage's milliseconds per seed (flat as N grows, if the stage scales linearly), and the peak resident memory of
-the `crucible` process. The stdlib source has a limited number of documented functions; `--mode both` adds windows
-for the larger N, and the table says how many seeds each run really had.
+`--checkout DIR` runs the `cli.py` of another checkout of Crucible (a git worktree of an earlier commit) with this
+venv: the baseline of a before/after comparison, measured with the same stub teacher in the same session.
+
+First a 5-seed warm-up run builds the embeddings of the benchmark items (a one-time cost of a home, the same for
+every N); each N then runs in a fresh home that holds only that embedding cache. For each N: wall time, seeds/s in
+all and per stage (from the Dagster instance's step timings), each stage's milliseconds per seed (flat as N grows,
+if the stage scales linearly), and the peak resident memory of the `crucible` process. The stdlib source has a
+limited number of documented functions; `--mode both` adds windows for the larger N, and the table says how many
+seeds each run really had.
 """
 
 from __future__ import annotations
@@ -16,6 +22,7 @@ import argparse
 import json
 import os
 import resource
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -28,9 +35,11 @@ sys.path.insert(0, str(ROOT))
 from benchmarks.stub_teacher import StubTeacher  # noqa: E402
 from tests.openai_stub_server import StubServer, StubState  # noqa: E402
 
+EMBEDDING_CACHE = "embeddings.sqlite"  # resources/embedder.py's cache file under $CRUCIBLE_HOME/cache
 # Dagster step keys -> the stage they belong to (the graph's asset names)
-STAGES = {"seed_snippets": "seeds", "generated_problems": "problems", "verified_dialogues": "dialogues",
+STAGES = {"seed_snippets": "seeds", "oss_instruct_problems": "problems", "verified_dialogues": "dialogues",
           "deduplicated_dialogues": "dedup", "decontaminated_dialogues": "decontam"}
+OTHER = "checks"  # every other step: the asset checks that run after each stage
 
 
 def step_seconds(home: Path) -> dict[str, float]:
@@ -43,17 +52,20 @@ def step_seconds(home: Path) -> dict[str, float]:
             for step in instance.get_run_step_stats(run.run_id):
                 if step.start_time is None or step.end_time is None:
                     continue
-                stage = STAGES.get(step.step_key, step.step_key)
+                stage = STAGES.get(step.step_key, OTHER)
                 totals[stage] = totals.get(stage, 0.0) + step.end_time - step.start_time
     return totals
 
 
-def run_once(seeds: int, mode: str, home: Path, base_url: str) -> dict:
+def run_once(seeds: int, mode: str, home: Path, base_url: str, checkout: Path | None) -> dict:
     env = {**os.environ, "CRUCIBLE_HOME": str(home), "HF_HUB_OFFLINE": "1"}
-    command = [str(Path(sys.executable).with_name("crucible")), "generate", "--source", "stdlib", "--seeds",
-               str(seeds), "--mode", mode, "--base-url", base_url, "--model", "stub", "-q"]
+    # cli.py run as a script puts its own checkout first on sys.path, ahead of this one's editable install
+    program = [sys.executable, str(checkout / "cli.py")] if checkout else [str(Path(sys.executable).with_name(
+        "crucible"))]
+    command = [*program, "generate", "--source", "stdlib", "--seeds", str(seeds), "--mode", mode, "--base-url",
+               base_url, "--model", "stub", "-q"]
     start = time.perf_counter()
-    done = subprocess.run(command, env=env, capture_output=True, text=True)
+    done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=checkout)
     wall = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"crucible generate --seeds {seeds} failed ({done.returncode}): {done.stderr[-2000:]}")
@@ -66,18 +78,24 @@ def main() -> int:
     parser.add_argument("--mode", default="function", choices=["function", "window", "both"],
                         help="seed kinds of the stdlib source (default: function)")
     parser.add_argument("--home-root", type=Path, default=None, help="where the homes go (default: a temp dir)")
+    parser.add_argument("--checkout", type=Path, default=None,
+                        help="run another checkout's cli.py (default: this one's `crucible`)")
     args = parser.parse_args()
     root = args.home_root or Path(tempfile.mkdtemp(prefix="crucible-scale-"))
     teacher = StubTeacher()
-    print(f"# homes under {root}; mode {args.mode}")
+    print(f"# homes under {root}; mode {args.mode}; crucible from {args.checkout or ROOT}")
     header = f"{'N':>6} {'seeds':>6} {'rows':>6} {'wall s':>8} {'seeds/s':>8} {'peak MB':>8}  per stage: s (ms/seed)"
     print(header)
     with StubServer(StubState(responder=teacher)) as server:
+        warm = root / "warm-up"
+        warm.mkdir(parents=True, exist_ok=False)
+        run_once(5, args.mode, warm, server.base_url, args.checkout)
         for n in args.seeds:
             home = root / f"n{n}"
-            home.mkdir(parents=True, exist_ok=False)
+            (home / "cache").mkdir(parents=True, exist_ok=False)
+            shutil.copy(warm / "cache" / EMBEDDING_CACHE, home / "cache" / EMBEDDING_CACHE)
             before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-            done = run_once(n, args.mode, home, server.base_url)
+            done = run_once(n, args.mode, home, server.base_url, args.checkout)
             after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
             summary = done["summary"]
             seeds = summary.get("seeds", n)

@@ -9,7 +9,10 @@ prompt, the assembly of a program, a gate) fails here. Each window gets a fresh 
 previous prompt's cache, and its answers then depend on what it was asked before (the same request was answered
 differently after other windows' requests); from a fresh start, a window's requests are answered the same every run
 on the same build. `python -m tests.assets.generate.methods.test_oss_instruct_languages_real_teacher LANG...` tries a
-language's windows in order, the way the test runs them, and names the first one kept."""
+language's windows in order, the way the test runs them, and names the first one kept (FIRST_WINDOW=K starts at the
+K-th draw, ONLY_FILES=a.cpp,b.js limits the files). On 2026-12-03 it found, with no repair turn: Rust parsing.rs #1
+after 2 failing windows; C++ integers.cpp #0 after 5 failing windows of the other two files (whose functions lean on
+a struct the window does not show, or on string mutation); JavaScript numbers.js #1 after 3 failing windows."""
 
 from __future__ import annotations
 
@@ -32,7 +35,7 @@ SEED_CODE = Path(__file__).resolve().parents[3] / "data" / "seed_code"
 # requests instead of four (the repair path is covered by the scripted tests in every language).
 CONFIG = OssInstructConfig(repair_turns=0)
 # language -> (seed file, index of the window among the file's draws) that the measurement kept.
-KEPT_WINDOWS = {"cpp": ("text_utils.cpp", 3), "javascript": ("strings.js", 3), "rust": ("parsing.rs", 0)}
+KEPT_WINDOWS = {"cpp": ("integers.cpp", 0), "javascript": ("numbers.js", 1), "rust": ("parsing.rs", 1)}
 
 
 def window_seed(language: str, name: str, index: int) -> dict:
@@ -76,6 +79,7 @@ def test_bundled_teacher_writes_verified_rows_in_cpp_javascript_and_rust(bundled
 def find_windows(languages: list[str], first: int = 0, tries: int = 6) -> None:
     """Print, per language, the first window of its seed files (in file order, then draw order) that this test's way
     of running keeps."""
+    import os
     import tempfile
 
     model = resolve_model(DEFAULT_MODEL, Home.from_env().root)
@@ -85,6 +89,8 @@ def find_windows(languages: list[str], first: int = 0, tries: int = 6) -> None:
         for language in languages:
             for index in range(first, tries):
                 for path in sorted((SEED_CODE / language).iterdir()):
+                    if os.environ.get("ONLY_FILES") and path.name not in os.environ["ONLY_FILES"].split(","):
+                        continue
                     result = generate_window(language, path.name, index, model, home, sandbox)
                     print(language, path.name, index, len(result.rows), dict(result.counts), flush=True)
                     if result.rows:
