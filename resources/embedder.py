@@ -123,7 +123,8 @@ class TextEmbedder:
                  max_seq_length: int | None = None, cache: bool = True, cache_path: str | Path | None = None,
                  device: str = "cpu", home: Home | None = None) -> None:
         if precision not in PRECISIONS:
-            raise ValueError(f"embedding precision must be one of {', '.join(PRECISIONS)}, got {precision!r}")
+            raise ValueError(f"embedding precision must be one of {', '.join(PRECISIONS)}, got {precision!r} (the "
+                             f"default comes from CRUCIBLE_EMBED_PRECISION when it is set)")
         if batch_size < 1:
             raise ValueError(f"embedding batch_size must be >= 1, got {batch_size}")
         self.source, identity = _model_identity(model or BUNDLED)
