@@ -138,8 +138,10 @@ def binding_programs(solution: ParsedSolution, item: BenchmarkItem, arity: int |
 # executes one program per request, and the decision needs each binding's own outcome.
 BATCH_MARK = "@@crucible-binding"
 
-_BATCH = '''\
-import os, signal
+# The timer both generated programs below start with: SIGALRM raises _Slow, a BaseException so that the code under
+# test cannot swallow it with `except Exception`, and records that it fired.
+_TIMER = '''\
+import signal
 
 class _Slow(BaseException):
     pass
@@ -151,6 +153,10 @@ def _alarm(signum, frame):
     raise _Slow()
 
 signal.signal(signal.SIGALRM, _alarm)
+'''
+
+_BATCH = _TIMER + '''\
+import os
 for _k, _src in enumerate({sources!r}):
     _fired[0] = False
     signal.setitimer(signal.ITIMER_REAL, {per_program_s})
@@ -194,16 +200,8 @@ def batch_outcomes(stdout: str, n: int) -> list[bool | None]:
 # may differ (HumanEval/150's canonical solution calls 0 a prime).
 MAX_INPUTS = 24
 
-_AGREEMENT = '''\
-import copy, json, math, signal
-
-class _Slow(Exception):
-    pass
-
-def _alarm(signum, frame):
-    raise _Slow()
-
-signal.signal(signal.SIGALRM, _alarm)
+_AGREEMENT = _TIMER + '''\
+import copy, json, math
 
 def _call(fn, args):
     signal.setitimer(signal.ITIMER_REAL, {per_call_s})
