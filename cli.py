@@ -81,7 +81,8 @@ def cmd_teacher_ask(args: argparse.Namespace) -> int:
 def cmd_teacher_serve(args: argparse.Namespace) -> int:
     from resources.llm_server import serve_foreground
 
-    return serve_foreground(args.model, port=args.port, n_ctx=args.n_ctx, n_threads=args.threads)
+    return serve_foreground(args.model, port=args.port, n_ctx=args.n_ctx, n_threads=args.threads, engine=args.engine,
+                            slots=args.slots)
 
 
 def _teacher(args: argparse.Namespace, home):
@@ -398,8 +399,13 @@ def build_parser() -> argparse.ArgumentParser:
     serve.add_argument("--model", default=DEFAULT_TEACHER,
                        help="qwen2.5-coder-1.5b, qwen2.5-coder-0.5b, smollm2-135m, or a GGUF file path")
     serve.add_argument("--port", type=int, default=8000, help="port on 127.0.0.1")
-    serve.add_argument("--n-ctx", type=int, default=4096, help="context size in tokens")
-    serve.add_argument("--threads", type=int, default=0, help="decode threads; 0 uses every usable core")
+    serve.add_argument("--n-ctx", type=int, default=4096, help="context size in tokens per sequence (default 4096)")
+    serve.add_argument("--threads", type=int, default=0, help="decode threads; 0 (the default) uses every usable core")
+    serve.add_argument("--engine", choices=("auto", "llama-server", "python"), default=None,
+                       help="llama.cpp's llama-server (parallel slots) or llama-cpp-python's server (one request at "
+                            "a time); default $CRUCIBLE_TEACHER_ENGINE, else auto: llama-server where it is installed")
+    serve.add_argument("--slots", type=int, default=0,
+                       help="llama-server's parallel sequences; 0 (the default) is $CRUCIBLE_TEACHER_SLOTS, else 4")
     serve.set_defaults(func=cmd_teacher_serve)
 
     generate = add_command(sub, "generate", "one generation method on one source, then curation (dedup and "

@@ -9,41 +9,31 @@ wheel was built from, so converter and runtime agree on the GGUF format. Both ar
 beside the files. The result is <venv>/share/llama.cpp/ with convert_hf_to_gguf.py, conversion/, gguf-py/, LICENSE and
 a VERSION file naming the llama-cpp-python release it came from; the same release already there is not fetched again.
 
-Standard library only, plus `pip download` run as a subprocess (pip's cache makes it quick after the build).
+Standard library only (the sdist is fetched by resources/llama_sdist.py).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib.metadata
 import os
 import shutil
-import subprocess
 import sys
 import tarfile
 import tempfile
 from pathlib import Path, PurePosixPath
 
-DIST = "llama-cpp-python"
-VENDOR = PurePosixPath("vendor/llama.cpp")
+if __package__ in (None, ""):  # run as a script (`python finetune/install_converter.py`): the repo root on the path
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from resources.llama_sdist import VENDOR, InstallError, check_sdist, download_sdist, installed_version  # noqa: E402
+
 WANTED_FILES = ("convert_hf_to_gguf.py", "LICENSE")
 WANTED_DIRS = ("conversion", "gguf-py")
 CONVERTER = "convert_hf_to_gguf.py"
 
 
-class InstallError(RuntimeError):
-    """The converter could not be installed. One line naming the fix."""
-
-
 def default_dest() -> Path:
     return Path(sys.prefix) / "share" / "llama.cpp"
-
-
-def installed_version() -> str:
-    try:
-        return importlib.metadata.version(DIST)
-    except importlib.metadata.PackageNotFoundError:
-        raise InstallError(f"{DIST} is not installed in {sys.prefix}: run `make setup`") from None
 
 
 def is_current(dest: Path, version: str) -> bool:
@@ -51,19 +41,6 @@ def is_current(dest: Path, version: str) -> bool:
         return (dest / "VERSION").read_text().strip() == version and (dest / CONVERTER).is_file()
     except OSError:
         return False
-
-
-def download_sdist(version: str, into: Path) -> Path:
-    """The sdist of `version`, fetched by pip (from its cache when it has it)."""
-    cmd = [sys.executable, "-m", "pip", "download", "--quiet", "--no-binary", ":all:", "--no-deps",
-           f"{DIST}=={version}", "-d", str(into)]
-    done = subprocess.run(cmd, capture_output=True, text=True)
-    found = sorted(into.glob("*.tar.gz"))
-    if done.returncode != 0 or not found:
-        tail = " | ".join((done.stderr or done.stdout).strip().splitlines()[-3:])
-        raise InstallError(f"pip could not download the {DIST}=={version} sdist ({tail}): check the network or "
-                           "pip's index settings, or pass --sdist FILE")
-    return found[0]
 
 
 def wanted(relative: PurePosixPath) -> bool:
@@ -107,9 +84,7 @@ def install(dest: Path, version: str, sdist: Path | None = None) -> str:
     with tempfile.TemporaryDirectory(dir=dest.parent, prefix=".llama.cpp-") as tmp:
         tmp = Path(tmp)
         source = sdist or download_sdist(version, tmp / "sdist")
-        if not source.name.endswith(f"-{version}.tar.gz"):
-            raise InstallError(f"{source.name} is not the sdist of the installed {DIST} {version}: give "
-                               f"llama_cpp_python-{version}.tar.gz")
+        check_sdist(source, version)
         staged = tmp / "llama.cpp"
         count = extract_converter(source, staged)
         (staged / "VERSION").write_text(version + "\n")

@@ -6,10 +6,11 @@
         client.complete_batch([...])
     client = endpoint.client(local.server)                       # or on a server that someone else runs and keeps
 
-A server behind a base URL takes `concurrency` requests at once, each allowed `timeout_s`. The bundled model's
-llama.cpp server (resources/llm_server.py) answers one request at a time: more in flight would only queue there, time
-out at the client and be sent again while the server still works on the abandoned copy; so a bundled endpoint sends
-one request at a time and waits at least BUNDLED_MIN_TIMEOUT_S for it.
+A server behind a base URL takes `concurrency` requests at once, each allowed `timeout_s`. A bundled model's llama.cpp
+server (resources/llm_server.py) decodes `slots` sequences at once (llama-server's parallel slots; 1 for
+llama-cpp-python's server): more in flight would only queue there, time out at the client and be sent again while the
+server still works on the abandoned copy; so a bundled endpoint sends as many requests as the server has slots and
+waits at least BUNDLED_MIN_TIMEOUT_S for each.
 
 A promoted student (resources/teacher_state.py) is either a GGUF file, which is served like a bundled model, or a
 checkpoint served by a configured `command` (vLLM, SGLang, llama-server on a GPU machine: resources/command_server.py),
@@ -26,14 +27,13 @@ from typing import TYPE_CHECKING
 
 from resources.bundled_models import BUNDLED_MODELS, DEFAULT_MODEL
 from resources.files import model_files_sha256, sha256_file
-from resources.llm_server import LocalTeacherServer, TeacherServerError
+from resources.llm_server import LocalTeacherServer, TeacherServerError, engine_slots
 
 if TYPE_CHECKING:
     from resources.llm import TeacherClient
 
 COMMAND = "command"  # kind and label prefix of an endpoint whose server a command starts
 BUNDLED = "bundled"  # `--model bundled[:NAME]` on the command line; "bundled:NAME" names the teacher in rows
-BUNDLED_CONCURRENCY = 1
 BUNDLED_MIN_TIMEOUT_S = 900.0
 
 
@@ -102,7 +102,8 @@ class TeacherEndpoint:
 
     @property
     def requests_in_flight(self) -> int:
-        return BUNDLED_CONCURRENCY if self.is_bundled else self.concurrency
+        """Requests sent at once: a bundled model's server slots (the default engine's), else `concurrency`."""
+        return engine_slots() if self.is_bundled else self.concurrency
 
     @property
     def request_timeout_s(self) -> float:
@@ -123,6 +124,7 @@ class TeacherEndpoint:
         its model; it is called only then, so an endpoint with a base URL never loads a model."""
         from resources.llm import TeacherClient  # resources.llm builds endpoints, so not imported at the top
 
+        in_flight = self.requests_in_flight
         if self.base_url:
             base_url, model = self.base_url, self.name
         elif server is None:
@@ -130,7 +132,8 @@ class TeacherEndpoint:
         else:
             started = server()
             base_url, model = started.base_url, started.model
-        return TeacherClient(base_url, model, api_key=self.api_key, concurrency=self.requests_in_flight,
+            in_flight = getattr(started, "slots", in_flight)  # the slots of the server actually started
+        return TeacherClient(base_url, model, api_key=self.api_key, concurrency=in_flight,
                              timeout_s=self.request_timeout_s, **options)
 
     @contextlib.contextmanager

@@ -24,6 +24,7 @@ from resources.bundled_models import DEFAULT_MODEL
 from resources.llm_server import LocalTeacher, LocalTeacherServer, TeacherServerError
 
 ROOT = Path(__file__).resolve().parents[2]
+ENGINES = ("python", "llama-server")  # `make setup` builds llama-server: its absence is a failure, not a skip
 
 
 def test_server_environment_is_allow_listed(monkeypatch):
@@ -69,9 +70,11 @@ def process_gone(pid: int) -> bool:
     return "\nState:\tZ" in status  # a zombie no one has reaped yet: it has exited
 
 
-def test_smollm2_server_starts_answers_and_stops(tmp_path):
-    with LocalTeacherServer("smollm2-135m", n_ctx=1024, log_dir=tmp_path) as server:
+@pytest.mark.parametrize("engine", ENGINES)
+def test_smollm2_server_starts_answers_and_stops(tmp_path, engine):
+    with LocalTeacherServer("smollm2-135m", n_ctx=1024, log_dir=tmp_path, engine=engine) as server:
         pid = server.process.pid
+        assert server.engine == engine
         assert server.base_url.startswith("http://127.0.0.1:") and server.model == "smollm2-135m"
         listed = openai.OpenAI(base_url=server.base_url, api_key="local").models.list()
         assert [m.id for m in listed.data] == ["smollm2-135m"]
@@ -93,20 +96,59 @@ def assert_dies_with_its_starter(server: str, tmp_path) -> None:
     try:
         pid = int(starter.stdout.readline())
         assert not process_gone(pid)
+        pids = [pid, *children(pid)]  # llama-server runs as the child of a watching bootstrap
         starter.kill()
         starter.wait()
         deadline = time.monotonic() + 30
-        while not process_gone(pid):
-            assert time.monotonic() < deadline, f"server {pid} outlived its starter"
-            time.sleep(0.1)
+        for pid in pids:
+            while not process_gone(pid):
+                assert time.monotonic() < deadline, f"server process {pid} outlived its starter"
+                time.sleep(0.1)
     finally:
         if starter.poll() is None:
             starter.kill()
             starter.wait()
 
 
-def test_server_exits_when_its_starter_is_killed(tmp_path):
-    assert_dies_with_its_starter("LocalTeacherServer('smollm2-135m', n_ctx=512, log_dir=sys.argv[1])", tmp_path)
+def children(pid: int) -> list[int]:
+    try:
+        return [int(p) for p in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+    except FileNotFoundError:
+        return []
+
+
+@pytest.mark.parametrize("engine", ENGINES)
+def test_server_exits_when_its_starter_is_killed(tmp_path, engine):
+    assert_dies_with_its_starter(f"LocalTeacherServer('smollm2-135m', n_ctx=512, log_dir=sys.argv[1], "
+                                 f"engine={engine!r})", tmp_path)
+
+
+def test_llama_server_decodes_its_slots_at_once(tmp_path):
+    """Two requests in flight on two slots are decoded together: the server reports both slots busy at one moment,
+    and each request gets its own answer."""
+    import concurrent.futures
+    import json
+    import urllib.request
+
+    with LocalTeacherServer("smollm2-135m", n_ctx=512, log_dir=tmp_path, engine="llama-server", slots=2) as server:
+        assert server.slots == 2
+        root = server.base_url.removesuffix("/v1")
+        with urllib.request.urlopen(f"{root}/props", timeout=10) as response:
+            assert json.load(response)["total_slots"] == 2
+        busy = []
+        with concurrent.futures.ThreadPoolExecutor(2) as pool:
+            replies = [pool.submit(ask, server, f"Count from 1 to {n}.", 64) for n in (20, 30)]
+            while not all(r.done() for r in replies):
+                with urllib.request.urlopen(f"{root}/slots", timeout=10) as response:
+                    busy.append(sum(bool(slot.get("is_processing")) for slot in json.load(response)))
+                time.sleep(0.05)
+        assert max(busy) == 2, f"never both slots busy at once: {busy}"
+        assert all(r.result().choices[0].message.content.strip() for r in replies)
+
+
+def test_an_unknown_engine_is_one_line_naming_the_variable():
+    with pytest.raises(ValueError, match="CRUCIBLE_TEACHER_ENGINE"):
+        LocalTeacherServer("smollm2-135m", engine="vllm")
 
 
 @pytest.mark.own_process

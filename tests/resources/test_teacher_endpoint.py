@@ -1,9 +1,13 @@
-"""The teacher endpoint: concurrency and timeout decided in one place (the bundled model's server takes one request at
-a time and gets at least 900 s for it), and where requests go (a server's URL, or the bundled model's server, started
-only when a request needs it). The bundled server is a spy here (tests/llm_server_spy.py); nothing loads a model."""
+"""The teacher endpoint: concurrency and timeout decided in one place (the bundled model's server takes as many
+requests at a time as it has slots, and each gets at least 900 s), and where requests go (a server's URL, or the
+bundled model's server, started only when a request needs it). The bundled server is a spy here
+(tests/llm_server_spy.py); nothing loads a model."""
+
+from pathlib import Path
 
 import pytest
 
+from resources import llm_server
 from resources.bundled_models import BUNDLED_MODELS, DEFAULT_MODEL
 from resources.llm import TeacherLLM
 from resources.llm_server import LocalTeacher, TeacherServerError
@@ -20,10 +24,15 @@ def never_started():
     raise AssertionError("an endpoint with a base URL must not start the bundled model's server")
 
 
-def test_a_bundled_endpoint_sends_one_request_at_a_time_and_waits_long(servers):
+def test_a_bundled_endpoint_sends_as_many_requests_as_its_server_has_slots_and_waits_long(servers, monkeypatch):
     endpoint = TeacherEndpoint(bundled="smollm2-135m", concurrency=16, timeout_s=60.0)
     assert endpoint.is_bundled and endpoint.kind == "bundled"
-    assert endpoint.requests_in_flight == 1
+    monkeypatch.setattr(llm_server, "DEFAULT_ENGINE", "python")
+    assert endpoint.requests_in_flight == 1  # llama-cpp-python's server decodes one sequence at a time
+    monkeypatch.setattr(llm_server, "DEFAULT_ENGINE", "llama-server")
+    monkeypatch.setattr(llm_server, "llama_server_binary", lambda: Path("/usr/bin/true"))
+    monkeypatch.setattr(llm_server, "DEFAULT_SLOTS", 3)
+    assert endpoint.requests_in_flight == 3
     assert endpoint.request_timeout_s == BUNDLED_MIN_TIMEOUT_S >= 900
     assert TeacherEndpoint(timeout_s=2000.0).request_timeout_s == 2000.0  # a longer configured timeout is kept
     assert servers.started == []  # deciding needed no server

@@ -56,7 +56,7 @@ def test_the_resource_follows_a_promoted_student_unless_told_not_to(tmp_path):
                                                      reason="better", checkpoint="/ck", serving="gguf",
                                                      gguf="/m/ck.q8_0.gguf"))
     assert teacher.endpoint == TeacherEndpoint(bundled="/m/ck.q8_0.gguf", timeout_s=300.0)
-    assert teacher.endpoint.label == "bundled:/m/ck.q8_0.gguf" and teacher.endpoint.requests_in_flight == 1
+    assert teacher.endpoint.label == "bundled:/m/ck.q8_0.gguf" and teacher.endpoint.is_bundled
     assert teacher.endpoint.served_name == "ck.q8_0"  # what llama.cpp answers as, and the rows carry
     assert teacher.model_copy(update={"follow_promotions": False}).endpoint == teacher.configured_endpoint
     write_teacher_state(Home(tmp_path), TeacherState(round=2, role="student", model="ck", since_round=2,
