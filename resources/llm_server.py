@@ -38,9 +38,18 @@ __all__ = ["DEFAULT_N_CTX", "LocalTeacher", "LocalTeacherServer", "TeacherServer
 DEFAULT_N_CTX = 4096  # per slot
 ENGINES = ("auto", "llama-server", "python")
 DEFAULT_ENGINE = os.environ.get("CRUCIBLE_TEACHER_ENGINE") or "auto"
-# Requests llama-server decodes together. SLOTS_MEASURED_HERE: see benchmarks/README.md ("The offline teacher's
-# parallel slots") for aggregate tokens/s at 1, 2 and 4.
-DEFAULT_SLOTS = int(os.environ.get("CRUCIBLE_TEACHER_SLOTS") or 4)
+# Requests llama-server decodes together unless CRUCIBLE_TEACHER_SLOTS says otherwise: benchmarks/README.md ("The
+# offline teacher's parallel slots") has aggregate tokens/s at 1, 2 and 4.
+DEFAULT_SLOTS = 4
+
+
+def default_slots() -> int:
+    text = os.environ.get("CRUCIBLE_TEACHER_SLOTS", "").strip()
+    if not text:
+        return DEFAULT_SLOTS
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError(f"CRUCIBLE_TEACHER_SLOTS must be a whole number >= 1, got {text!r}")
+    return int(text)
 
 
 def llama_server_binary() -> Path | None:
@@ -52,8 +61,8 @@ def llama_server_binary() -> Path | None:
 
 def engine_slots(engine: str | None = None, slots: int = 0) -> int:
     """Sequences a server of `engine` (default DEFAULT_ENGINE) decodes at once: 1 for the Python server, else `slots`
-    or DEFAULT_SLOTS."""
-    return 1 if resolve_engine(engine or DEFAULT_ENGINE) == "python" else (int(slots) or DEFAULT_SLOTS)
+    or the default (CRUCIBLE_TEACHER_SLOTS, else DEFAULT_SLOTS)."""
+    return 1 if resolve_engine(engine or DEFAULT_ENGINE) == "python" else (int(slots) or default_slots())
 
 
 def resolve_engine(engine: str) -> str:

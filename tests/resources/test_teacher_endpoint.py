@@ -3,7 +3,6 @@ requests at a time as it has slots, and each gets at least 900 s), and where req
 bundled model's server, started only when a request needs it). The bundled server is a spy here
 (tests/llm_server_spy.py); nothing loads a model."""
 
-from pathlib import Path
 
 import pytest
 
@@ -14,10 +13,12 @@ from resources.llm_server import LocalTeacher, TeacherServerError
 from resources.teacher_endpoint import BUNDLED_MIN_TIMEOUT_S, TeacherEndpoint
 from tests.llm_server_spy import spy_servers
 
+SLOTS = 3
+
 
 @pytest.fixture
 def servers(monkeypatch):
-    return spy_servers(monkeypatch, port=4321)
+    return spy_servers(monkeypatch, port=4321, slots=SLOTS)
 
 
 def never_started():
@@ -27,12 +28,13 @@ def never_started():
 def test_a_bundled_endpoint_sends_as_many_requests_as_its_server_has_slots_and_waits_long(servers, monkeypatch):
     endpoint = TeacherEndpoint(bundled="smollm2-135m", concurrency=16, timeout_s=60.0)
     assert endpoint.is_bundled and endpoint.kind == "bundled"
+    assert endpoint.requests_in_flight == SLOTS
     monkeypatch.setattr(llm_server, "DEFAULT_ENGINE", "python")
     assert endpoint.requests_in_flight == 1  # llama-cpp-python's server decodes one sequence at a time
     monkeypatch.setattr(llm_server, "DEFAULT_ENGINE", "llama-server")
-    monkeypatch.setattr(llm_server, "llama_server_binary", lambda: Path("/usr/bin/true"))
-    monkeypatch.setattr(llm_server, "DEFAULT_SLOTS", 3)
-    assert endpoint.requests_in_flight == 3
+    monkeypatch.setenv("CRUCIBLE_TEACHER_SLOTS", "many")
+    with pytest.raises(ValueError, match="CRUCIBLE_TEACHER_SLOTS must be a whole number >= 1, got 'many'"):
+        endpoint.requests_in_flight
     assert endpoint.request_timeout_s == BUNDLED_MIN_TIMEOUT_S >= 900
     assert TeacherEndpoint(timeout_s=2000.0).request_timeout_s == 2000.0  # a longer configured timeout is kept
     assert servers.started == []  # deciding needed no server
@@ -57,7 +59,7 @@ def test_a_bundled_endpoint_sends_to_its_started_server(servers):
     with endpoint.serving() as client:
         assert servers.started == ["smollm2-135m"] and servers.closed == []
         assert (client.base_url, client.model) == ("http://127.0.0.1:4321/v1", "smollm2-135m")
-        assert (client.concurrency, client.timeout_s) == (1, BUNDLED_MIN_TIMEOUT_S)
+        assert (client.concurrency, client.timeout_s) == (SLOTS, BUNDLED_MIN_TIMEOUT_S)
     assert servers.closed == ["smollm2-135m"]
     assert endpoint.model_sha256() == BUNDLED_MODELS["smollm2-135m"].sha256
 
@@ -85,7 +87,7 @@ def test_the_teacher_resource_starts_its_bundled_server_once(servers):
     first, second = teacher.client(), teacher.client()
     assert servers.started == ["smollm2-135m"]
     assert first.base_url == second.base_url == teacher.local.server().base_url
-    assert (first.concurrency, first.timeout_s, first.max_attempts) == (1, BUNDLED_MIN_TIMEOUT_S, 3)
+    assert (first.concurrency, first.timeout_s, first.max_attempts) == (SLOTS, BUNDLED_MIN_TIMEOUT_S, 3)
     teacher.local.teardown_after_execution(None)
     assert servers.closed == ["smollm2-135m"]
 
