@@ -56,7 +56,7 @@ toolchains:
 # the installed llama-cpp-python vendors the very llama.cpp it was built from (MIT, LICENSE copied along):
 # finetune/install_converter.py fetches that sdist with pip (cached after the build) and copies the converter into
 # $(VENV)/share/llama.cpp/, skipping the work when the same version is already there. From the same sdist,
-# resources/llama_server_build.py compiles llama.cpp's batching llama-server into $(VENV)/bin (~N min on 2 cores the
+# resources/llama_server_build.py compiles llama.cpp's batching llama-server into $(VENV)/bin (~13 CPU-minutes the
 # first time; kept in ~/.cache/crucible/llama-server/ and copied from there afterwards).
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)

@@ -11,7 +11,7 @@ server and Python bindings read the same GGUF files the same way. The build is s
 to find), for this CPU (GGML_NATIVE) and with the same compiler flags as the Python bindings (LLAMA_CPP_CFLAGS in the
 Makefile: AMX off, see there); no web UI and no HTTPS (nothing is fetched at build time).
 
-A build takes about 10 minutes on 2 cores, so the binary is also kept in the user's cache
+A build takes about 13 minutes of CPU time (7 on 2 idle cores), so the binary is also kept in the user's cache
 ($XDG_CACHE_HOME or ~/.cache)/crucible/llama-server/<key>/, keyed by llama-cpp-python's version, the flags and this
 CPU's feature flags: a fresh venv on the same machine copies it instead of compiling again.
 """
