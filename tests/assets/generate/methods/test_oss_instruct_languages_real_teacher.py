@@ -47,8 +47,12 @@ def window_seed(language: str, name: str, index: int) -> dict:
 
 
 def generate_window(language: str, name: str, index: int, model, home: Home, sandbox: Sandbox):
-    """oss_instruct on one window, with a teacher server of its own."""
-    with LocalTeacherServer(model.path) as server:
+    """oss_instruct on one window, with a teacher server of its own: llama-cpp-python's, the server KEPT_WINDOWS were
+    found with. llama-server (the default engine since 2026-12-03) answers the same greedy requests with other
+    tokens (its batched kernels round differently): with it the JavaScript and Rust windows here failed their tests
+    after the repair turn (2026-12-03, the C++ one was kept); rerun find_windows
+    with CRUCIBLE_TEACHER_ENGINE=llama-server to move this test onto it."""
+    with LocalTeacherServer(model.path, engine="python") as server:
         client = TeacherLLM(base_url=server.base_url, model=model.name, home=str(home.root)).client()
         ctx = MethodContext(client, client, sandbox.runner(), home, f"seedcode-{language}")
         return run(MethodInputs(seeds=[window_seed(language, name, index)]), CONFIG.model_copy(update={
