@@ -25,7 +25,7 @@ from pathlib import Path, PurePosixPath
 if __package__ in (None, ""):  # run as a script (`python finetune/install_converter.py`): the repo root on the path
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from resources.llama_sdist import VENDOR, InstallError, check_sdist, download_sdist, installed_version  # noqa: E402
+from resources.llama_sdist import VENDOR, InstallError, check_sdist, download_sdist, run_install  # noqa: E402
 
 WANTED_FILES = ("convert_hf_to_gguf.py", "LICENSE")
 WANTED_DIRS = ("conversion", "gguf-py")
@@ -101,14 +101,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dest", type=Path, default=default_dest(), help="default: <venv>/share/llama.cpp")
     parser.add_argument("--sdist", type=Path, help="a local llama_cpp_python sdist instead of `pip download`")
     args = parser.parse_args(argv)
-    try:
-        if args.sdist is not None and not args.sdist.is_file():
-            raise InstallError(f"{args.sdist}: no such sdist file")
-        print(install(args.dest, installed_version(), args.sdist), flush=True)
-    except InstallError as exc:
-        print(f"install_converter: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_install("install_converter", args.sdist, lambda version, sdist: install(args.dest, version, sdist))
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib.metadata
 import subprocess
 import sys
+from collections.abc import Callable
 from pathlib import Path, PurePosixPath
 
 DIST = "llama-cpp-python"
@@ -45,3 +46,16 @@ def check_sdist(source: Path, version: str) -> None:
     if not source.name.endswith(f"-{version}.tar.gz"):
         raise InstallError(f"{source.name} is not the sdist of the installed {DIST} {version}: give "
                            f"llama_cpp_python-{version}.tar.gz")
+
+
+def run_install(prog: str, sdist: Path | None, install: Callable[[str, Path | None], str]) -> int:
+    """A command line's exit status: `install(installed version, sdist)`'s line printed, or an InstallError as one
+    line on stderr naming `prog`."""
+    try:
+        if sdist is not None and not sdist.is_file():
+            raise InstallError(f"{sdist}: no such sdist file")
+        print(install(installed_version(), sdist), flush=True)
+    except InstallError as exc:
+        print(f"{prog}: {exc}", file=sys.stderr)
+        return 1
+    return 0

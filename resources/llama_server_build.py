@@ -31,7 +31,7 @@ from pathlib import Path
 if __package__ in (None, ""):  # run as a script: the repo root on the path
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from resources.llama_sdist import VENDOR, InstallError, check_sdist, download_sdist, installed_version  # noqa: E402
+from resources.llama_sdist import VENDOR, InstallError, check_sdist, download_sdist, run_install  # noqa: E402
 
 BINARY = "llama-server"
 # Off: the embedded web UI (its assets would be fetched or built with npm), HTTPS (OpenSSL headers), the other tools,
@@ -148,14 +148,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="C and C++ compiler flags (default: $CFLAGS; the Makefile passes LLAMA_CPP_CFLAGS)")
     parser.add_argument("--jobs", type=int, default=None, help="parallel compile jobs (default: every core)")
     args = parser.parse_args(argv)
-    try:
-        if args.sdist is not None and not args.sdist.is_file():
-            raise InstallError(f"{args.sdist}: no such sdist file")
-        print(install(args.dest, installed_version(), args.cflags.strip(), args.sdist, args.jobs), flush=True)
-    except InstallError as exc:
-        print(f"llama_server_build: {exc}", file=sys.stderr)
-        return 1
-    return 0
+    return run_install("llama_server_build", args.sdist, lambda version, sdist: install(
+        args.dest, version, args.cflags.strip(), sdist, args.jobs))
 
 
 if __name__ == "__main__":
