@@ -15,7 +15,7 @@ APT_PACKAGES := bubblewrap python3
 LLAMA_CPP_CFLAGS ?= $(if $(filter x86_64,$(shell uname -m)),-mno-amx-tile -mno-amx-int8 -mno-amx-bf16)
 export CRUCIBLE_HOME ?= $(CURDIR)/.crucible
 
-.PHONY: setup system-packages toolchains test-packages test lint demo ui sandbox-docker bench clean
+.PHONY: setup system-packages toolchains test-packages test lint demo ui sandbox-docker deploy-postgres bench clean
 
 setup: system-packages toolchains $(STAMP)
 
@@ -93,6 +93,18 @@ demo: setup
 ui: setup
 	DAGSTER_HOME="$(CRUCIBLE_HOME)/dagster" $(PY) -c "from resources.dagster_home import dagster_home; dagster_home()"
 	DAGSTER_HOME="$(CRUCIBLE_HOME)/dagster" $(VENV)/bin/dagster dev -h 127.0.0.1 -p 3000
+
+# Optional: Debian's PostgreSQL server, for the Docker run launcher test (tests/test_deploy_docker.py), which starts
+# its own throwaway cluster and skips, saying why, where the server is not installed.
+deploy-postgres:
+	@if ! ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    echo "installing postgresql for the Docker run launcher test"; \
+	    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql; \
+	  else \
+	    echo "missing PostgreSQL -- run: sudo apt-get install -y postgresql" >&2; exit 1; \
+	  fi; \
+	fi
 
 # Optional: the Docker backend. Installs and starts a Docker engine if none answers, then builds the sandbox image.
 sandbox-docker: setup

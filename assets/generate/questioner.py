@@ -87,6 +87,12 @@ class _Work:
     verdicts: list[dict] = field(default_factory=list)
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    repeated: bool = False  # the last reply is word for word one the teacher gave this item before
+
+    @property
+    def replies(self) -> int:
+        """The teacher's replies so far (the first one and every repair)."""
+        return sum(m["role"] == "assistant" for m in self.messages[self.prefix:])
 
 
 @dataclass
@@ -163,7 +169,7 @@ class Questioner:
                 work.verdicts.append(verdict_row(verdict, turn))
                 if verdict.passed:
                     passed.append((work, turn - 1))
-                elif turn < self.config.max_turns:
+                elif turn < self.config.max_turns and not work.repeated:
                     work.messages = work.messages + self.repair.render(execution=execution_feedback(verdict))
                     next_active[self.key(work)] = work
                 else:
@@ -193,10 +199,15 @@ class Questioner:
             work.prompt_tokens += p_tok
             work.completion_tokens += c_tok
             work.reply = answer.content
+            # A teacher that answers a repair with its earlier reply word for word is stuck: the same code fails the
+            # same way, and the next repair repeats it again (a demo run, 2026-12-03: 3 of 4 first repairs of the 1.5B
+            # repeated the reply, and all 3 second repairs did), so the item skips its remaining repair turns.
+            work.repeated = any(m["role"] == "assistant" and m["content"] == answer.content
+                                for m in work.messages[work.prefix:])
             work.messages = work.messages + [{"role": "assistant", "content": answer.content}]
             parsed = parse_problem_reply(answer.content, config.min_asserts)
             if isinstance(parsed, Rejected):
-                if parsed.reason in REPAIRABLE and turn < config.max_turns:
+                if parsed.reason in REPAIRABLE and turn < config.max_turns and not work.repeated:
                     work.messages = work.messages + self.format_repair.render(problem=REPAIRABLE[parsed.reason])
                     again[sid] = work
                 else:
@@ -246,7 +257,7 @@ class Questioner:
         passed, exhausted = self.ask_turns(works)
         rescued = adopt_reference_outputs(exhausted, self.runner, self.key) if config.reference_outputs and exhausted \
             else []
-        passed += [(work, config.max_turns - 1) for work in rescued]
+        passed += [(work, work.replies - 1) for work in rescued]
         for work in exhausted:
             if work not in rescued:
                 self.reject(work, "reference_fails_tests", work.verdicts[-1]["status"])

@@ -3,7 +3,8 @@
 import numpy as np
 import pytest
 
-from resources.embedder import BUNDLED, Embedder, TextEmbedder, bundled_model_dir, native_bf16_cpu, resolve_precision
+from resources.cpu_features import native_bf16_cpu
+from resources.embedder import BUNDLED, Embedder, TextEmbedder, bundled_model_dir, resolve_precision
 
 TEXTS = [
     "Return the n-th Fibonacci number.",

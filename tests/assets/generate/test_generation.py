@@ -106,8 +106,10 @@ def test_pipeline_structure_verdicts_rejects_and_resume(scripted):
     assert set(by_fn) == {"good", "revise", "repair", "unsolvable", "wrong", "unconfirmed"}
     # Repairs ran out on these two; their expected values now come from the reference's outputs.
     assert {k for k, r in by_fn.items() if r["tests_source"] == "reference_outputs"} == {"wrong", "unconfirmed"}
-    # The questioner kept expecting one too many; the reference's outputs (1 + 2 + offset 7) replaced that.
-    assert by_fn["wrong"]["repair_turns"] == 2 and "add_wrong_expected_6(1, 2) == 10" in by_fn["wrong"]["tests"]
+    # The questioner kept expecting one too many; the reference's outputs (1 + 2 + offset 7) replaced that. Its repair
+    # repeated the first reply word for word, so no second repair was asked for.
+    assert by_fn["wrong"]["repair_turns"] == 1 and "add_wrong_expected_6(1, 2) == 10" in by_fn["wrong"]["tests"]
+    assert [m["role"] for m in by_fn["wrong"]["messages"]] == ["user", "assistant", "user", "assistant"]
     repaired = by_fn["repair"]
     assert repaired["repair_turns"] == 1
     assert [m["role"] for m in repaired["messages"]] == ["user", "assistant", "user", "assistant"]
