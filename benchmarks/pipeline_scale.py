@@ -3,7 +3,7 @@
 runs it, with the teacher's cost taken out (benchmarks/stub_teacher.py answers at once).
 
     python benchmarks/pipeline_scale.py [--seeds 1000 3000 10000] [--home-root /tmp/scale] [--mode function]
-        [--checkout DIR]
+        [--checkout DIR] [--tree DIR]
 
 `--checkout DIR` runs the `cli.py` of another checkout of Crucible (a git worktree of an earlier commit) with this
 venv: the baseline of a before/after comparison, measured with the same stub teacher in the same session.
@@ -57,13 +57,20 @@ def step_seconds(home: Path) -> dict[str, float]:
     return totals
 
 
-def run_once(seeds: int, mode: str, home: Path, base_url: str, checkout: Path | None) -> dict:
+TREE_SOURCE = "tree"  # the name --tree's source gets in each home's sources.yaml
+
+
+def run_once(seeds: int, mode: str, home: Path, base_url: str, checkout: Path | None, tree: Path | None,
+             tree_license: str = "") -> dict:
     env = {**os.environ, "CRUCIBLE_HOME": str(home), "HF_HUB_OFFLINE": "1"}
+    if tree is not None:
+        (home / "sources.yaml").write_text(f"sources:\n  {TREE_SOURCE}: {{kind: local, path: {tree}, license: "
+                                           f"{tree_license}}}\n")
     # cli.py run as a script puts its own checkout first on sys.path, ahead of this one's editable install
     program = [sys.executable, str(checkout / "cli.py")] if checkout else [str(Path(sys.executable).with_name(
         "crucible"))]
-    command = [*program, "generate", "--source", "stdlib", "--seeds", str(seeds), "--mode", mode, "--base-url",
-               base_url, "--model", "stub", "-q"]
+    command = [*program, "generate", "--source", TREE_SOURCE if tree else "stdlib", "--seeds", str(seeds), "--mode",
+               mode, "--base-url", base_url, "--model", "stub", "-q"]
     start = time.perf_counter()
     done = subprocess.run(command, env=env, capture_output=True, text=True, cwd=checkout)
     wall = time.perf_counter() - start
@@ -77,25 +84,32 @@ def main() -> int:
     parser.add_argument("--seeds", type=int, nargs="+", default=[1000, 3000, 10000], help="values of N")
     parser.add_argument("--mode", default="function", choices=["function", "window", "both"],
                         help="seed kinds of the stdlib source (default: function)")
+    parser.add_argument("--tree", type=Path, default=None,
+                        help="draw the seeds from this Python source tree instead of the stdlib, which runs out of "
+                             "seeds near N = 2,300 in mode both (e.g. a copy of a large package: the seed filter "
+                             "drops paths under site-packages/ as vendored)")
+    parser.add_argument("--tree-license", default="Apache-2.0",
+                        help="the tree's licence, which the seed filter checks (default: Apache-2.0)")
     parser.add_argument("--home-root", type=Path, default=None, help="where the homes go (default: a temp dir)")
     parser.add_argument("--checkout", type=Path, default=None,
                         help="run another checkout's cli.py (default: this one's `crucible`)")
     args = parser.parse_args()
     root = args.home_root or Path(tempfile.mkdtemp(prefix="crucible-scale-"))
     teacher = StubTeacher()
-    print(f"# homes under {root}; mode {args.mode}; crucible from {args.checkout or ROOT}")
+    print(f"# homes under {root}; source {args.tree or 'stdlib'}; mode {args.mode}; crucible from "
+          f"{args.checkout or ROOT}")
     header = f"{'N':>6} {'seeds':>6} {'rows':>6} {'wall s':>8} {'seeds/s':>8} {'peak MB':>8}  per stage: s (ms/seed)"
     print(header)
     with StubServer(StubState(responder=teacher)) as server:
         warm = root / "warm-up"
         warm.mkdir(parents=True, exist_ok=False)
-        run_once(5, args.mode, warm, server.base_url, args.checkout)
+        run_once(5, args.mode, warm, server.base_url, args.checkout, args.tree, args.tree_license)
         for n in args.seeds:
             home = root / f"n{n}"
             (home / "cache").mkdir(parents=True, exist_ok=False)
             shutil.copy(warm / "cache" / EMBEDDING_CACHE, home / "cache" / EMBEDDING_CACHE)
             before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-            done = run_once(n, args.mode, home, server.base_url, args.checkout)
+            done = run_once(n, args.mode, home, server.base_url, args.checkout, args.tree, args.tree_license)
             after = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
             summary = done["summary"]
             seeds = summary.get("seeds", n)

@@ -26,8 +26,8 @@ def precision(recipe: Recipe) -> str:
         return recipe.train.precision
     if torch.cuda.is_available():
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    # On a CPU, bf16 only where it has bf16 units: emulated, 5 LoRA steps of SmolLM2-135M took minutes instead of
-    # seconds on an AVX2-only EPYC (2026-12-03).
+    # On a CPU, bf16 only where it has bf16 units: emulated on an AVX2-only EPYC, 5 LoRA steps of SmolLM2-135M had
+    # not finished after 12 minutes (2026-12-03).
     return "bf16" if native_bf16_cpu() else "fp32"
 
 
