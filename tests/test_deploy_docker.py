@@ -94,19 +94,19 @@ def docker_network(client):
         network.remove()
 
 
-def build_run_image(client, base: str) -> str:
-    """deploy/Dockerfile's `checkout` target on `base`; the build context is the deploy folder alone."""
-    tag = "crucible-run:test"
-    subprocess.run(["docker", "build", "-q", "-f", str(ROOT / "deploy" / "Dockerfile"), "--target", "checkout",
-                    "--build-arg", f"BASE={base}", "-t", tag, str(ROOT / "deploy")], check=True, capture_output=True)
-    return tag
-
-
 def run_in_checkout(command: list[str], **kwargs) -> subprocess.CompletedProcess:
     """`command` in the checkout; a failure shows the end of its stderr."""
     done = subprocess.run(command, cwd=ROOT, capture_output=True, text=True, **kwargs)
     assert done.returncode == 0, f"{' '.join(command[:4])} ... exited {done.returncode}: {done.stderr[-2000:]}"
     return done
+
+
+def build_run_image(base: str) -> str:
+    """deploy/Dockerfile's `checkout` target on `base`; the build context is the deploy folder alone."""
+    tag = "crucible-run:test"
+    run_in_checkout(["docker", "build", "-q", "-f", str(ROOT / "deploy" / "Dockerfile"), "--target", "checkout",
+                     "--build-arg", f"BASE={base}", "-t", tag, str(ROOT / "deploy")])
+    return tag
 
 
 def python_prefix() -> Path:
@@ -154,7 +154,7 @@ def run_failure(instance, run) -> str:
     return " | ".join(lines + steps)[-3000:]
 
 
-def test_two_partitions_run_concurrently_in_containers_on_postgres(docker_engine, tmp_path):
+def test_two_partitions_run_concurrently_in_containers_on_postgres(docker_engine, tmp_path, monkeypatch):
     if postgres_bindir() is None:
         pytest.skip("Postgres is not installed (Debian: apt-get install postgresql; .ci/run installs it)")
     from dagster import DagsterInstance
@@ -171,7 +171,7 @@ def test_two_partitions_run_concurrently_in_containers_on_postgres(docker_engine
     (home / "sources.yaml").write_text(yaml.safe_dump(
         {"sources": {name: {"kind": "local", "path": str(path), "license": "MIT"}
                      for name, path in SOURCES.items() if path is not None}}))
-    image = build_run_image(docker_engine, default_image())
+    image = build_run_image(default_image())
 
     with contextlib.ExitStack() as stack:
         network, gateway = stack.enter_context(docker_network(docker_engine))
@@ -191,7 +191,8 @@ def test_two_partitions_run_concurrently_in_containers_on_postgres(docker_engine
         for name in config["run_launcher"]["config"]["env_vars"]:
             if "=" not in name:
                 env.setdefault(name, "")
-        os.environ.update({k: env[k] for k in pg_env})  # the instance below reads its storage settings from these
+        for name, value in pg_env.items():  # the instance below reads its storage settings from these
+            monkeypatch.setenv(name, value)
 
         daemon_log = tmp_path / "daemon.log"
         daemon = subprocess.Popen([str(Path(sys.prefix) / "bin" / "dagster-daemon"), "run", "-w", "workspace.yaml"],
@@ -199,6 +200,8 @@ def test_two_partitions_run_concurrently_in_containers_on_postgres(docker_engine
         stack.callback(lambda: (daemon.terminate(), daemon.wait(30)))
         instance = stack.enter_context(DagsterInstance.from_config(str(dagster_home)))
         add_seed_source(instance, *SOURCES)
+        stack.callback(lambda: [c.remove(force=True) for c in docker_engine.containers.list(
+            all=True, filters={"ancestor": image})])
 
         run_ids = []
         for source in SOURCES:
@@ -208,8 +211,6 @@ def test_two_partitions_run_concurrently_in_containers_on_postgres(docker_engine
                              "--config-json", json.dumps({"ops": {"seed_snippets": {"config": {"max_seeds": SEEDS}}}})],
                             env=env)
             run_ids.append(run_id)
-        stack.callback(lambda: [c.remove(force=True) for c in docker_engine.containers.list(
-            all=True, filters={"ancestor": image})])
 
         runs = wait_for_runs(instance, run_ids, daemon, daemon_log)
         for run in runs:
