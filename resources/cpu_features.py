@@ -1,8 +1,8 @@
 """What this machine's CPU computes natively, read from /proc/cpuinfo (no dependency that would import torch).
 
 bfloat16 is fast only where the CPU has units for it (AVX512-BF16 or AMX-BF16); elsewhere torch emulates it, and on
-an AVX2-only AMD EPYC that was 8x slower than float32 for the embedder (resources/embedder.py) and several times slower
-for LoRA training (finetune/sft_trainer.py), so both pick bfloat16 on a CPU only when this says yes.
+an AVX2-only AMD EPYC that was 8x slower than float32 for the embedder (resources/embedder.py) and left 5 LoRA steps
+unfinished after 12 minutes (finetune/sft_trainer.py), so both pick bfloat16 on a CPU only when this says yes.
 """
 
 from __future__ import annotations

@@ -87,12 +87,20 @@ class _Work:
     verdicts: list[dict] = field(default_factory=list)
     prompt_tokens: int = 0
     completion_tokens: int = 0
-    repeated: bool = False  # the last reply is word for word one the teacher gave this item before
 
     @property
-    def replies(self) -> int:
+    def replies(self) -> list[str]:
         """The teacher's replies so far (the first one and every repair)."""
-        return sum(m["role"] == "assistant" for m in self.messages[self.prefix:])
+        return [m["content"] for m in self.messages[self.prefix:] if m["role"] == "assistant"]
+
+    @property
+    def repeated(self) -> bool:
+        """Whether the last reply is word for word one the teacher gave this item before. A teacher that answers a
+        repair with its earlier reply is stuck: the same code fails the same way, and the next repair repeats it
+        again (a demo run, 2026-12-03: 3 of 4 first repairs of the 1.5B repeated the reply, and all 3 second repairs
+        did), so such an item skips its remaining repair turns."""
+        replies = self.replies
+        return replies[-1] in replies[:-1] if replies else False
 
 
 @dataclass
@@ -199,11 +207,6 @@ class Questioner:
             work.prompt_tokens += p_tok
             work.completion_tokens += c_tok
             work.reply = answer.content
-            # A teacher that answers a repair with its earlier reply word for word is stuck: the same code fails the
-            # same way, and the next repair repeats it again (a demo run, 2026-12-03: 3 of 4 first repairs of the 1.5B
-            # repeated the reply, and all 3 second repairs did), so the item skips its remaining repair turns.
-            work.repeated = any(m["role"] == "assistant" and m["content"] == answer.content
-                                for m in work.messages[work.prefix:])
             work.messages = work.messages + [{"role": "assistant", "content": answer.content}]
             parsed = parse_problem_reply(answer.content, config.min_asserts)
             if isinstance(parsed, Rejected):
@@ -257,7 +260,7 @@ class Questioner:
         passed, exhausted = self.ask_turns(works)
         rescued = adopt_reference_outputs(exhausted, self.runner, self.key) if config.reference_outputs and exhausted \
             else []
-        passed += [(work, work.replies - 1) for work in rescued]
+        passed += [(work, len(work.replies) - 1) for work in rescued]
         for work in exhausted:
             if work not in rescued:
                 self.reject(work, "reference_fails_tests", work.verdicts[-1]["status"])
