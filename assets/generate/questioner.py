@@ -83,7 +83,6 @@ class _Work:
     prefix: int  # messages[:prefix] is the template's fixed part; the rest is this seed's exchange
     parsed: ParsedProblem | None = None
     tests_source: str = QUESTIONER_TESTS
-    reply: str = ""
     verdicts: list[dict] = field(default_factory=list)
     prompt_tokens: int = 0
     completion_tokens: int = 0
@@ -92,6 +91,12 @@ class _Work:
     def replies(self) -> list[str]:
         """The teacher's replies so far (the first one and every repair)."""
         return [m["content"] for m in self.messages[self.prefix:] if m["role"] == "assistant"]
+
+    @property
+    def reply(self) -> str:
+        """The teacher's last reply ("" before the first)."""
+        replies = self.replies
+        return replies[-1] if replies else ""
 
     @property
     def repeated(self) -> bool:
@@ -206,7 +211,6 @@ class Questioner:
             p_tok, c_tok = tokens(answer)
             work.prompt_tokens += p_tok
             work.completion_tokens += c_tok
-            work.reply = answer.content
             work.messages = work.messages + [{"role": "assistant", "content": answer.content}]
             parsed = parse_problem_reply(answer.content, config.min_asserts)
             if isinstance(parsed, Rejected):
