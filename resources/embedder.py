@@ -42,6 +42,16 @@ def resolve_precision(precision: str, device: str = "cpu") -> str:
     if precision != AUTO:
         return precision
     return "bfloat16" if not device.startswith("cpu") or native_bf16_cpu() else "float32"
+# Texts per forward pass when none is given: small batches on a CPU, where sorting by length leaves less padding in
+# each and the activations stay in cache (all-MiniLM-L6-v2, 676 problem statements of ~60 tokens, 2 cores, float32:
+# 76 texts/s at 16 against 61 at 64; 8 is no faster than 16); large ones on a GPU.
+CPU_BATCH_SIZE, GPU_BATCH_SIZE = 16, 64
+
+
+def default_batch_size(device: str) -> int:
+    return CPU_BATCH_SIZE if device.startswith("cpu") else GPU_BATCH_SIZE
+
+
 _WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
 
 
@@ -110,16 +120,17 @@ class EmbeddingCache:
 class TextEmbedder:
     """A sentence-transformers model behind a content-hash cache. Thread-safe."""
 
-    def __init__(self, model: str = BUNDLED, precision: str = DEFAULT_PRECISION, batch_size: int = 64,
+    def __init__(self, model: str = BUNDLED, precision: str = DEFAULT_PRECISION, batch_size: int | None = None,
                  max_seq_length: int | None = None, cache: bool = True, cache_path: str | Path | None = None,
                  device: str = "cpu", home: Home | None = None) -> None:
         if precision not in PRECISIONS:
             raise ValueError(f"embedding precision must be one of {', '.join(PRECISIONS)}, got {precision!r} (the "
                              f"default comes from CRUCIBLE_EMBED_PRECISION when it is set)")
-        if batch_size < 1:
+        if batch_size is not None and batch_size < 1:
             raise ValueError(f"embedding batch_size must be >= 1, got {batch_size}")
         self.source, identity = _model_identity(model or BUNDLED)
-        self.precision, self.batch_size, self.device = resolve_precision(precision, device), batch_size, device
+        self.precision, self.device = resolve_precision(precision, device), device
+        self.batch_size = batch_size or default_batch_size(device)
         self.max_seq_length = max_seq_length
         self.identity = f"{identity}|{self.precision}|{max_seq_length or 'default'}"
         self.cache = EmbeddingCache(Path(cache_path) if cache_path else (home or Home.from_env()).cache /
@@ -202,7 +213,8 @@ class Embedder(dg.ConfigurableResource):
     precision: str = Field(default=DEFAULT_PRECISION, description="bfloat16, float32 or auto (bfloat16 on a GPU or "
                                                                   "a CPU with native bfloat16 units, float32 "
                                                                   "elsewhere: 8x faster on an AVX2-only CPU).")
-    batch_size: int = Field(default=64, description="Texts per forward pass.")
+    batch_size: int | None = Field(default=None, description=f"Texts per forward pass (default {CPU_BATCH_SIZE} on a "
+                                                             f"CPU, {GPU_BATCH_SIZE} on a GPU).")
     max_seq_length: int | None = Field(default=None, description="Token limit per text (default: the model's).")
     cache: bool = Field(default=True, description="Cache vectors by content hash in SQLite.")
     cache_path: str | None = Field(default=None, description="The cache file (default "

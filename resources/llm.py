@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 
 import dagster as dg
 import openai
+from openai.types.chat import ChatCompletion
 from pydantic import Field, PrivateAttr
 
 from resources.bundled_models import DEFAULT_MODEL
@@ -133,8 +134,13 @@ class TeacherClient:
             last_error = "no attempt made"
             for attempt in range(1, self.max_attempts + 1):
                 try:
-                    response = await api.chat.completions.create(
-                        model=self.model, messages=request.messages, **params)
+                    # The client's generic `post` rather than `chat.completions.create`: create runs the body through
+                    # the package's typed transform first, which for plain JSON messages changes nothing and cost
+                    # ~1 ms of CPU per request (600 requests against a local instant stub: 1.9 s of CPU with
+                    # create, 1.3 s with post), a tenth of the pipeline's time with a fast teacher. The reply is
+                    # parsed into the same ChatCompletion, errors are the same exceptions.
+                    response = await api.post("/chat/completions", cast_to=ChatCompletion, body={
+                        "model": self.model, "messages": request.messages, **params})
                     content, finish, usage = _unpack(response)
                 except openai.APIStatusError as exc:
                     if exc.status_code not in RETRYABLE_STATUS:
@@ -164,8 +170,10 @@ class TeacherClient:
         return random.uniform(0, min(self.backoff_max_s, self.backoff_base_s * 2 ** (attempt - 1)))
 
     def _api(self) -> openai.AsyncOpenAI:
+        # aiohttp underneath instead of the default httpx: the same requests cost ~0.6 ms less CPU each (600 requests
+        # to a local instant stub: 1.35 s against 0.95 s of CPU), and the client is CPU-bound when the teacher is fast.
         return openai.AsyncOpenAI(base_url=self.base_url, api_key=self.api_key, timeout=self.timeout_s,
-                                  max_retries=0)
+                                  max_retries=0, http_client=openai.DefaultAioHttpClient(timeout=self.timeout_s))
 
     # -- batches -------------------------------------------------------------------------------------------------
     async def iter_complete(self, requests: Iterable[ChatRequest]) -> AsyncIterator[Completion | TeacherError]:

@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 import ast
+import functools
 import json
 import re
 
@@ -27,6 +28,7 @@ def program_with_tests(solution: str, tests: str) -> str:
 GOT = "_crucible_got"
 
 
+@functools.lru_cache(maxsize=4096)  # the same tests are joined to every answer, sample and repair of a problem
 def explain_asserts(tests: str) -> str:
     """Top-level `assert a == b` without a message becomes `got = a; assert got == b, "<the assert>  got: <repr>"`.
 

@@ -13,6 +13,7 @@ language goes through the same file filters and reasons; each seed row names its
 from __future__ import annotations
 
 import ast
+import functools
 import hashlib
 import random
 import re
@@ -136,8 +137,9 @@ def _outdent(lines: list[str], indent: int) -> str:
 
 
 def extract_functions(text: str, tree: ast.Module, require_return: bool = True,
-                      include_methods: bool = True) -> Iterable[tuple[str, str | None, str]]:
-    """(qualified name, reason or None, code) for every function and method; reason says why it is unfit."""
+                      include_methods: bool = True) -> Iterable[tuple[str, str | None, str | None]]:
+    """(qualified name, reason or None, code) for every function and method; reason says why it is unfit. The code is
+    None for a function unfit before its code is needed (method, no_docstring, no_return)."""
     lines = text.splitlines(keepends=True)
 
     def visit(node: ast.AST, prefix: str):
@@ -146,18 +148,17 @@ def extract_functions(text: str, tree: ast.Module, require_return: bool = True,
                 yield from visit(child, f"{prefix}{child.name}.")
             elif isinstance(child, (ast.FunctionDef, ast.AsyncFunctionDef)):
                 name = f"{prefix}{child.name}"
-                start = min([d.lineno for d in child.decorator_list] + [child.lineno]) - 1
-                code = _outdent(lines[start:child.end_lineno], child.col_offset)
+                # The cheap tests first: most functions of a file fail one of them, and their code is never used.
                 if prefix and not include_methods:
-                    yield name, "method", code
+                    yield name, "method", None
                 elif ast.get_docstring(child) is None:
-                    yield name, "no_docstring", code
+                    yield name, "no_docstring", None
                 elif require_return and not _has_value_return(child):
-                    yield name, "no_return", code
-                elif not parses(code):
-                    yield name, "syntax_error", code
+                    yield name, "no_return", None
                 else:
-                    yield name, None, code
+                    start = min([d.lineno for d in child.decorator_list] + [child.lineno]) - 1
+                    code = _outdent(lines[start:child.end_lineno], child.col_offset)
+                    yield (name, None, code) if parses(code) else (name, "syntax_error", code)
                 # Nested functions are part of their parent's seed, not seeds of their own.
 
     yield from visit(tree, "")
@@ -187,6 +188,72 @@ def check_snippet(code: str, kind: str, config: ExtractConfig) -> tuple[bool, st
     return True, ""
 
 
+# -- one file ----------------------------------------------------------------------------------------------------------
+@dataclass
+class FileScan:
+    """What one file gave: its candidate snippets and its rejects, in the order they were found."""
+
+    parsed: bool = False  # the file passed the file filters and was parsed (files_kept)
+    candidates: list[Snippet] = field(default_factory=list)
+    rejects: list[tuple[str, str | None, str, str | None]] = field(default_factory=list)  # path, symbol, reason, detail
+
+
+def scan_file(file: SourceFile, spec: SourceSpec, config: ExtractConfig) -> FileScan:
+    """Filter, decode, parse and extract one file. Pure (a function of its arguments), so files can be scanned by
+    several processes and merged in order (seed_pool.py)."""
+    scan = FileScan()
+    keep, reason, text = check_file(file, spec, config)
+    language = spec.language_of(file.path) if keep else None
+    if keep and language is None:
+        keep, reason = False, "unknown_language"  # an `extensions` ending no language owns, in a mixed source
+    if not keep:
+        scan.rejects.append((file.path, None, reason, None))
+        return scan
+    functions = _functions(scan, file.path, text, language, config)
+    if functions is None:
+        return scan
+    scan.parsed = True
+    found = [("function", name, code) for name, code in functions]
+    if config.mode in ("window", "both"):
+        found += [("window", name, code) for name, code in extract_windows(text, file.path, config)]
+    for kind, name, code in found:
+        keep, reason = check_snippet(code, kind, config)
+        if keep:
+            scan.candidates.append(Snippet(spec.name, file.path, file.license, kind, name, code, language))
+        else:
+            scan.rejects.append((file.path, name, reason, None))
+    return scan
+
+
+def _functions(scan: FileScan, path: str, text: str, language: str,
+               config: ExtractConfig) -> list[tuple[str, str]] | None:
+    """The fit functions of a file as (symbol, code), the unfit ones rejected; None when the whole file was dropped
+    (Python that `ast` cannot parse, in every mode, as before). Other languages are parsed in function modes only:
+    tree-sitter recovers from errors, so a file is never wholly unreadable, and windows need no tree."""
+    tree = None
+    if language == PYTHON:
+        try:
+            tree = ast.parse(text)
+        except (SyntaxError, ValueError, RecursionError, MemoryError):
+            scan.rejects.append((path, None, "syntax_error", None))
+            return None
+    if config.mode not in ("function", "both"):
+        return []
+    if tree is not None:
+        found = extract_functions(text, tree, config.require_return, config.include_methods)
+    else:
+        found, error_line = scan_functions(text, language, config.require_return, config.include_methods)
+        if error_line is not None:
+            scan.rejects.append((path, None, "syntax_error", f"line {error_line}, outside the functions read"))
+    kept = []
+    for name, unfit, code in found:
+        if unfit:
+            scan.rejects.append((path, name, unfit, None))
+        else:
+            kept.append((name, code))
+    return kept
+
+
 # -- the whole pass --------------------------------------------------------------------------------------------------
 @dataclass
 class SeedExtraction:
@@ -207,55 +274,15 @@ class SeedExtraction:
                              "detail": detail})
 
     def add_file(self, file: SourceFile) -> None:
-        self.files_seen += 1
-        keep, reason, text = check_file(file, self.spec, self.config)
-        language = self.spec.language_of(file.path) if keep else None
-        if keep and language is None:
-            keep, reason = False, "unknown_language"  # an `extensions` ending no language owns, in a mixed source
-        if not keep:
-            self.reject(file.path, None, reason)
-            return
-        functions = self.functions(file.path, text, language)
-        if functions is None:
-            return
-        self.files_kept += 1
-        found = [("function", name, code) for name, code in functions]
-        if self.config.mode in ("window", "both"):
-            found += [("window", name, code) for name, code in extract_windows(text, file.path, self.config)]
-        for kind, name, code in found:
-            keep, reason = check_snippet(code, kind, self.config)
-            if keep:
-                self.candidates.append(Snippet(self.spec.name, file.path, file.license, kind, name, code, language))
-            else:
-                self.reject(file.path, name, reason)
+        self.add(scan_file(file, self.spec, self.config))
 
-    def functions(self, path: str, text: str, language: str) -> list[tuple[str, str]] | None:
-        """The fit functions of a file as (symbol, code), the unfit ones rejected; None when the whole file was dropped
-        (Python that `ast` cannot parse, in every mode, as before). Other languages are parsed in function modes only:
-        tree-sitter recovers from errors, so a file is never wholly unreadable, and windows need no tree."""
-        tree = None
-        if language == PYTHON:
-            try:
-                tree = ast.parse(text)
-            except (SyntaxError, ValueError, RecursionError, MemoryError):
-                self.reject(path, None, "syntax_error")
-                return None
-        if self.config.mode not in ("function", "both"):
-            return []
-        if tree is not None:
-            found = extract_functions(text, tree, self.config.require_return, self.config.include_methods)
-        else:
-            found, error_line = scan_functions(text, language, self.config.require_return,
-                                               self.config.include_methods)
-            if error_line is not None:
-                self.reject(path, None, "syntax_error", f"line {error_line}, outside the functions read")
-        kept = []
-        for name, unfit, code in found:
-            if unfit:
-                self.reject(path, name, unfit)
-            else:
-                kept.append((name, code))
-        return kept
+    def add(self, scan: FileScan) -> None:
+        """One file's scan (from `scan_file`, here or in a worker process), merged in file order."""
+        self.files_seen += 1
+        self.files_kept += scan.parsed
+        for path, symbol, reason, detail in scan.rejects:
+            self.reject(path, symbol, reason, detail)
+        self.candidates += scan.candidates
 
     def finish(self, known_ids: Iterable[str] = ()) -> list[dict]:
         """Deduplicate (exact, then MinHash LSH) in a deterministic order and apply the sample cap."""
@@ -295,7 +322,15 @@ def shingles(code: str, size: int = 5) -> set[str]:
     return {" ".join(tokens[i:i + size]) for i in range(len(tokens) - size + 1)}
 
 
+@functools.lru_cache(maxsize=4)
+def _template(num_perm: int) -> MinHash:
+    """A MinHash whose permutations (datasketch's, for its default seed) every snippet's reuses: drawn anew for each
+    snippet they were a third of the time minhashing 10,000 seeds took."""
+    return MinHash(num_perm=num_perm)
+
+
 def minhash(code: str, num_perm: int = 128) -> MinHash:
-    signature = MinHash(num_perm=num_perm)
+    template = _template(num_perm)
+    signature = MinHash(num_perm=num_perm, permutations=template.permutations, scheme=template.scheme)
     signature.update_batch([s.encode() for s in shingles(code)])
     return signature

@@ -7,6 +7,7 @@ from pydantic import Field
 
 from assets.checks import markdown_preview, not_empty_result, not_empty_spec, reason_metadata, stage_outs, table_output
 from assets.generate.seed_extract import DEFAULT_LICENSES, ExtractConfig, SeedExtraction
+from assets.generate.seed_pool import scan_files
 from assets.generate.seed_sources import iter_files, require_source
 from assets.keys import GENERATE, SEED_REJECTS_TABLE, SEED_SNIPPETS
 from assets.partitions import seed_source_partitions, source_of
@@ -32,6 +33,8 @@ class SeedsConfig(dg.Config):
     licenses: list[str] = Field(default=list(DEFAULT_LICENSES), description="SPDX ids allowed (license filter).")
     near_dup_threshold: float = Field(default=0.8, description="MinHash Jaccard threshold for near duplicates.")
     seed: int = Field(default=0, description="Seed for window sampling.")
+    workers: int = Field(default=0, ge=0, description="Processes that parse the source's files (default 0: one per "
+                                                      "core; 1: in the run's own process).")
 
     def extract_config(self) -> ExtractConfig:
         if self.mode not in ("function", "window", "both"):
@@ -46,8 +49,8 @@ class SeedsConfig(dg.Config):
 def extract_seeds(source: str, config: SeedsConfig, known_ids=(), home: Home | None = None) -> SeedExtraction:
     spec = require_source(source, config.sources_file, home)
     extraction = SeedExtraction(spec, config.extract_config())
-    for file in iter_files(spec, config.max_files):
-        extraction.add_file(file)
+    for scan in scan_files(iter_files(spec, config.max_files), spec, extraction.config, config.workers):
+        extraction.add(scan)
     extraction.finish(known_ids)
     return extraction
 

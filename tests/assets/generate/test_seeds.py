@@ -236,3 +236,58 @@ def test_library_source_without_the_interpreter(tmp_path):
     with pytest.raises(SourceError, match="cannot run") as info:
         library_spec("numpy", python=str(tmp_path / "no-python"))
     assert "apt-get install python3-numpy" in str(info.value) and "\n" not in str(info.value)
+
+
+def _many_files(root: Path, n: int) -> Path:
+    """`n` files with fit functions, unfit ones, duplicates, syntax errors and a licence-less copy mixed in."""
+    for i in range(n):
+        body = (f'def scaled_{i}(values, factor={i % 7 + 1}):\n    """Every value times {i % 7 + 1}."""\n'
+                f'    out = []\n    for v in values:\n        out.append(v * factor + {i})\n    return out\n\n\n'
+                f'def helper_{i}(x):\n    return x + {i}\n')
+        if i % 50 == 3:
+            body += "def broken(:\n"
+        if i % 40 == 5:
+            body = (root / "m0000.py").read_text()  # an exact duplicate of an earlier file's function
+        (root / f"m{i:04d}.py").write_text(body)
+    return root
+
+
+def _extract(spec, workers):
+    from assets.generate.seed_pool import scan_files
+
+    extraction = SeedExtraction(spec, ExtractConfig(mode="both"))
+    for scan in scan_files(iter_files(spec), spec, extraction.config, workers):
+        extraction.add(scan)
+    return extraction.finish(), extraction.rejects, extraction.counts, extraction.files_kept
+
+
+def test_worker_processes_give_the_same_seeds_in_the_same_order(tmp_path):
+    import multiprocessing
+
+    from assets.generate.seed_pool import BATCH_FILES, scan_files
+
+    spec = SourceSpec("many", "local", path=str(_many_files(tmp_path, BATCH_FILES + 90)), license="MIT")
+    alone = _extract(spec, workers=1)
+    pooled = _extract(spec, workers=2)
+    assert pooled == alone
+    seeds, rejects, counts, kept = alone
+    assert len(seeds) > BATCH_FILES and counts["syntax_error"] == 7 and counts["exact_duplicate"] >= 8
+    assert counts["no_docstring"] == BATCH_FILES + 90 - 7  # every parsed file's helper
+    # The pool really ran: worker processes exist while the scans come in, and none is left afterwards.
+    scans = scan_files(iter_files(spec), spec, ExtractConfig(), workers=2)
+    next(scans)
+    assert multiprocessing.active_children()
+    scans.close()
+    assert not multiprocessing.active_children()
+
+
+def test_a_small_source_is_scanned_in_process_and_bad_worker_counts_are_refused(tmp_path):
+    import multiprocessing
+
+    from assets.generate.seed_pool import scan_files
+
+    spec = SourceSpec("few", "local", path=str(_many_files(tmp_path, 20)), license="MIT")
+    scans = scan_files(iter_files(spec), spec, ExtractConfig(), workers=2)
+    assert next(scans).parsed and not multiprocessing.active_children()
+    with pytest.raises(ValueError, match="workers must be >= 0"):
+        next(scan_files(iter_files(spec), spec, ExtractConfig(), workers=-1))
