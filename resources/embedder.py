@@ -42,9 +42,11 @@ def resolve_precision(precision: str, device: str = "cpu") -> str:
     if precision != AUTO:
         return precision
     return "bfloat16" if not device.startswith("cpu") or native_bf16_cpu() else "float32"
-# Texts per forward pass when none is given: small batches on a CPU, where sorting by length leaves less padding in
-# each and the activations stay in cache (all-MiniLM-L6-v2, 676 problem statements of ~60 tokens, 2 cores, float32:
-# 76 texts/s at 16 against 61 at 64; 8 is no faster than 16); large ones on a GPU.
+
+
+# Texts per forward pass when none is given: 16 on a CPU, measured fastest there (all-MiniLM-L6-v2, 676 problem
+# statements of ~60 tokens, 2 cores, float32: 61 texts/s at 64, 69 at 32, 76 at 16, 77 at 8; the vectors agree
+# within 4e-7 in cosine); 64 on a GPU, where larger batches keep it busy.
 CPU_BATCH_SIZE, GPU_BATCH_SIZE = 16, 64
 
 
