@@ -17,23 +17,16 @@ from __future__ import annotations
 
 import itertools
 import multiprocessing
-import os
 from collections.abc import Iterable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from functools import partial
 
 from assets.generate.seed_extract import ExtractConfig, FileScan, scan_file
 from assets.generate.seed_sources import SourceFile, SourceSpec
+from resources.server_process import usable_cpus
 
 BATCH_FILES = 256  # files read and handed to the pool at a time; two batches at most are held in memory
 CHUNK_FILES = 8  # files per task a worker takes
-
-
-def usable_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
 
 
 def scan_files(files: Iterable[SourceFile], spec: SourceSpec, config: ExtractConfig,
@@ -43,7 +36,7 @@ def scan_files(files: Iterable[SourceFile], spec: SourceSpec, config: ExtractCon
         raise ValueError(f"seed scan workers must be >= 0 (0: one per core), got {workers}")
     files = iter(files)
     first = list(itertools.islice(files, BATCH_FILES))
-    workers = workers or usable_cores()
+    workers = workers or usable_cpus()
     if workers == 1 or len(first) < BATCH_FILES:
         for file in itertools.chain(first, files):
             yield scan_file(file, spec, config)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import multiprocessing
 import subprocess
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import polars as pl
 import pytest
 
 from assets.generate.seed_extract import ExtractConfig, SeedExtraction, extract_functions, license_ok, seed_id
+from assets.generate.seed_pool import BATCH_FILES, scan_files
 from assets.generate.seed_sources import (
     SANDBOX_PYTHON,
     SourceError,
@@ -253,8 +255,6 @@ def _many_files(root: Path, n: int) -> Path:
 
 
 def _extract(spec, workers):
-    from assets.generate.seed_pool import scan_files
-
     extraction = SeedExtraction(spec, ExtractConfig(mode="both"))
     for scan in scan_files(iter_files(spec), spec, extraction.config, workers):
         extraction.add(scan)
@@ -262,10 +262,6 @@ def _extract(spec, workers):
 
 
 def test_worker_processes_give_the_same_seeds_in_the_same_order(tmp_path):
-    import multiprocessing
-
-    from assets.generate.seed_pool import BATCH_FILES, scan_files
-
     spec = SourceSpec("many", "local", path=str(_many_files(tmp_path, BATCH_FILES + 90)), license="MIT")
     alone = _extract(spec, workers=1)
     pooled = _extract(spec, workers=2)
@@ -282,10 +278,6 @@ def test_worker_processes_give_the_same_seeds_in_the_same_order(tmp_path):
 
 
 def test_a_small_source_is_scanned_in_process_and_bad_worker_counts_are_refused(tmp_path):
-    import multiprocessing
-
-    from assets.generate.seed_pool import scan_files
-
     spec = SourceSpec("few", "local", path=str(_many_files(tmp_path, 20)), license="MIT")
     scans = scan_files(iter_files(spec), spec, ExtractConfig(), workers=2)
     assert next(scans).parsed and not multiprocessing.active_children()
