@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import subprocess
+import sys
 from pathlib import Path
 
 import dagster as dg
@@ -275,6 +276,27 @@ def test_worker_processes_give_the_same_seeds_in_the_same_order(tmp_path):
     assert multiprocessing.active_children()
     scans.close()
     assert not multiprocessing.active_children()
+
+
+def test_a_dead_worker_is_one_line_naming_the_unguarded_script(tmp_path):
+    """A script that calls the seed scan at its top level: every worker imports it again as it starts, which
+    multiprocessing refuses; the caller gets one line naming the script and the two ways out, not BrokenProcessPool."""
+    (tmp_path / "tree").mkdir()
+    tree = _many_files(tmp_path / "tree", BATCH_FILES + 10)
+    script = tmp_path / "unguarded.py"
+    script.write_text(f"""import sys
+sys.path.insert(0, {str(Path(__file__).resolve().parents[3])!r})
+from assets.generate.seed_extract import ExtractConfig
+from assets.generate.seed_pool import scan_files
+from assets.generate.seed_sources import SourceSpec, iter_files
+spec = SourceSpec("many", "local", path={str(tree)!r}, license="MIT")
+print(sum(1 for _ in scan_files(iter_files(spec), spec, ExtractConfig(), workers=2)))
+""")
+    done = subprocess.run([sys.executable, str(script)], capture_output=True, text=True, timeout=300)
+    assert done.returncode != 0
+    last = done.stderr.strip().splitlines()[-1]
+    assert last.startswith("assets.generate.seed_pool.SeedScanError: seed scan of source 'many': a worker process died")
+    assert f"main script {script}" in last and 'if __name__ == "__main__":' in last and "workers: 1" in last
 
 
 def test_a_small_source_is_scanned_in_process_and_bad_worker_counts_are_refused(tmp_path):
