@@ -2,9 +2,9 @@
 
 Rows without a solution (a paraphrased problem statement and nothing to run) can only be matched by their text. For
 each labelled set this prints, over its text-only rows:
-- the embedding layer alone: the recall reached when the threshold on a row's best cosine to a benchmark item
-  (description or prompt, as the embedding layer scores it) is set so that at most `--max-fpr` of the clean rows score
-  above it;
+- the embedding view alone: the recall reached when a threshold on a row's best cosine to a benchmark item's
+  description or prompt (the two views the embedding layer compares, each with its own threshold there; one threshold
+  on the larger of the two here) is set so that at most `--max-fpr` of the clean rows score above it;
 - retrieval: how often the labelled benchmark task is the nearest item, or among the nearest 5 or 20. This bounds any
   second stage that only looks at the top candidates (an LLM judge, a solver run against those items' tests): with a
   perfect judge over the top k, recall is the top-k figure.
@@ -27,6 +27,8 @@ import numpy as np
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from assets.curate.decontam_layers import BenchmarkIndex, DecontamSettings  # noqa: E402
+from benchmarks.calibrate_decontam import load_labelled  # noqa: E402
 from eval.benchmarks import load_benchmarks  # noqa: E402
 from resources.embedder import TextEmbedder  # noqa: E402
 
@@ -70,16 +72,14 @@ def main() -> int:
                         help="share of clean rows allowed above the threshold (default: 0.05)")
     args = parser.parse_args()
     embedder = TextEmbedder()
-    items = load_benchmarks()
-    descriptions = embedder.encode([it.description for it in items])
-    prompts = embedder.encode([it.prompt for it in items])
-    task_ids = [it.task_id for it in items]
-    print(f"{len(items)} benchmark items; text-only rows; embedding alone at FPR <= {args.max_fpr:.0%}")
+    index = BenchmarkIndex.for_settings(load_benchmarks(), embedder.encode, DecontamSettings())
+    task_ids = [it.task_id for it in index.items]
+    print(f"{len(index.items)} benchmark items; text-only rows; embedding alone at FPR <= {args.max_fpr:.0%}")
     print(f"{'set':<26} {'contam':>6} {'clean':>6} {'thresh':>7} {'recall':>7} {'FPR':>6} "
           + " ".join(f"{'top' + str(k):>6}" for k in TOP_K))
     for path in args.labelled:
         try:
-            rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+            rows = load_labelled(path)
         except (OSError, json.JSONDecodeError) as exc:
             raise SystemExit(f"decontam_ceiling: cannot read labelled set {path}: {exc}") from exc
         rows = [r for r in rows if not r.get("solution")]
@@ -87,7 +87,7 @@ def main() -> int:
             print(f"{path.name:<26} no text-only rows")
             continue
         vectors = embedder.encode([r["instruction"] for r in rows])
-        similarities = np.maximum(vectors @ descriptions.T, vectors @ prompts.T)
+        similarities = np.maximum(vectors @ index.vectors.T, vectors @ index.prompt_vectors.T)
         c = ceiling(rows, similarities, task_ids, args.max_fpr)
         print(f"{path.name:<26} {c['contaminated']:>6} {c['clean']:>6} {c['threshold']:>7.3f} {c['recall']:>7.3f} "
               f"{c['fpr']:>6.3f} " + " ".join(f"{c[f'top{k}']:>6.2f}" for k in TOP_K))

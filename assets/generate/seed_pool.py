@@ -77,4 +77,3 @@ def scan_files(files: Iterable[SourceFile], spec: SourceSpec, config: ExtractCon
     except BrokenProcessPool as exc:
         raise SeedScanError(f"seed scan of source {spec.name!r}: a worker process died; {_death_causes()}. Or scan "
                             "in one process: seed_snippets config workers: 1") from exc
-
